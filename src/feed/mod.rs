@@ -1,0 +1,6 @@
+//! Getting feeds: HTTP fetching (`fetch`), bytes to items (`parse`) and the item model
+//! with its identity keys (`item`).
+
+pub mod fetch;
+pub mod item;
+pub mod parse;

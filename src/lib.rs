@@ -1,0 +1,28 @@
+//! feed2threads: polls news feeds and publishes each new story once to Threads.
+//!
+//! # Layout
+//! Data flows one way:
+//! `schedule` → `feed::fetch` → `feed::parse` → `poll` (dedupe and policy through `store`)
+//! → `compose` → `store` outbox → `publish` (one worker per account) → `threads`.
+//!
+//! - `cli`: the command line (clap).
+//! - `config`: TOML → raw structs → validated `Settings`; secrets.
+//! - `app`: wires the components, the run loop and shutdown; the commands' bodies.
+//! - `feed`: HTTP fetch, parsing, the item model and identity keys.
+//! - `schedule`: when each feed is next due.
+//! - `poll`: one poll of one feed, from fetch to outbox.
+//! - `compose`: item → post within the API's limits.
+//! - `store`: every SQL statement.
+//! - `threads`: the Threads API client.
+//! - `publish`: per-account publishing workers.
+
+pub mod app;
+pub mod cli;
+pub mod compose;
+pub mod config;
+pub mod feed;
+pub mod poll;
+pub mod publish;
+pub mod schedule;
+pub mod store;
+pub mod threads;

@@ -1,0 +1,1 @@
+//! Per-account publishing workers: outbox claim, quota, pacing, retries, reconciliation.

@@ -1,0 +1,1 @@
+//! The Threads API client: typed requests, typed errors. Knows nothing of feeds.
