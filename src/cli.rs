@@ -1,1 +1,115 @@
-//! TODO
+//! The command line (clap derive). Parsing only; the commands' bodies live in `app`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "feed2threads",
+    version,
+    about = "Publish news feeds to Threads: each story once, paced, crash-safe."
+)]
+pub struct Cli {
+    /// Config file [default: $FEED2THREADS_CONFIG, then ./feed2threads.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log format: `auto` is JSON lines when stderr is not a terminal, text otherwise.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Text,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Poll every feed on its schedule and publish, until SIGTERM/SIGINT.
+    Run(RunArgs),
+    /// Validate the config and print it resolved, secrets redacted.
+    Check,
+    /// Fetch one feed (by name or URL) and print the posts its items would become.
+    Preview(PreviewArgs),
+    /// Feeds' and accounts' health, queue and quota.
+    Status(StatusArgs),
+    /// Queue the items the flood guard held for FEED.
+    Release {
+        /// Feed name (or URL).
+        feed: String,
+    },
+    /// Connect a Threads account (OAuth) or import a long-lived token.
+    Auth(AuthArgs),
+    /// Look at and act on the publishing queue.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Print [[feeds]] blocks for the feeds of an OPML export.
+    ImportOpml(ImportOpmlArgs),
+}
+
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct RunArgs {
+    /// One cycle: poll every feed once, publish what is due, wait for the queues to drain.
+    #[arg(long)]
+    pub once: bool,
+    /// Fetch, dedupe and compose, print the posts; publish nothing and change no state.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Feed name or URL (configured or not).
+    pub feed: String,
+    /// Show at most N posts.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit non-zero when something needs a human.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// Account name from the config.
+    pub account: String,
+    /// Import this long-lived token instead of running the OAuth flow.
+    #[arg(long, env = "FEED2THREADS_IMPORT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List queued, in-flight, failed and recent posts.
+    List {
+        account: Option<String>,
+        /// At most N rows.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Put a failed post back in the queue.
+    Retry { id: i64 },
+    /// Remove a post from the queue; it will not be published.
+    Drop { id: i64 },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportOpmlArgs {
+    pub file: PathBuf,
+    /// Account the feeds publish to.
+    #[arg(long)]
+    pub account: String,
+}

@@ -6,6 +6,7 @@
 //! → `compose` → `store` outbox → `publish` (one worker per account) → `threads`.
 //!
 //! - `cli`: the command line (clap).
+//! - `logging`: tracing setup (JSON off a terminal, text on one).
 //! - `config`: TOML → raw structs → validated `Settings`; secrets.
 //! - `app`: wires the components, the run loop and shutdown; the commands' bodies.
 //! - `feed`: HTTP fetch, parsing, the item model and identity keys.
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod feed;
+pub mod logging;
 pub mod poll;
 pub mod publish;
 pub mod schedule;

@@ -1,1 +1,589 @@
-//! TODO
+//! One poll of one feed, from fetch to outbox.
+//!
+//! Order of work (miniflux's, with our additions): compute and persist the next check,
+//! fetch (conditional GET), skip unchanged bodies by hash, parse off the async threads,
+//! recognise items against the account's seen set, apply the policies (backlog on first
+//! poll, max_age, filters, flood guard), compose, and commit items + outbox + validators
+//! in one transaction. A dry run does all of it and rolls the transaction back.
+
+use crate::compose::{FeedContext, FilterDecision, Post};
+use crate::config::{Backlog, FeedSettings};
+use crate::feed::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
+use crate::feed::item::{Item, identify};
+use crate::feed::parse::{ParseError, parse_feed};
+use crate::schedule::{self, CacheHint, Limits};
+use crate::store::feeds::FeedFailure;
+use crate::store::items::FeedSuccess;
+use crate::store::{FeedRow, IngestItem, ItemDisposition, Recognised, Store, StoreError};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use url::Url;
+
+/// Global and per-host bounds on concurrent fetches.
+#[derive(Debug, Clone)]
+pub struct FetchLimiter {
+    global: Arc<Semaphore>,
+    per_host: usize,
+    hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+}
+
+/// Held while a fetch runs.
+#[derive(Debug)]
+pub struct FetchPermit {
+    _global: OwnedSemaphorePermit,
+    _host: OwnedSemaphorePermit,
+}
+
+impl FetchLimiter {
+    pub fn new(global: usize, per_host: usize) -> Self {
+        FetchLimiter {
+            global: Arc::new(Semaphore::new(global.max(1))),
+            per_host: per_host.max(1),
+            hosts: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    pub async fn acquire(&self, url: &Url) -> FetchPermit {
+        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+        let host_sem = {
+            // A poisoned lock only means another poll panicked while inserting; the map
+            // itself is still usable.
+            let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            hosts
+                .entry(host)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+                .clone()
+        };
+        // Take the host permit first so one slow host cannot hold global permits idle.
+        // The semaphores are never closed, so acquiring cannot fail.
+        let host = match host_sem.acquire_owned().await {
+            Ok(p) => p,
+            Err(_) => unreachable!("fetch semaphores are never closed"),
+        };
+        let global = match self.global.clone().acquire_owned().await {
+            Ok(p) => p,
+            Err(_) => unreachable!("fetch semaphores are never closed"),
+        };
+        FetchPermit {
+            _global: global,
+            _host: host,
+        }
+    }
+}
+
+/// Everything a poll needs, shared by all polls.
+#[derive(Debug, Clone)]
+pub struct Poller {
+    pub store: Store,
+    pub fetcher: Fetcher,
+    pub limiter: FetchLimiter,
+    pub limits: Limits,
+    /// Compose and print, but change no state.
+    pub dry_run: bool,
+}
+
+/// How a poll ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PollResult {
+    /// 304 Not Modified.
+    NotModified,
+    /// Same body as last time; not parsed again.
+    Unchanged,
+    /// The body was parsed and its items recognised.
+    Ingested(IngestCounts),
+    /// Fetch or parse failed; `class` is a stable label.
+    Failed { class: String, message: String },
+}
+
+impl PollResult {
+    pub fn label(&self) -> &str {
+        match self {
+            PollResult::NotModified => "not_modified",
+            PollResult::Unchanged => "unchanged",
+            PollResult::Ingested(c) if c.new > 0 => "new_items",
+            PollResult::Ingested(_) => "no_new_items",
+            PollResult::Failed { class, .. } => class,
+        }
+    }
+}
+
+/// What a parsed document held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestCounts {
+    pub items: usize,
+    /// Items never seen before by the account.
+    pub new: usize,
+    pub queued: usize,
+    pub held: usize,
+    pub backlog: usize,
+    pub too_old: usize,
+    pub filtered: usize,
+    pub duplicates: usize,
+    pub invalid: usize,
+}
+
+/// The result of one poll, with what a dry run would publish.
+#[derive(Debug, Clone)]
+pub struct PollReport {
+    pub result: PollResult,
+    pub next_check_at: i64,
+    /// Posts the poll queued (or, in a dry run, would queue), oldest first.
+    pub queued: Vec<Post>,
+    /// Posts the flood guard held.
+    pub held: Vec<Post>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Poller {
+    /// Poll one feed once. Errors of the feed itself (network, HTTP, parse) are recorded on
+    /// the feed and returned as `PollResult::Failed`; only a store failure is an `Err`.
+    #[tracing::instrument(name = "poll", skip_all, fields(feed = %feed.name))]
+    pub async fn poll(&self, feed: &FeedSettings, row: &FeedRow) -> Result<PollReport, PollError> {
+        let now = Utc::now();
+        let limits = self.limits;
+        // Persist the next check before the fetch: whatever happens next (a crash
+        // included), the feed is not polled again before its time.
+        let provisional = schedule::at(
+            now,
+            schedule::success_interval(
+                &feed.schedule,
+                now,
+                CacheHint::default(),
+                limits,
+                schedule::random_jitter(),
+            ),
+        );
+        if !self.dry_run {
+            self.store.set_next_check(row.id, provisional).await?;
+        }
+
+        let fetch_url = Url::parse(&row.fetch_url).unwrap_or_else(|_| feed.url.clone());
+        let request = FetchRequest {
+            url: fetch_url.clone(),
+            etag: row.etag.clone(),
+            last_modified: row.last_modified.clone(),
+        };
+        let fetched = {
+            let _permit = self.limiter.acquire(&fetch_url).await;
+            self.fetcher.fetch(&request).await
+        };
+
+        let body = match fetched {
+            Err(e) => return self.fail_fetch(feed, row, now, &e).await,
+            Ok(FetchOutcome::NotModified {
+                last_modified,
+                cache,
+            }) => {
+                let hint = CacheHint {
+                    ttl: None,
+                    max_age: cache.max_age,
+                };
+                let next = self.next_success(feed, now, hint);
+                if !self.dry_run {
+                    self.store
+                        .record_feed_unchanged(
+                            row.id,
+                            "not_modified",
+                            last_modified.as_deref(),
+                            next,
+                            now.timestamp(),
+                        )
+                        .await?;
+                }
+                tracing::debug!(url = %fetch_url, "not modified");
+                return Ok(self.report(PollResult::NotModified, next));
+            }
+            Ok(FetchOutcome::Fetched(body)) => body,
+        };
+
+        if let Some(moved) = &body.moved_permanently_to
+            && moved.as_str() != row.fetch_url
+        {
+            tracing::info!(from = %row.fetch_url, to = %moved, "feed moved permanently; polling the new URL from now on");
+            if !self.dry_run {
+                self.store.set_fetch_url(row.id, moved.as_str()).await?;
+            }
+        }
+
+        let body_hash = hex::encode(Sha256::digest(&body.body));
+        if row.body_hash.as_deref() == Some(body_hash.as_str()) && row.baseline_done {
+            let hint = CacheHint {
+                ttl: None,
+                max_age: body.cache.max_age,
+            };
+            let next = self.next_success(feed, now, hint);
+            if !self.dry_run {
+                self.store
+                    .record_feed_unchanged(
+                        row.id,
+                        "unchanged",
+                        body.last_modified.as_deref(),
+                        next,
+                        now.timestamp(),
+                    )
+                    .await?;
+            }
+            tracing::debug!(url = %fetch_url, "body unchanged; not parsed again");
+            return Ok(self.report(PollResult::Unchanged, next));
+        }
+
+        let parsed = {
+            let bytes = body.body.clone();
+            let content_type = body.content_type.clone();
+            let base = body.final_url.clone();
+            // Parsing is CPU work: keep it off the async worker threads.
+            match tokio::task::spawn_blocking(move || {
+                parse_feed(&bytes, content_type.as_deref(), &base)
+            })
+            .await
+            {
+                Ok(result) => result,
+                Err(join) => Err(ParseError::NotAFeed(format!("parser task failed: {join}"))),
+            }
+        };
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                let class = e.class();
+                let message = e.to_string();
+                return self
+                    .fail(feed, row, now, class, &message, None, &fetch_url)
+                    .await;
+            }
+        };
+
+        let hint = CacheHint {
+            ttl: parsed.ttl,
+            max_age: body.cache.max_age,
+        };
+        let next = self.next_success(feed, now, hint);
+        let ctx = FeedContext {
+            feed_name: &feed.name,
+            feed_title: parsed.title.as_deref(),
+        };
+        let (counts, queued, held) = self
+            .ingest(
+                feed,
+                row,
+                &parsed.items,
+                &ctx,
+                now,
+                FeedSuccess {
+                    etag: body.etag.as_deref(),
+                    last_modified: body.last_modified.as_deref(),
+                    body_hash: Some(&body_hash),
+                    result: "",
+                    next_check_at: next,
+                    new_items: 0,
+                },
+            )
+            .await?;
+        if counts.held > 0 {
+            tracing::warn!(
+                held = counts.held,
+                limit = feed.flood_limit,
+                "flood guard: one poll brought {} new items (limit {}); they are held until `feed2threads release {}`",
+                counts.held,
+                feed.flood_limit,
+                feed.name
+            );
+        }
+        tracing::info!(
+            items = counts.items,
+            new = counts.new,
+            queued = counts.queued,
+            held = counts.held,
+            backlog = counts.backlog,
+            too_old = counts.too_old,
+            filtered = counts.filtered,
+            duplicates = counts.duplicates,
+            invalid = counts.invalid,
+            "polled"
+        );
+        Ok(PollReport {
+            result: PollResult::Ingested(counts),
+            next_check_at: next,
+            queued,
+            held,
+        })
+    }
+
+    fn report(&self, result: PollResult, next_check_at: i64) -> PollReport {
+        PollReport {
+            result,
+            next_check_at,
+            queued: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+
+    fn next_success(&self, feed: &FeedSettings, now: DateTime<Utc>, hint: CacheHint) -> i64 {
+        schedule::at(
+            now,
+            schedule::success_interval(
+                &feed.schedule,
+                now,
+                hint,
+                self.limits,
+                schedule::random_jitter(),
+            ),
+        )
+    }
+
+    async fn fail_fetch(
+        &self,
+        feed: &FeedSettings,
+        row: &FeedRow,
+        now: DateTime<Utc>,
+        error: &FetchError,
+    ) -> Result<PollReport, PollError> {
+        let url = Url::parse(&row.fetch_url).unwrap_or_else(|_| feed.url.clone());
+        self.fail(
+            feed,
+            row,
+            now,
+            error.class(),
+            &error.to_string(),
+            error.retry_after(),
+            &url,
+        )
+        .await
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site each; a struct adds nothing"
+    )]
+    async fn fail(
+        &self,
+        feed: &FeedSettings,
+        row: &FeedRow,
+        now: DateTime<Utc>,
+        class: &str,
+        message: &str,
+        retry_after: Option<Duration>,
+        url: &Url,
+    ) -> Result<PollReport, PollError> {
+        let failures = u32::try_from(row.consecutive_failures + 1).unwrap_or(u32::MAX);
+        let next = schedule::at(
+            now,
+            schedule::failure_interval(
+                &feed.schedule,
+                now,
+                failures,
+                retry_after,
+                self.limits,
+                schedule::random_jitter(),
+            ),
+        );
+        tracing::warn!(
+            url = %url,
+            class,
+            failures,
+            retry_in = %humantime::format_duration(Duration::from_secs(u64::try_from(next - now.timestamp()).unwrap_or(0))),
+            "poll failed: {message}"
+        );
+        if !self.dry_run {
+            self.store
+                .record_feed_failure(
+                    row.id,
+                    &FeedFailure {
+                        class,
+                        message,
+                        next_check_at: next,
+                    },
+                    now.timestamp(),
+                )
+                .await?;
+        }
+        Ok(self.report(
+            PollResult::Failed {
+                class: class.to_string(),
+                message: message.to_string(),
+            },
+            next,
+        ))
+    }
+
+    /// Recognise, decide, compose and record, in one transaction.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the poll's whole context, used once"
+    )]
+    async fn ingest(
+        &self,
+        feed: &FeedSettings,
+        row: &FeedRow,
+        items: &[Item],
+        ctx: &FeedContext<'_>,
+        now: DateTime<Utc>,
+        mut success: FeedSuccess<'_>,
+    ) -> Result<(IngestCounts, Vec<Post>, Vec<Post>), PollError> {
+        let identities = identify(items);
+        let ingest_items: Vec<IngestItem> = items
+            .iter()
+            .zip(&identities)
+            .map(|(item, id)| IngestItem {
+                key: id.key.clone(),
+                aliases: id.aliases.clone(),
+                title: item.title.clone(),
+                link: item.link.as_ref().map(|l| l.to_string()),
+                published_at: item.date().map(|d| d.timestamp()),
+            })
+            .collect();
+
+        let mut tx = self.store.begin_ingest(row).await?;
+        let recognised = tx.recognise(&ingest_items).await?;
+
+        let mut counts = IngestCounts {
+            items: items.len(),
+            ..IngestCounts::default()
+        };
+        let new_indices: Vec<usize> = recognised
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| **r == Recognised::New)
+            .map(|(i, _)| i)
+            .collect();
+        counts.new = new_indices.len();
+        counts.duplicates = recognised
+            .iter()
+            .filter(|r| **r == Recognised::Duplicate)
+            .count();
+
+        // Backlog policy on the first successful poll.
+        let mut backlog_keep: Option<Vec<usize>> = None;
+        if !row.baseline_done {
+            backlog_keep = Some(match feed.backlog {
+                Backlog::Skip => Vec::new(),
+                Backlog::All => new_indices.clone(),
+                Backlog::Latest(n) => newest(items, &new_indices, n),
+            });
+        }
+
+        let max_age_cutoff = feed
+            .max_age
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| now - d);
+
+        let mut decisions: Vec<(usize, ItemDisposition, Option<Post>)> = Vec::new();
+        for &i in &new_indices {
+            let item = &items[i];
+            if let Some(keep) = &backlog_keep
+                && !keep.contains(&i)
+            {
+                decisions.push((i, ItemDisposition::Backlog, None));
+                continue;
+            }
+            if let (Some(cutoff), Some(date)) = (max_age_cutoff, item.date())
+                && date < cutoff
+            {
+                decisions.push((i, ItemDisposition::TooOld, None));
+                continue;
+            }
+            if let FilterDecision::Reject { reason } = feed.composer.filter(item) {
+                tracing::debug!(item = %ingest_items[i].key, "filtered: {reason}");
+                decisions.push((i, ItemDisposition::Filtered, None));
+                continue;
+            }
+            match feed.composer.compose(item, ctx) {
+                Ok(post) => decisions.push((i, ItemDisposition::Queued, Some(post))),
+                Err(e) => {
+                    tracing::warn!(item = %ingest_items[i].key, "cannot compose a post: {e}");
+                    decisions.push((i, ItemDisposition::Invalid, None));
+                }
+            }
+        }
+
+        // Flood guard: on a feed we know, a poll that would publish more than the limit
+        // looks like a guid-scheme or URL migration, not news. Hold them for a human.
+        let to_publish = decisions
+            .iter()
+            .filter(|(_, d, _)| *d == ItemDisposition::Queued)
+            .count();
+        let flood = row.baseline_done && to_publish > feed.flood_limit;
+        if flood {
+            for (_, d, _) in decisions.iter_mut() {
+                if *d == ItemDisposition::Queued {
+                    *d = ItemDisposition::Held;
+                }
+            }
+        }
+
+        // Oldest first, so queue order is publication order.
+        decisions.sort_by_key(|(i, _, _)| (items[*i].date(), std::cmp::Reverse(*i)));
+
+        let mut to_record: Vec<(&IngestItem, ItemDisposition)> = decisions
+            .iter()
+            .map(|(i, d, _)| (&ingest_items[*i], *d))
+            .collect();
+        to_record.extend(
+            recognised
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| **r == Recognised::Duplicate)
+                .map(|(i, _)| (&ingest_items[i], ItemDisposition::Duplicate)),
+        );
+        let ids = tx.record(&to_record, now.timestamp()).await?;
+
+        let mut queued = Vec::new();
+        let mut held = Vec::new();
+        for ((i, disposition, post), item_id) in decisions.into_iter().zip(ids) {
+            match disposition {
+                ItemDisposition::Backlog => counts.backlog += 1,
+                ItemDisposition::TooOld => counts.too_old += 1,
+                ItemDisposition::Filtered => counts.filtered += 1,
+                ItemDisposition::Invalid => counts.invalid += 1,
+                ItemDisposition::Queued | ItemDisposition::Held | ItemDisposition::Duplicate => {}
+            }
+            let Some(post) = post else { continue };
+            let is_held = disposition == ItemDisposition::Held;
+            let date = items[i].date().map(|d| d.timestamp());
+            tx.enqueue(item_id, &post, is_held, date, now.timestamp())
+                .await?;
+            if is_held {
+                counts.held += 1;
+                held.push(post);
+            } else {
+                counts.queued += 1;
+                queued.push(post);
+            }
+        }
+
+        success.new_items = i64::try_from(counts.new).unwrap_or(i64::MAX);
+        success.result = if counts.new > 0 {
+            "new_items"
+        } else {
+            "no_new_items"
+        };
+        if self.dry_run {
+            tx.abandon().await?;
+        } else {
+            tx.finish(success, now.timestamp()).await?;
+        }
+        Ok((counts, queued, held))
+    }
+}
+
+/// The `n` newest of the given items: by date when dated, else by document order (feeds
+/// list newest first).
+fn newest(items: &[Item], indices: &[usize], n: usize) -> Vec<usize> {
+    let mut sorted: Vec<usize> = indices.to_vec();
+    sorted.sort_by(|a, b| {
+        items[*b]
+            .date()
+            .cmp(&items[*a].date())
+            .then_with(|| a.cmp(b))
+    });
+    sorted.truncate(n);
+    sorted
+}

@@ -1,0 +1,187 @@
+//! Feed poll state: validators, body hash, schedule, failures.
+
+use super::{Store, StoreResult};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FeedRow {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub fetch_url: String,
+    pub account_id: i64,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub body_hash: Option<String>,
+    pub baseline_done: bool,
+    pub last_polled_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub last_result: Option<String>,
+    pub last_error: Option<String>,
+    pub failing_since: Option<i64>,
+    pub consecutive_failures: i64,
+    pub next_check_at: i64,
+    pub items_seen: i64,
+}
+
+const FEED_COLUMNS: &str = "id, name, url, fetch_url, account_id, etag, last_modified, \
+    body_hash, baseline_done, last_polled_at, last_success_at, last_result, last_error, \
+    failing_since, consecutive_failures, next_check_at, items_seen";
+
+/// What a failed poll leaves behind.
+#[derive(Debug, Clone)]
+pub struct FeedFailure<'a> {
+    pub class: &'a str,
+    pub message: &'a str,
+    pub next_check_at: i64,
+}
+
+impl Store {
+    /// Make the store's feed match the config. A feed is identified by its name; when its
+    /// configured URL changes, the fetch state starts afresh but its items stay (they are
+    /// the tombstones that keep old stories from coming back).
+    pub async fn sync_feed(
+        &self,
+        name: &str,
+        url: &str,
+        account_id: i64,
+        now: i64,
+    ) -> StoreResult<FeedRow> {
+        sqlx::query(
+            "INSERT INTO feeds (name, url, fetch_url, account_id, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET \
+               fetch_url = CASE WHEN feeds.url = excluded.url THEN feeds.fetch_url ELSE excluded.url END, \
+               etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END, \
+               last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END, \
+               body_hash = CASE WHEN feeds.url = excluded.url THEN feeds.body_hash END, \
+               url = excluded.url, account_id = excluded.account_id, \
+               updated_at = CASE WHEN feeds.url = excluded.url AND feeds.account_id = excluded.account_id \
+                            THEN feeds.updated_at ELSE excluded.updated_at END",
+        )
+        .bind(name)
+        .bind(url)
+        .bind(url)
+        .bind(account_id)
+        .bind(now)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        self.feed_by_name(name)
+            .await?
+            .ok_or_else(|| super::StoreError::NotFound(format!("feed {name}")))
+    }
+
+    pub async fn feed_by_name(&self, name: &str) -> StoreResult<Option<FeedRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {FEED_COLUMNS} FROM feeds WHERE name = ?"
+        )))
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn feed_by_id(&self, id: i64) -> StoreResult<Option<FeedRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {FEED_COLUMNS} FROM feeds WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn list_feeds(&self) -> StoreResult<Vec<FeedRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {FEED_COLUMNS} FROM feeds ORDER BY name"
+        )))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Persist the next check before the fetch starts, so that however the poll ends
+    /// (crash included) the feed is not hammered on restart.
+    pub async fn set_next_check(&self, feed_id: i64, at: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE feeds SET next_check_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(feed_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// A failed poll: count it, keep the reason for `status`, schedule the retry.
+    pub async fn record_feed_failure(
+        &self,
+        feed_id: i64,
+        failure: &FeedFailure<'_>,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE feeds SET consecutive_failures = consecutive_failures + 1, \
+             failing_since = COALESCE(failing_since, ?), last_polled_at = ?, \
+             last_result = ?, last_error = ?, next_check_at = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(failure.class)
+        .bind(failure.message)
+        .bind(failure.next_check_at)
+        .bind(now)
+        .bind(feed_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A poll that changed nothing (304, or the same body as last time).
+    pub async fn record_feed_unchanged(
+        &self,
+        feed_id: i64,
+        result: &str,
+        last_modified: Option<&str>,
+        next_check_at: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE feeds SET consecutive_failures = 0, failing_since = NULL, last_error = NULL, \
+             last_result = ?, last_polled_at = ?, last_success_at = ?, next_check_at = ?, \
+             last_modified = COALESCE(?, last_modified), updated_at = ? WHERE id = ?",
+        )
+        .bind(result)
+        .bind(now)
+        .bind(now)
+        .bind(next_check_at)
+        .bind(last_modified)
+        .bind(now)
+        .bind(feed_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The feed moved for good (every redirect was permanent): poll the new URL from now on.
+    pub async fn set_fetch_url(&self, feed_id: i64, url: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE feeds SET fetch_url = ? WHERE id = ?")
+            .bind(url)
+            .bind(feed_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Feeds due at `now`, soonest first.
+    pub async fn due_feeds(&self, now: i64) -> StoreResult<Vec<FeedRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {FEED_COLUMNS} FROM feeds WHERE next_check_at <= ? ORDER BY next_check_at"
+        )))
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// When the next feed is due, if any.
+    pub async fn next_due_at(&self) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT MIN(next_check_at) FROM feeds")
+            .fetch_one(self.pool())
+            .await?)
+    }
+}
