@@ -1,41 +1,138 @@
 //! Item to post: template, HTML to text, limits, links, topic tag, media, filters.
 //! A post is composed and validated before it enters the outbox, so `preview`,
 //! `--dry-run` and the real publish show the same text.
+//!
+//! # Layout
+//! - [`Composer`] (here): a feed's validated settings, built once; filters and composes
+//!   items. Cheap to clone (an `Arc`), `Send + Sync`.
+//! - `template`: minijinja templates, their variables and helpers.
+//! - `html`: feed HTML/text → clean plain text.
+//! - `text`: [`PostText`], [`LimitError`], truncation on word/sentence/grapheme boundaries.
+//! - `fit`: the order in which a too-long post is shortened ([`Fit`]).
+//! - `links`: finding, counting ([`count_links`]) and removing links; `link_params`.
+//! - `topic`: [`TopicTag`] and its precedence; `hashtag`.
+//! - `filter`: include/exclude patterns.
+//! - `media`: image choice, alt text, [`ReplyControl`], media settings.
+//!
+//! Must not: do I/O, touch the store, or know about the API client. Everything here is a
+//! pure function of the item, the feed's options and the feed context.
+
+mod filter;
+mod fit;
+mod html;
+mod links;
+mod media;
+mod template;
+mod text;
+mod topic;
+
+pub use fit::Fit;
+pub use html::{html_to_line, html_to_text};
+pub use links::{MAX_LINKS, count_links, find_links};
+pub use media::{ImageFallback, MediaMode, ReplyControl};
+pub use template::{DEFAULT_DATE_FORMAT, DEFAULT_TEMPLATE};
+pub use text::{
+    Cut, ELLIPSIS, LimitError, MAX_ALT_BYTES, MAX_TEXT_BYTES, PostText, check_text, truncate,
+};
+pub use topic::{MAX_TOPIC_BYTES, TopicTag, hashtag};
 
 use crate::feed::item::Item;
+use chrono_tz::Tz;
+use filter::{FilterInput, Filters};
+use fit::{Fitter, Prepared};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use template::Template;
+use topic::TopicRules;
+
+/// Image posts whose article link is longer than this become text posts: the link must
+/// go into the 500-byte text, and with less than 100 bytes left there is no post.
+const MAX_IMAGE_POST_LINK: usize = 400;
 
 /// Per-feed composition settings, already merged with `[defaults]` by the config loader.
 /// Values are as the user wrote them; `Composer::new` validates them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ComposeOptions {
+    /// minijinja template; `None`: [`DEFAULT_TEMPLATE`].
     pub template: Option<String>,
+    /// IANA zone for `published` (e.g. "Europe/Berlin"); `None`: UTC.
     pub timezone: Option<String>,
+    /// Query parameters added to the article link, replacing same-named ones.
     pub link_params: BTreeMap<String, String>,
+    /// Fixed topic tag, the fallback when no category gives one.
     pub topic_tag: Option<String>,
+    /// Category (case-insensitive) → topic tag; the first of the item's categories
+    /// that maps wins.
     pub topic_map: BTreeMap<String, String>,
+    /// Use the item's first usable category as topic tag (after `topic_map`).
     pub topic_from_categories: bool,
+    /// "text" (default) or "image".
     pub media: Option<String>,
+    /// "text" (default): an image post that fails falls back to a text post; "none".
     pub image_fallback: Option<String>,
+    /// One of [`ReplyControl`]'s values; `None`: the API default (everyone).
     pub reply_control: Option<String>,
+    /// Regexes, optionally prefixed `title:`/`summary:`/`category:`/`author:`; an item
+    /// must match one (when any are given).
     pub include: Vec<String>,
+    /// Same syntax; an item matching any is skipped.
     pub exclude: Vec<String>,
 }
 
-/// A post ready for the outbox. Every field is within what the API accepts.
+/// A post ready for the outbox. Every field is within what the API accepts when it
+/// comes from a [`Composer`]; [`Post::check`] verifies one built elsewhere (e.g. read
+/// back from the store).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Post {
-    pub text: String,
+    pub text: PostText,
+    /// The link card; TEXT posts only.
     pub link_attachment: Option<String>,
-    pub topic_tag: Option<String>,
+    pub topic_tag: Option<TopicTag>,
     pub media: Media,
+    /// The API value (`everyone`, `accounts_you_follow`, …), validated.
     pub reply_control: Option<String>,
+}
+
+impl Post {
+    /// Check the limits that involve more than the text: distinct links including the
+    /// attachment, attachment only on TEXT posts, image URL scheme, alt text length,
+    /// reply_control value.
+    pub fn check(&self) -> Result<(), LimitError> {
+        check_text(&self.text)?;
+        let count = count_links(&self.text, self.link_attachment.as_deref());
+        if count > MAX_LINKS {
+            return Err(LimitError::TooManyLinks { count });
+        }
+        if let Media::Image { url, alt_text } = &self.media {
+            if self.link_attachment.is_some() {
+                return Err(LimitError::LinkAttachmentWithMedia);
+            }
+            let scheme_ok =
+                url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !scheme_ok {
+                return Err(LimitError::ImageUrl(url.clone()));
+            }
+            if alt_text.len() > MAX_ALT_BYTES {
+                return Err(LimitError::AltTooLong {
+                    bytes: alt_text.len(),
+                });
+            }
+        }
+        if let Some(rc) = &self.reply_control {
+            rc.parse::<ReplyControl>()?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Media {
     Text,
-    Image { url: String, alt_text: String },
+    /// `url` is http(s); `alt_text` is at most 1000 bytes (empty: send none).
+    Image {
+        url: String,
+        alt_text: String,
+    },
 }
 
 impl Media {
@@ -49,14 +146,27 @@ impl Media {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
-    #[error("{0}")]
-    Invalid(String),
+    /// A bad option, found by [`Composer::new`]; `key` is its config path
+    /// (`feeds[2].template`, `feeds[2].exclude[1]`).
+    #[error("{key}: {message}")]
+    Config { key: String, message: String },
+    /// The template failed on this item.
+    #[error("{key}: cannot render this item: {message}")]
+    Render { key: String, message: String },
+    /// The item has nothing to post: no title, summary, content or link.
+    #[error("nothing to post: the item has no title, summary or link")]
+    Empty,
+    /// A composed post broke a limit. Composition is built so this cannot happen; it is
+    /// the last check before a post would reach the outbox.
+    #[error("composed post is outside the API limits: {0}")]
+    Limit(#[from] LimitError),
 }
 
 /// Context an item is composed in.
 #[derive(Debug, Clone, Default)]
 pub struct FeedContext<'a> {
     pub feed_name: &'a str,
+    /// The feed's own title; templates see `feed_name` when it is missing.
     pub feed_title: Option<&'a str>,
 }
 
@@ -67,41 +177,272 @@ pub enum FilterDecision {
     Reject { reason: String },
 }
 
-/// A feed's composer, built once from its validated options.
+/// A composed post and how it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Composition {
+    pub post: Post,
+    /// For image posts (with `image_fallback = "text"`): the text-only post for the same
+    /// item, to publish if the IMAGE container ends in ERROR. Store it with the post.
+    pub fallback: Option<Post>,
+    /// How much the text had to be shortened.
+    pub fit: Fit,
+    /// URLs were taken out of the text to respect the link limit.
+    pub links_removed: bool,
+}
+
+impl Composition {
+    /// Whether the text was cut to fit (for counting; see [`Fit`] for how).
+    pub fn truncated(&self) -> bool {
+        self.fit.is_truncated()
+    }
+}
+
+/// A feed's composer, built once from its validated options. Cloning shares it.
 #[derive(Debug, Clone)]
 pub struct Composer {
-    options: ComposeOptions,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    key: String,
+    template: Template,
+    filters: Filters,
+    topics: TopicRules,
+    link_params: BTreeMap<String, String>,
+    media: MediaMode,
+    image_fallback: ImageFallback,
+    reply_control: Option<ReplyControl>,
 }
 
 impl Composer {
-    /// Validate the options (template syntax, regexes, tags). `key` is the config path
-    /// prefix used in error messages, e.g. `feeds[2]`.
+    /// Validate the options (template syntax and helpers, regexes, tags, timezone, media
+    /// settings). `key` is the config path prefix used in error messages, e.g.
+    /// `feeds[2]`; errors name the exact key (`feeds[2].exclude[1]: invalid regex …`).
     pub fn new(options: &ComposeOptions, key: &str) -> Result<Self, ComposeError> {
-        let _ = key;
-        Ok(Self {
-            options: options.clone(),
-        })
-    }
-
-    pub fn filter(&self, item: &Item) -> FilterDecision {
-        let _ = (item, &self.options);
-        FilterDecision::Accept
-    }
-
-    pub fn compose(&self, item: &Item, ctx: &FeedContext<'_>) -> Result<Post, ComposeError> {
-        // STUB: plain title + link until the composition work lands.
-        let _ = ctx;
-        let title = item.title.clone().unwrap_or_default();
-        let mut text: String = title.chars().take(200).collect();
-        if text.is_empty() {
-            text = "(untitled)".into();
+        let tz: Tz = match options.timezone.as_deref().map(str::trim) {
+            None | Some("") => Tz::UTC,
+            Some(name) => name.parse().map_err(|_| ComposeError::Config {
+                key: format!("{key}.timezone"),
+                message: format!("{name:?} is not an IANA time zone name (like \"Europe/Berlin\")"),
+            })?,
+        };
+        let template = Template::new(options.template.as_deref(), key, tz, None)?;
+        let filters = Filters::new(&options.include, &options.exclude, key)?;
+        let topics = TopicRules::new(
+            &options.topic_map,
+            options.topic_from_categories,
+            options.topic_tag.as_deref(),
+            key,
+        )?;
+        let reply_control = options
+            .reply_control
+            .as_deref()
+            .map(|v| {
+                v.parse::<ReplyControl>().map_err(|e| ComposeError::Config {
+                    key: format!("{key}.reply_control"),
+                    message: e.to_string(),
+                })
+            })
+            .transpose()?;
+        for name in options.link_params.keys() {
+            if name.trim().is_empty() {
+                return Err(ComposeError::Config {
+                    key: format!("{key}.link_params"),
+                    message: "parameter names must not be empty".into(),
+                });
+            }
         }
-        Ok(Post {
-            text,
-            link_attachment: item.link.as_ref().map(|l| l.to_string()),
-            topic_tag: None,
-            media: Media::Text,
-            reply_control: None,
+        Ok(Self {
+            inner: Arc::new(Inner {
+                key: key.to_owned(),
+                template,
+                filters,
+                topics,
+                link_params: options.link_params.clone(),
+                media: MediaMode::parse(options.media.as_deref(), key)?,
+                image_fallback: ImageFallback::parse(options.image_fallback.as_deref(), key)?,
+                reply_control,
+            }),
         })
+    }
+
+    /// The config path this composer was built for.
+    pub fn key(&self) -> &str {
+        &self.inner.key
+    }
+
+    /// Apply the feed's include/exclude filters to the item's plain text.
+    pub fn filter(&self, item: &Item) -> FilterDecision {
+        let title = html_to_line(item.title.as_deref().unwrap_or_default());
+        let mut summary = html_to_text(item.summary.as_deref().unwrap_or_default());
+        if summary.is_empty() {
+            summary = html_to_text(item.content.as_deref().unwrap_or_default());
+        }
+        let categories = plain_list(&item.categories);
+        let authors = plain_list(&item.authors);
+        self.inner.filters.decide(&FilterInput {
+            title: &title,
+            summary: &summary,
+            categories: &categories,
+            authors: &authors,
+        })
+    }
+
+    /// The post for an item (see [`Composer::compose_detailed`]).
+    pub fn compose(&self, item: &Item, ctx: &FeedContext<'_>) -> Result<Post, ComposeError> {
+        self.compose_detailed(item, ctx).map(|c| c.post)
+    }
+
+    /// The post for an item, with its text-only fallback (image posts) and how much it
+    /// had to be shortened.
+    pub fn compose_detailed(
+        &self,
+        item: &Item,
+        ctx: &FeedContext<'_>,
+    ) -> Result<Composition, ComposeError> {
+        let prepared = self.prepare(item);
+        let image = match self.inner.media {
+            MediaMode::Image => media::pick_image(&item.images).filter(|_| {
+                prepared
+                    .link
+                    .as_ref()
+                    .is_none_or(|l| l.len() <= MAX_IMAGE_POST_LINK)
+            }),
+            MediaMode::Text => None,
+        };
+        let Some(candidate) = image else {
+            let (post, fit, links_removed) = self.text_post(&prepared, ctx)?;
+            return Ok(Composition {
+                post,
+                fallback: None,
+                fit,
+                links_removed,
+            });
+        };
+        let fitted = Fitter {
+            template: &self.inner.template,
+            item: &prepared,
+            feed_name: ctx.feed_name,
+            feed_title: ctx.feed_title.unwrap_or(ctx.feed_name),
+            image_link: prepared.link.as_deref(),
+            attachment: None,
+        }
+        .run()?;
+        let post = Post {
+            text: PostText::new(fitted.text)?,
+            link_attachment: None,
+            topic_tag: self.inner.topics.choose(&prepared.categories),
+            media: Media::Image {
+                url: candidate.url.to_string(),
+                alt_text: media::alt_text(candidate, &prepared.title),
+            },
+            reply_control: self.reply_control(),
+        };
+        post.check()?;
+        let fallback = match self.inner.image_fallback {
+            ImageFallback::Text => Some(self.text_post(&prepared, ctx)?.0),
+            ImageFallback::None => None,
+        };
+        Ok(Composition {
+            post,
+            fallback,
+            fit: fitted.fit,
+            links_removed: fitted.links_removed,
+        })
+    }
+
+    /// The text-only post for an item, whatever the feed's `media` setting: what an
+    /// image post falls back to when its container fails.
+    pub fn compose_text_only(
+        &self,
+        item: &Item,
+        ctx: &FeedContext<'_>,
+    ) -> Result<Post, ComposeError> {
+        Ok(self.text_post(&self.prepare(item), ctx)?.0)
+    }
+
+    fn text_post(
+        &self,
+        prepared: &Prepared,
+        ctx: &FeedContext<'_>,
+    ) -> Result<(Post, Fit, bool), ComposeError> {
+        let fitted = Fitter {
+            template: &self.inner.template,
+            item: prepared,
+            feed_name: ctx.feed_name,
+            feed_title: ctx.feed_title.unwrap_or(ctx.feed_name),
+            image_link: None,
+            attachment: prepared.link.as_deref(),
+        }
+        .run()?;
+        if fitted.text.is_empty() {
+            return Err(ComposeError::Empty);
+        }
+        let post = Post {
+            text: PostText::new(fitted.text)?,
+            link_attachment: prepared.link.clone(),
+            topic_tag: self.inner.topics.choose(&prepared.categories),
+            media: Media::Text,
+            reply_control: self.reply_control(),
+        };
+        post.check()?;
+        Ok((post, fitted.fit, fitted.links_removed))
+    }
+
+    fn reply_control(&self) -> Option<String> {
+        self.inner.reply_control.map(|r| r.as_str().to_owned())
+    }
+
+    /// The item's fields as plain text, once per item.
+    fn prepare(&self, item: &Item) -> Prepared {
+        let title = html_to_line(item.title.as_deref().unwrap_or_default());
+        let summary = html_to_text(item.summary.as_deref().unwrap_or_default());
+        let content = html_to_text(item.content.as_deref().unwrap_or_default());
+        // Many feeds repeat the headline as description; a post saying it twice is noise.
+        let same_as_title = |s: &str| !s.is_empty() && s.to_lowercase() == title.to_lowercase();
+        let standfirst = if !summary.is_empty() && !same_as_title(&summary) {
+            summary.clone()
+        } else if !same_as_title(&content) {
+            content.clone()
+        } else {
+            String::new()
+        };
+        let link = item
+            .link
+            .as_ref()
+            .filter(|l| matches!(l.scheme(), "http" | "https"))
+            .map(|l| links::apply_link_params(l, &self.inner.link_params).to_string());
+        Prepared {
+            title,
+            summary,
+            content,
+            standfirst,
+            link,
+            authors: plain_list(&item.authors),
+            categories: plain_list(&item.categories),
+            published: item.date(),
+        }
+    }
+}
+
+/// Plain-text versions of a list (categories, authors), empty ones dropped.
+fn plain_list(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| html_to_line(v))
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn composer_is_send_sync_clone() {
+        assert_send_sync::<Composer>();
     }
 }

@@ -1,0 +1,804 @@
+//! HTML and feed text → clean plain text.
+//!
+//! Owns: tag stripping (attributes with `>` inside quotes, comments, CDATA, unclosed
+//! tags, `script`/`style` bodies), entity decoding (repeated, for double-encoded feeds),
+//! block elements → line/paragraph breaks, whitespace collapsing, removal of control and
+//! zero-width junk, repair of UTF-8-read-as-cp1252 mojibake, Unicode NFC, and the final
+//! guard that makes "no tag, no entity" hold for any input.
+//!
+//! Must not: know about limits, links or templates. Every function here is total: any
+//! input, however broken, gives a string (never a panic, never an error).
+
+use std::borrow::Cow;
+use unicode_normalization::UnicodeNormalization;
+
+/// Placeholders for breaks while tags are being stripped. Real newlines in HTML are only
+/// whitespace, so breaks need their own markers until whitespace has been collapsed.
+/// Private-use code points; removed from the input first so a feed cannot forge them.
+const LINE: char = '\u{E000}';
+const PARA: char = '\u{E001}';
+
+/// Rounds of "strip tags, decode entities". A second round handles HTML that was
+/// escaped twice (`&lt;p&gt;` inside an already-escaped description); more than four is
+/// an attack or a broken CMS, and the final guard neutralises what is left.
+const MAX_HTML_ROUNDS: usize = 4;
+/// Rounds of entity decoding within one round; each round strictly shortens the text,
+/// so the bound only matters for adversarial input like `&amp;amp;amp;…`.
+const MAX_DECODE_ROUNDS: usize = 8;
+/// Longest grapheme cluster kept whole. Real ones (family emoji, subdivision flags,
+/// stacked Indic or Tibetan marks) stay under 40 bytes; longer ones are "Zalgo" text,
+/// and a cluster that never fits would make a title impossible to shorten without
+/// splitting it.
+const MAX_GRAPHEME_BYTES: usize = 64;
+
+/// Elements whose content is not text a reader should see.
+const DROP_CONTENT: &[&str] = &[
+    "script", "style", "noscript", "template", "iframe", "object", "svg", "math", "head",
+];
+/// Elements that start and end a paragraph.
+const PARAGRAPH: &[&str] = &[
+    "p",
+    "div",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "ul",
+    "ol",
+    "dl",
+    "table",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "figure",
+    "figcaption",
+    "pre",
+    "hr",
+    "aside",
+    "nav",
+    "main",
+    "address",
+    "details",
+    "summary",
+    "form",
+    "fieldset",
+    "center",
+    "hgroup",
+    "menu",
+    "body",
+    "html",
+];
+/// Elements that start a new line (on their opening tag only, so `</li><li>` is one break).
+const LINE_START: &[&str] = &["li", "tr", "dt", "dd", "caption", "option"];
+/// Table cells: keep neighbouring cells' words apart.
+const CELL: &[&str] = &["td", "th"];
+
+/// Feed text (HTML or plain) → plain text: paragraphs separated by one blank line, line
+/// breaks kept, whitespace collapsed, entities decoded, NFC, no tags, no entities.
+///
+/// Text without any markup keeps its blank lines as paragraph breaks; its single
+/// newlines are line-wrapping and become spaces.
+pub fn html_to_text(input: &str) -> String {
+    let mut cur = clean_chars(input, Markers::Remove);
+    let mut saw_markup = false;
+    for _ in 0..MAX_HTML_ROUNDS {
+        let (stripped, markup) = strip_tags(&cur);
+        saw_markup |= markup;
+        let decoded = decode_entities(&stripped);
+        let decoded = repair_mojibake(&decoded).into_owned();
+        let again = find_tag_like(&decoded, 0).is_some() && decoded != cur;
+        cur = decoded;
+        if !again {
+            break;
+        }
+    }
+    if !saw_markup {
+        cur = mark_plain_paragraphs(&cur);
+    }
+    // Decoding may have produced control or zero-width characters (`&#8203;`).
+    let cleaned = clean_chars(&cur, Markers::Keep);
+    let collapsed = collapse_html_whitespace(&cleaned);
+    let nfc: String = collapsed.nfc().collect();
+    guard(&cap_graphemes(&nfc)).into_owned()
+}
+
+/// Like [`html_to_text`] but on one line: for titles, categories, authors, alt text.
+pub fn html_to_line(input: &str) -> String {
+    let text = html_to_text(input);
+    if !text.contains('\n') {
+        return text;
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Text that is already meant to be plain (a rendered template) → text safe to post:
+/// newlines kept (at most one blank line in a row), spaces collapsed within lines,
+/// stray tags removed, entities decoded, junk characters removed, NFC, trimmed.
+pub fn sanitize_plain(input: &str) -> String {
+    let mut cur = clean_chars(input, Markers::Remove);
+    for _ in 0..MAX_HTML_ROUNDS {
+        let stripped = strip_tag_like(&cur);
+        let decoded = decode_entities(&stripped);
+        let decoded = repair_mojibake(&decoded).into_owned();
+        let again = decoded != cur && find_tag_like(&decoded, 0).is_some();
+        cur = decoded;
+        if !again {
+            break;
+        }
+    }
+    let cleaned = clean_chars(&cur, Markers::Remove);
+    let collapsed = collapse_plain_whitespace(&cleaned);
+    let nfc: String = collapsed.nfc().collect();
+    guard(&cap_graphemes(&nfc)).into_owned()
+}
+
+/// Byte offset of the first tag-like construct: `<` followed by a letter, `/letter`, `!`
+/// or `?`, closed by a `>` before any other `<`. This is the definition the post limits
+/// check and the one [`guard`] enforces.
+pub fn find_tag_like(s: &str, from: usize) -> Option<(usize, usize)> {
+    let bytes = s.as_bytes();
+    let mut i = from;
+    while i < bytes.len() {
+        let lt = i + memchr(b'<', &bytes[i..])?;
+        let next = bytes.get(lt + 1).copied();
+        let starts = match next {
+            Some(c) if c.is_ascii_alphabetic() || c == b'!' || c == b'?' => true,
+            Some(b'/') => bytes.get(lt + 2).is_some_and(|c| c.is_ascii_alphabetic()),
+            _ => false,
+        };
+        if starts {
+            for (j, &c) in bytes.iter().enumerate().skip(lt + 1) {
+                match c {
+                    b'>' => return Some((lt, j + 1)),
+                    b'<' => break,
+                    _ => {}
+                }
+            }
+        }
+        i = lt + 1;
+    }
+    None
+}
+
+/// Whether decoding entities would change the text, i.e. it still holds an entity.
+/// Attribute rules (HTML5): a legacy entity without `;` followed by a letter, digit or
+/// `=` is not one, so `?a=1&copy=2` in a URL stays as it is.
+pub fn has_entity(s: &str) -> bool {
+    s.contains('&') && htmlize::unescape_attribute(s) != s
+}
+
+/// Make "no tag, no entity" hold whatever happened before (truncation can turn
+/// `&ampere` into `&amp…`): a tag's `<` becomes `‹`, an entity's `&` becomes `＆`.
+/// Replacing one ASCII character by a non-ASCII one cannot create a new tag or entity.
+pub fn guard(s: &str) -> Cow<'_, str> {
+    let has_tag = find_tag_like(s, 0).is_some();
+    let entity = has_entity(s);
+    if !has_tag && !entity {
+        return Cow::Borrowed(s);
+    }
+    let mut out = s.to_owned();
+    if has_tag {
+        let mut from = 0;
+        while let Some((start, _)) = find_tag_like(&out, from) {
+            out.replace_range(start..start + 1, "‹");
+            from = start + '‹'.len_utf8();
+        }
+    }
+    if has_entity(&out) {
+        let mut fixed = String::with_capacity(out.len() + 8);
+        let mut chars = out.chars().peekable();
+        while let Some(c) = chars.next() {
+            let starts_entity = c == '&'
+                && chars
+                    .peek()
+                    .is_some_and(|n| *n == '#' || n.is_ascii_alphabetic());
+            fixed.push(if starts_entity { '＆' } else { c });
+        }
+        out = fixed;
+    }
+    Cow::Owned(out)
+}
+
+/// Shorten grapheme clusters longer than [`MAX_GRAPHEME_BYTES`] to their first
+/// characters (the base and its first marks).
+fn cap_graphemes(s: &str) -> Cow<'_, str> {
+    use unicode_segmentation::UnicodeSegmentation;
+    if !s.graphemes(true).any(|g| g.len() > MAX_GRAPHEME_BYTES) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for g in s.graphemes(true) {
+        if g.len() <= MAX_GRAPHEME_BYTES {
+            out.push_str(g);
+            continue;
+        }
+        let mut kept = 0;
+        for c in g.chars() {
+            if kept + c.len_utf8() > MAX_GRAPHEME_BYTES {
+                break;
+            }
+            out.push(c);
+            kept += c.len_utf8();
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Decode entities until the text stops changing (bounded).
+fn decode_entities(s: &str) -> String {
+    let mut cur = s.to_owned();
+    for _ in 0..MAX_DECODE_ROUNDS {
+        if !cur.contains('&') {
+            break;
+        }
+        let next = htmlize::unescape_attribute(cur.as_str()).into_owned();
+        if next == cur {
+            break;
+        }
+        cur = next;
+    }
+    cur
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+fn starts_with_ci(hay: &[u8], at: usize, needle: &[u8]) -> bool {
+    hay.get(at..at + needle.len())
+        .is_some_and(|s| s.eq_ignore_ascii_case(needle))
+}
+
+fn find_from(hay: &str, from: usize, needle: &str) -> Option<usize> {
+    hay.get(from..)?.find(needle).map(|p| from + p)
+}
+
+fn find_ci_from(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    (from..=hay.len() - needle.len())
+        .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
+}
+
+/// Remove markup, leaving text (entities still encoded) and break markers. Returns
+/// whether any markup was seen.
+fn strip_tags(input: &str) -> (String, bool) {
+    let bytes = input.as_bytes();
+    let mut out = String::with_capacity(input.len());
+    let mut saw_markup = false;
+    let mut text_start = 0;
+    let mut i = 0;
+    while let Some(off) = memchr(b'<', &bytes[i..]) {
+        let lt = i + off;
+        // Each arm sets where the text resumes; `None` means "the rest is markup".
+        let resume: Option<usize>;
+        if starts_with_ci(bytes, lt, b"<!--") {
+            out.push_str(&input[text_start..lt]);
+            saw_markup = true;
+            resume = find_from(input, lt + 4, "-->").map(|e| e + 3);
+        } else if starts_with_ci(bytes, lt, b"<![CDATA[") {
+            // CDATA content is text; its entities are decoded with the rest, because
+            // feeds put escaped HTML in CDATA as often as raw HTML.
+            out.push_str(&input[text_start..lt]);
+            let body = lt + 9;
+            match find_from(input, body, "]]>") {
+                Some(end) => {
+                    out.push_str(&input[body..end]);
+                    resume = Some(end + 3);
+                }
+                None => {
+                    out.push_str(&input[body..]);
+                    resume = None;
+                }
+            }
+        } else if matches!(bytes.get(lt + 1), Some(b'!' | b'?')) {
+            out.push_str(&input[text_start..lt]);
+            saw_markup = true;
+            resume = memchr(b'>', &bytes[lt..]).map(|e| lt + e + 1);
+        } else if bytes.get(lt + 1) == Some(&b'/')
+            && bytes.get(lt + 2).is_some_and(|c| c.is_ascii_alphabetic())
+        {
+            out.push_str(&input[text_start..lt]);
+            saw_markup = true;
+            let (name, name_end) = tag_name(input, lt + 2);
+            let end = tag_end(bytes, name_end);
+            if PARAGRAPH.contains(&name.as_str()) {
+                out.push(PARA);
+            } else if CELL.contains(&name.as_str()) {
+                out.push(' ');
+            }
+            resume = end;
+        } else if bytes.get(lt + 1).is_some_and(|c| c.is_ascii_alphabetic()) {
+            out.push_str(&input[text_start..lt]);
+            saw_markup = true;
+            let (name, name_end) = tag_name(input, lt + 1);
+            let end = tag_end(bytes, name_end);
+            let self_closing = end.is_some_and(|e| e >= 2 && bytes[e - 2] == b'/');
+            if DROP_CONTENT.contains(&name.as_str()) && !self_closing {
+                let close = format!("</{name}");
+                resume = end.and_then(|e| {
+                    let c = find_ci_from(bytes, e, close.as_bytes())?;
+                    tag_end(bytes, c + close.len())
+                });
+            } else {
+                if PARAGRAPH.contains(&name.as_str()) {
+                    out.push(PARA);
+                } else if LINE_START.contains(&name.as_str()) || name == "br" {
+                    out.push(LINE);
+                } else if CELL.contains(&name.as_str()) {
+                    out.push(' ');
+                } else if name == "img" {
+                    // WordPress and Mastodon turn emoji into <img class="wp-smiley"
+                    // alt="🇨🇭">; the alt *is* the text there. Other images say nothing.
+                    if let Some(e) = end {
+                        out.push_str(&emoji_img_alt(&input[name_end..e]));
+                    }
+                }
+                resume = end;
+            }
+        } else {
+            // A `<` that starts no tag ("a < b", "<3") is text.
+            i = lt + 1;
+            continue;
+        }
+        match resume {
+            Some(r) => {
+                text_start = r;
+                i = r;
+            }
+            None => {
+                text_start = input.len();
+                break;
+            }
+        }
+    }
+    out.push_str(&input[text_start..]);
+    (out, saw_markup)
+}
+
+/// Lower-case tag name starting at `from`, and where it ends.
+fn tag_name(input: &str, from: usize) -> (String, usize) {
+    let bytes = input.as_bytes();
+    let mut end = from;
+    while end < bytes.len()
+        && (bytes[end].is_ascii_alphanumeric() || matches!(bytes[end], b'-' | b':' | b'_'))
+    {
+        end += 1;
+    }
+    (input[from..end].to_ascii_lowercase(), end)
+}
+
+/// Byte offset just past the `>` closing a tag whose attributes start at `from`. Quotes
+/// are honoured (`title="a > b"`); a quote that never closes falls back to the first `>`,
+/// as a truncated attribute is likelier than a `>` inside it. `None`: the tag never closes.
+fn tag_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    let mut quote: Option<u8> = None;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == b'"' || c == b'\'' => {
+                // Only a quote that opens an attribute value counts (after `=`).
+                let prev = bytes[from..i]
+                    .iter()
+                    .rev()
+                    .find(|b| !b.is_ascii_whitespace());
+                if prev == Some(&b'=') {
+                    quote = Some(c);
+                }
+            }
+            None if c == b'>' => return Some(i + 1),
+            None => {}
+        }
+        i += 1;
+    }
+    if quote.is_some() {
+        return memchr(b'>', &bytes[from..]).map(|p| from + p + 1);
+    }
+    None
+}
+
+/// The alt text of an `<img>` that stands for an emoji, else nothing.
+fn emoji_img_alt(attrs: &str) -> String {
+    let class = attr_value(attrs, "class")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if class.contains("emoji") || class.contains("smiley") {
+        attr_value(attrs, "alt").unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+/// Raw value of attribute `name` in an attribute string (entities left for later).
+fn attr_value(attrs: &str, name: &str) -> Option<String> {
+    let bytes = attrs.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len()
+            && !bytes[i].is_ascii_whitespace()
+            && !matches!(bytes[i], b'=' | b'>' | b'/')
+        {
+            i += 1;
+        }
+        let key = &attrs[start..i];
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let mut value = String::new();
+        if bytes.get(i) == Some(&b'=') {
+            i += 1;
+            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            match bytes.get(i) {
+                Some(&q @ (b'"' | b'\'')) => {
+                    let vstart = i + 1;
+                    let vend = memchr(q, &bytes[vstart..]).map_or(bytes.len(), |p| vstart + p);
+                    value = attrs[vstart..vend].to_owned();
+                    i = (vend + 1).min(bytes.len());
+                }
+                _ => {
+                    let vstart = i;
+                    while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'>' {
+                        i += 1;
+                    }
+                    value = attrs[vstart..i].to_owned();
+                }
+            }
+        }
+        if key.eq_ignore_ascii_case(name) {
+            return Some(value);
+        }
+        if i == start {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// Plain-text mode of tag removal: drop tag-like spans, nothing else.
+fn strip_tag_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut from = 0;
+    let mut copied = 0;
+    while let Some((start, end)) = find_tag_like(s, from) {
+        out.push_str(&s[copied..start]);
+        copied = end;
+        from = end;
+    }
+    out.push_str(&s[copied..]);
+    out
+}
+
+/// In text without markup, a blank line is a paragraph break.
+fn mark_plain_paragraphs(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut newlines = 0;
+    let mut pending = String::new();
+    for c in s.chars() {
+        if c == '\n' || c == '\r' || c == '\u{2029}' {
+            newlines += if c == '\u{2029}' {
+                2
+            } else {
+                usize::from(c == '\n')
+            };
+            pending.push(c);
+        } else if c.is_whitespace() && newlines > 0 {
+            pending.push(c);
+        } else {
+            if newlines >= 2 {
+                out.push(PARA);
+            } else {
+                out.push_str(&pending);
+            }
+            pending.clear();
+            newlines = 0;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Collapse HTML whitespace: runs → one space; break markers → `\n` or `\n\n`
+/// (two or more line breaks in a row, as in `<br><br>`, make a paragraph).
+fn collapse_html_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    let mut lines = 0usize;
+    let mut para = false;
+    for c in s.chars() {
+        if c == PARA {
+            para = true;
+        } else if c == LINE {
+            lines += 1;
+        } else if c.is_whitespace() {
+            space = true;
+        } else {
+            if !out.is_empty() {
+                if para || lines >= 2 {
+                    out.push_str("\n\n");
+                } else if lines == 1 {
+                    out.push('\n');
+                } else if space {
+                    out.push(' ');
+                }
+            }
+            space = false;
+            lines = 0;
+            para = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Collapse whitespace in plain text: spaces within a line, at most one blank line.
+fn collapse_plain_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut blank_run = 0usize;
+    for line in s.split('\n') {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.is_empty() {
+            blank_run += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank_run > 0 { "\n\n" } else { "\n" });
+        }
+        blank_run = 0;
+        out.push_str(&words.join(" "));
+    }
+    out
+}
+
+/// Whether our break markers are input to be removed or our own output to keep.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Markers {
+    Remove,
+    Keep,
+}
+
+/// Remove or map characters that must not reach a post: control characters (C1 ones
+/// are mapped through windows-1252, which is what they almost always were), zero-width
+/// junk, bidi embeddings/overrides (unbalanced after truncation, they garble the rest of
+/// the timeline), BOMs, soft hyphens, noncharacters and our own break markers.
+///
+/// ZWJ and ZWNJ are kept between two non-ASCII, non-space characters: that is where
+/// emoji sequences (👩‍👩‍👧) and Persian/Indic spelling need them. LRM/RLM are kept:
+/// they are how RTL text with Latin parts displays correctly.
+fn clean_chars(s: &str, markers: Markers) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    for (idx, &c) in chars.iter().enumerate() {
+        let prev = idx.checked_sub(1).and_then(|p| chars.get(p)).copied();
+        let next = chars.get(idx + 1).copied();
+        match c {
+            // Newlines are kept: they are line breaks in plain text, and in HTML mode the
+            // whitespace collapsing treats them as spaces.
+            '\n' => out.push('\n'),
+            '\r' => {
+                // CRLF → LF; a lone CR is a line break too.
+                if next != Some('\n') {
+                    out.push('\n');
+                }
+            }
+            '\t' | '\u{0B}' | '\u{0C}' => out.push(' '),
+            '\u{2028}' => out.push('\n'),
+            '\u{2029}' => out.push_str("\n\n"),
+            '\u{80}'..='\u{9F}' => {
+                if let Some(mapped) = cp1252_c1(c) {
+                    out.push(mapped);
+                }
+            }
+            c if c.is_control() => {}
+            '\u{200D}' | '\u{200C}' => {
+                let joins =
+                    |x: Option<char>| x.is_some_and(|x| !x.is_ascii() && !x.is_whitespace());
+                if joins(prev) && joins(next) {
+                    out.push(c);
+                }
+            }
+            '\u{200B}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}' | '\u{034F}' => {}
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FFF9}'..='\u{FFFB}' => {}
+            LINE | PARA if markers == Markers::Keep => out.push(c),
+            '\u{FFFE}' | '\u{FFFF}' | LINE | PARA => {}
+            '\u{E0000}'..='\u{E007F}' => {
+                // Tag characters only mean something in emoji tag sequences (the flags
+                // of England, Scotland, Wales): keep them after 🏴 or another tag char.
+                let in_sequence = prev
+                    .is_some_and(|p| p == '\u{1F3F4}' || ('\u{E0000}'..='\u{E007F}').contains(&p));
+                if in_sequence {
+                    out.push(c);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A C1 control character read from bytes that were really windows-1252.
+fn cp1252_c1(c: char) -> Option<char> {
+    let byte = u8::try_from(u32::from(c)).ok()?;
+    let bytes = [byte];
+    let (decoded, _, _) = encoding_rs::WINDOWS_1252.decode(&bytes);
+    decoded.chars().next().filter(|d| !d.is_control())
+}
+
+/// Repair UTF-8 that was read as windows-1252 ("â€™" → "’", "Ã©" → "é"), which feeds
+/// deliver surprisingly often, also through numeric entities (`&#226;&#128;&#166;`).
+/// Only complete, valid multi-byte sequences are repaired, so genuine Latin-1 text
+/// ("café", "Ärger") is never touched.
+fn repair_mojibake(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() {
+        return Cow::Borrowed(s);
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut out: Option<String> = None;
+    let mut i = 0;
+    let mut copied_upto = 0; // in chars
+    while i < chars.len() {
+        let Some(lead) = cp1252_byte(chars[i]) else {
+            i += 1;
+            continue;
+        };
+        let needed = match lead {
+            0xC2..=0xDF => 1,
+            0xE0..=0xEF => 2,
+            0xF0..=0xF4 => 3,
+            _ => 0,
+        };
+        if needed == 0 || i + needed >= chars.len() {
+            i += 1;
+            continue;
+        }
+        let mut buf = vec![lead];
+        for k in 1..=needed {
+            match chars.get(i + k).and_then(|&c| cp1252_byte(c)) {
+                Some(b @ 0x80..=0xBF) => buf.push(b),
+                _ => break,
+            }
+        }
+        let decoded = if buf.len() == needed + 1 {
+            std::str::from_utf8(&buf).ok()
+        } else {
+            None
+        };
+        match decoded {
+            Some(d) => {
+                let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
+                o.extend(&chars[copied_upto..i]);
+                o.push_str(d);
+                i += needed + 1;
+                copied_upto = i;
+            }
+            None => i += 1,
+        }
+    }
+    match out {
+        Some(mut o) => {
+            o.extend(&chars[copied_upto..]);
+            Cow::Owned(o)
+        }
+        None => Cow::Borrowed(s),
+    }
+}
+
+/// The windows-1252 byte a character came from, for bytes ≥ 0x80.
+fn cp1252_byte(c: char) -> Option<u8> {
+    let cp = u32::from(c);
+    if (0xA0..=0xFF).contains(&cp) {
+        return u8::try_from(cp).ok();
+    }
+    // 0x80..=0x9F in windows-1252 map to these (and 5 undefined bytes to C1 controls).
+    const HIGH: [char; 32] = [
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž',
+        '\u{8F}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}',
+        'ž', 'Ÿ',
+    ];
+    HIGH.iter()
+        .position(|&h| h == c)
+        .and_then(|p| u8::try_from(0x80 + p).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_tags_and_decodes() {
+        assert_eq!(
+            html_to_text("<p>Hello &amp; <b>world</b></p>"),
+            "Hello & world"
+        );
+        assert_eq!(
+            html_to_text("a <a href=\"x>y\" title='>'>link</a> b"),
+            "a link b"
+        );
+        assert_eq!(html_to_text("x<!-- <p>hidden</p> -->y"), "xy");
+        assert_eq!(html_to_text("x<script>if (a<b) {}</script>y"), "xy");
+        assert_eq!(html_to_text("x<STYLE type=text/css>p{}</STYLE >y"), "xy");
+        assert_eq!(
+            html_to_text("keep <b>this</b> and <a href=\"cut"),
+            "keep this and"
+        );
+    }
+
+    #[test]
+    fn blocks_make_breaks() {
+        assert_eq!(html_to_text("<p>One</p><p>Two</p>"), "One\n\nTwo");
+        assert_eq!(
+            html_to_text("One<br>Two<br/><br />Three"),
+            "One\nTwo\n\nThree"
+        );
+        assert_eq!(html_to_text("<ul><li>a</li>\n<li>b</li></ul>"), "a\nb");
+        assert_eq!(html_to_text("<h1>T</h1>\n\n\n<div>x</div>"), "T\n\nx");
+    }
+
+    #[test]
+    fn plain_text_paragraphs() {
+        assert_eq!(
+            html_to_text("line one\nwraps\n\nnext para"),
+            "line one wraps\n\nnext para"
+        );
+    }
+
+    #[test]
+    fn double_encoding() {
+        assert_eq!(html_to_text("PB&amp;amp;J"), "PB&J");
+        assert_eq!(html_to_text("don&amp;#146;t"), "don’t");
+        assert_eq!(
+            html_to_text("&lt;p&gt;Got a wedding date 😎&lt;/p&gt;"),
+            "Got a wedding date 😎"
+        );
+        assert_eq!(html_to_text("<![CDATA[&#38;]]>"), "&");
+        assert_eq!(html_to_text("&#226;&#128;&#166;"), "…");
+        assert_eq!(html_to_text("&acirc;&#128;&brvbar;"), "…");
+    }
+
+    #[test]
+    fn junk_characters() {
+        assert_eq!(html_to_text("a\u{200B}b\u{FEFF}c\u{0007}d"), "abcd");
+        assert_eq!(html_to_text("don\u{92}t"), "don’t");
+        let family = "👩\u{200D}👩\u{200D}👧";
+        assert_eq!(html_to_text(family), family);
+        assert_eq!(html_to_text("a\u{200D}b"), "ab");
+        assert_eq!(html_to_text("e\u{301}"), "é");
+    }
+
+    #[test]
+    fn emoji_images_keep_alt() {
+        let html = r#"<li><img src="x.png" alt="🇨🇭" class="wp-smiley" style="height: 1em" /> <a href="https://geneve.wordcamp.org/2022/">WordCamp Genève</a></li>"#;
+        assert_eq!(html_to_text(html), "🇨🇭 WordCamp Genève");
+        assert_eq!(html_to_text(r#"<img alt="photo" src="x">Text"#), "Text");
+    }
+
+    #[test]
+    fn guard_neutralises() {
+        assert_eq!(guard("a &amp b"), "a ＆amp b");
+        assert_eq!(guard("x <b> y"), "x ‹b> y");
+        assert_eq!(guard("a & b < c"), "a & b < c");
+        assert!(!has_entity("?a=1&copy=2"));
+        assert!(has_entity("&copy;"));
+    }
+
+    #[test]
+    fn sanitize_keeps_lines() {
+        assert_eq!(
+            sanitize_plain("  Title  \n\n\n\n  Body &amp; more <i>x</i>\n"),
+            "Title\n\nBody & more x"
+        );
+    }
+}
