@@ -854,3 +854,62 @@ fn fake_works_from_a_blocking_test() {
     assert!(body.contains(&USER_ID.to_string()), "{body}");
     assert_eq!(fake.calls(Endpoint::Me), 1);
 }
+
+/// A log sink for the tracing test.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_trace_headers_and_never_the_token() {
+    let buf = LogBuf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // A current-thread test runtime: the default subscriber covers every await below.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // With a single registered dispatcher, tracing-core computes a callsite's interest from the
+    // *current thread's* subscriber when the callsite is first hit; a parallel test thread (no
+    // subscriber) would then cache "never" for the client's callsites. A second registered
+    // dispatcher makes it ask every live dispatcher instead.
+    let _second = tracing::Dispatch::new(tracing_subscriber::registry());
+
+    let fake = FakeThreads::start();
+    let c = client(&fake);
+    let token = fake.secret_token();
+    let container = create(&c, &token, "logged").await;
+    c.publish(&token, &container).await.unwrap();
+    c.recent_posts(&token, Utc::now() - chrono::TimeDelta::hours(1), 5)
+        .await
+        .unwrap();
+    fake.update(|s| s.tokens_expired = true);
+    let err = c.me(&token).await.unwrap_err();
+
+    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("fb_trace_id"), "{logs}");
+    assert!(
+        logs.contains("x-app-usage") || logs.contains("app_usage"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains(err.fbtrace_id().unwrap()),
+        "the error's fbtrace_id is logged"
+    );
+    assert!(
+        !logs.contains(token.expose_secret()),
+        "token in logs:\n{logs}"
+    );
+}
