@@ -101,6 +101,11 @@ impl ClientConfig {
     }
 }
 
+/// The client could not be built: the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the Threads client: {0}")]
+pub struct InvalidConfig(String);
+
 /// A typed Threads API client. Cheap to clone (reqwest's client is an `Arc` inside).
 #[derive(Clone)]
 pub struct ThreadsClient {
@@ -121,25 +126,20 @@ impl std::fmt::Debug for ThreadsClient {
 impl ThreadsClient {
     /// A client with its own reqwest client. Redirects are not followed: the API never sends
     /// them, and following one would carry the token (in GET query strings) to another host.
-    pub fn new(config: ClientConfig) -> Result<Self, ThreadsError> {
+    pub fn new(config: ClientConfig) -> Result<Self, InvalidConfig> {
         check_base(&config.api_base)?;
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("feed2threads/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| {
-                ThreadsError::new(
-                    Call::Me,
-                    ErrorKind::InvalidRequest(format!("cannot build the HTTP client: {e}")),
-                )
-            })?;
+            .map_err(|e| InvalidConfig(format!("HTTP client: {e}")))?;
         Ok(ThreadsClient { http, config })
     }
 
     /// A client on a caller-provided reqwest client (shared pools, custom TLS). Per-call
     /// timeouts still apply; the connect timeout and redirect policy are the given client's.
-    pub fn with_http(config: ClientConfig, http: reqwest::Client) -> Result<Self, ThreadsError> {
+    pub fn with_http(config: ClientConfig, http: reqwest::Client) -> Result<Self, InvalidConfig> {
         check_base(&config.api_base)?;
         Ok(ThreadsClient { http, config })
     }
@@ -256,19 +256,22 @@ impl ThreadsClient {
             let page: PostsPage = self.get(call, url, &borrowed, token, &[]).await?;
             let got = page.data.len();
             posts.extend(page.data);
-            let next = page
-                .paging
-                .and_then(|p| next_page_params(&params, p))
-                .filter(|next| got > 0 && *next != params);
-            match next {
-                Some(next) => params = next,
-                None => {
-                    return Ok(RecentPosts {
-                        posts,
-                        complete: true,
-                    });
-                }
+            let Some(next) = page.paging.and_then(|p| next_page_params(&params, p)) else {
+                return Ok(RecentPosts {
+                    posts,
+                    complete: true,
+                });
+            };
+            // The server says there is more but gives nothing new to ask for: stop, and don't
+            // claim the list is complete.
+            if got == 0 || next == params {
+                debug!(call = %call, "paging made no progress; stopping");
+                return Ok(RecentPosts {
+                    posts,
+                    complete: false,
+                });
             }
+            params = next;
         }
         debug!(
             call = %call,
@@ -529,14 +532,11 @@ fn malformed(
     )
 }
 
-fn check_base(base: &Url) -> Result<(), ThreadsError> {
+fn check_base(base: &Url) -> Result<(), InvalidConfig> {
     if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
-        return Err(ThreadsError::new(
-            Call::Me,
-            ErrorKind::InvalidRequest(format!(
-                "api_base {base} must be an http(s) URL such as {DEFAULT_API_BASE}"
-            )),
-        ));
+        return Err(InvalidConfig(format!(
+            "api_base {base} must be an http(s) URL such as {DEFAULT_API_BASE}"
+        )));
     }
     Ok(())
 }

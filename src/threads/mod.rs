@@ -13,7 +13,7 @@ pub mod client;
 pub mod error;
 pub mod types;
 
-pub use client::{API_VERSION, ClientConfig, DEFAULT_API_BASE, ThreadsClient};
+pub use client::{API_VERSION, ClientConfig, DEFAULT_API_BASE, InvalidConfig, ThreadsClient};
 pub use error::{ApiError, Call, ErrorAction, ErrorKind, ErrorShape, ThreadsError};
 pub use types::{
     AccessToken, ContainerId, ContainerState, ContainerStatus, ImageContainer, Me, MediaId,

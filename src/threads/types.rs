@@ -13,12 +13,12 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Id of a media container (the result of step 1, input of publish and status).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct ContainerId(String);
 
 /// Id of a published post (the result of publish).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct MediaId(String);
 
@@ -53,6 +53,13 @@ macro_rules! id_impls {
         impl From<&str> for $t {
             fn from(s: &str) -> Self {
                 $t(s.to_owned())
+            }
+        }
+
+        /// Ids are strings on the wire; a JSON number is accepted too.
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                de_id_string(d).map($t)
             }
         }
     };
@@ -188,6 +195,18 @@ pub enum ContainerState {
 }
 
 impl ContainerState {
+    /// The API's spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ContainerState::InProgress => "IN_PROGRESS",
+            ContainerState::Finished => "FINISHED",
+            ContainerState::Published => "PUBLISHED",
+            ContainerState::Error => "ERROR",
+            ContainerState::Expired => "EXPIRED",
+            ContainerState::Other(s) => s,
+        }
+    }
+
     pub fn parse(s: &str) -> Self {
         match s {
             "IN_PROGRESS" => ContainerState::InProgress,
@@ -353,6 +372,7 @@ pub struct ShortLivedToken {
 
 #[derive(Deserialize)]
 pub(crate) struct IdOnly {
+    #[serde(deserialize_with = "de_id_string")]
     pub id: String,
 }
 
@@ -485,6 +505,13 @@ mod tests {
         let s: ContainerStatus =
             serde_json::from_str(r#"{"id":"9","status":"SOMETHING_NEW"}"#).unwrap();
         assert_eq!(s.status, ContainerState::Other("SOMETHING_NEW".into()));
+        assert_eq!(s.status.as_str(), "SOMETHING_NEW");
+        for v in ["IN_PROGRESS", "FINISHED", "PUBLISHED", "ERROR", "EXPIRED"] {
+            assert_eq!(ContainerState::parse(v).as_str(), v);
+        }
+        let numeric: ContainerStatus =
+            serde_json::from_str(r#"{"id":17889615691921648,"status":"FINISHED"}"#).unwrap();
+        assert_eq!(numeric.id.as_str(), "17889615691921648");
         let s: ContainerStatus = serde_json::from_str(
             r#"{"status":"ERROR","id":"9","error_message":"FAILED_DOWNLOADING_VIDEO"}"#,
         )
