@@ -804,8 +804,7 @@ async fn token_never_appears_in_errors() {
 #[tokio::test]
 async fn random_publish_faults_are_reproducible_from_the_seed() {
     async fn run(seed: u64) -> Vec<Option<ErrorAction>> {
-        let fake = FakeThreads::start();
-        fake.set(Switches {
+        let fake = FakeThreads::start_with(Switches {
             random_publish_faults: Some(RandomFaults::new(0.5, seed)),
             ..Switches::default()
         });

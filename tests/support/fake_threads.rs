@@ -18,6 +18,26 @@
 //! [`FakeThreads`] handle: a daemon process killed and restarted against it finds the posts it
 //! made. Its clock is the real clock plus an offset the test can [`advance`](FakeThreads::advance).
 //!
+//! # Usage
+//!
+//! ```text
+//! #[path = "support/fake_threads.rs"]   // or `pub mod fake_threads;` in tests/support/mod.rs
+//! mod fake_threads;
+//! use fake_threads::{FakeThreads, PublishFault, Switches, Endpoint};
+//!
+//! let fake = FakeThreads::start();                      // sync; own thread and runtime
+//! let client = ThreadsClient::new(ClientConfig::new(fake.base_url()))?;
+//! let token = fake.secret_token();                      // or fake.token() as a String
+//! fake.set(Switches { quota_total: 3, ..Switches::default() });
+//! fake.update(|s| s.not_visible_attempts = 2);
+//! fake.fail_next_publishes([PublishFault::DropAfterPublish]);
+//! fake.advance(Duration::from_secs(25 * 3600));         // fake clock: token age, quota window
+//! // ... run the client or the real binary (api_base = fake.base_url()) ...
+//! assert!(fake.duplicates().is_empty());
+//! assert_eq!(fake.posts().len(), 3);
+//! assert_eq!(fake.calls(Endpoint::Publish), 5);
+//! ```
+//!
 //! Where the real API's behaviour is undocumented the fake makes a choice and says so:
 //! - Quota exhausted: HTTP 400, code 4, subcode 2207042 (Instagram's), message "Application
 //!   request limit reached" (the same text as app throttling; only the subcode tells them apart).
@@ -322,6 +342,13 @@ impl FakeThreads {
             stop: Some(stop_tx),
             thread: Some(thread),
         }
+    }
+
+    /// [`Self::start`] with these switches already set.
+    pub fn start_with(switches: Switches) -> FakeThreads {
+        let fake = FakeThreads::start();
+        fake.set(switches);
+        fake
     }
 
     /// `http://127.0.0.1:<port>/`: the `api_base` for the client.
