@@ -158,8 +158,10 @@ impl ThreadsClient {
     ) -> Result<ContainerId, ThreadsError> {
         let call = Call::CreateContainer;
         let url = self.graph_url(call, &["me", "threads"])?;
-        let mut form = container.form_fields();
-        form.push(("access_token", token.expose_secret().to_owned()));
+        let fields = container.form_fields();
+        // Borrowed, so no owned copy of the token outlives the request builder.
+        let mut form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        form.push(("access_token", token.expose_secret()));
         let req = self.http.post(url).form(&form);
         let id: IdOnly = self
             .execute(
