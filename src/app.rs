@@ -245,11 +245,14 @@ pub async fn run(
         summary.polls += 1;
         summary.queued += report.queued.len();
     }
+    let usage = crate::procstat::ProcessUsage::read();
     tracing::info!(
         polls = summary.polls,
         failed = summary.failed_polls,
         queued = summary.queued,
         held = summary.held,
+        cpu_seconds = usage.cpu_seconds,
+        peak_rss_mb = usage.peak_rss_mb,
         "feed2threads stopped"
     );
     store.close().await;

@@ -12,6 +12,7 @@
 //! - `feed`: HTTP fetch, parsing, the item model and identity keys.
 //! - `schedule`: when each feed is next due.
 //! - `poll`: one poll of one feed, from fetch to outbox.
+//! - `procstat`: the process's own CPU time and peak memory, for logs and the benchmark.
 //! - `compose`: item → post within the API's limits.
 //! - `store`: every SQL statement.
 //! - `threads`: the Threads API client.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod feed;
 pub mod logging;
 pub mod poll;
+pub mod procstat;
 pub mod publish;
 pub mod schedule;
 pub mod store;
