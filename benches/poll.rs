@@ -57,7 +57,7 @@ async fn serve(
 }
 
 /// Corpus files that parse into items, as raw bytes.
-fn corpus_feeds(dir: &PathBuf) -> Vec<Vec<u8>> {
+fn corpus_feeds(dir: &std::path::Path) -> Vec<Vec<u8>> {
     let base = url::Url::parse("https://example.org/").unwrap();
     let mut out = Vec::new();
     let mut paths: Vec<_> = std::fs::read_dir(dir)
@@ -105,7 +105,7 @@ struct Run {
     peak_rss_mb: f64,
 }
 
-fn run_once(binary: &PathBuf, config: &PathBuf) -> Run {
+fn run_once(binary: &std::path::Path, config: &std::path::Path) -> Run {
     let start = Instant::now();
     let output = Command::new(binary)
         .args([

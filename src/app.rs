@@ -468,8 +468,8 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
         writeln!(out, "FEEDS")?;
         writeln!(
             out,
-            "{:<24} {:<14} {:>5} {:>8} {:>5}  {:<20} {}",
-            "name", "last result", "fails", "seen", "held", "next poll", "last error"
+            "{:<24} {:<14} {:>5} {:>8} {:>5}  {:<20} last error",
+            "name", "last result", "fails", "seen", "held", "next poll"
         )?;
         for f in &feeds_json {
             writeln!(
@@ -487,16 +487,8 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
         writeln!(out, "\nACCOUNTS")?;
         writeln!(
             out,
-            "{:<16} {:>6} {:>6} {:>9} {:>6} {:>8} {:>11}  {:<20} {}",
-            "name",
-            "queued",
-            "held",
-            "in flight",
-            "failed",
-            "pub 24h",
-            "quota",
-            "token expires",
-            "paused"
+            "{:<16} {:>6} {:>6} {:>9} {:>6} {:>8} {:>11}  {:<20} paused",
+            "name", "queued", "held", "in flight", "failed", "pub 24h", "quota", "token expires"
         )?;
         for a in &accounts_json {
             let quota = match (a["quota_usage"].as_i64(), a["quota_total"].as_i64()) {
@@ -580,7 +572,11 @@ pub async fn dispatch(
             release(settings, &feed, &mut stdout).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Auth(_) | Command::Queue(_) | Command::ImportOpml(_) => {
+        Command::Queue(cmd) => {
+            queue(settings, cmd, &mut stdout).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Auth(_) | Command::ImportOpml(_) => {
             bail!("this command is not available yet")
         }
     }
@@ -612,4 +608,74 @@ fn spawn_signal_handler(shutdown: CancellationToken) {
         }
         shutdown.cancel();
     });
+}
+
+/// `queue list|retry|drop`.
+pub async fn queue(
+    settings: &Settings,
+    command: crate::cli::QueueCommand,
+    out: &mut dyn Write,
+) -> Result<()> {
+    use crate::cli::QueueCommand;
+    use crate::store::admin::AdminOutcome;
+    let store = open_store(settings, false).await?;
+    let now = now_unix();
+    let (id, outcome, verb) = match command {
+        QueueCommand::List { account, limit } => {
+            let account_id = match &account {
+                None => None,
+                Some(name) => Some(
+                    store
+                        .account_by_name(name)
+                        .await?
+                        .with_context(|| format!("no account named {name:?} in the store"))?
+                        .id,
+                ),
+            };
+            let names: HashMap<i64, String> = store
+                .list_feeds()
+                .await?
+                .into_iter()
+                .map(|f| (f.id, f.name))
+                .collect();
+            writeln!(
+                out,
+                "{:>6}  {:<18} {:<20} {:<19} text",
+                "id", "state", "feed", "updated"
+            )?;
+            for row in store.list_outbox(account_id, limit).await? {
+                let first_line = row.text.lines().next().unwrap_or("");
+                let mut detail = truncate(first_line, 60);
+                if let Some(link) = row.permalink.as_ref().or(row.link_attachment.as_ref()) {
+                    detail.push_str(&format!(" <{link}>"));
+                }
+                if let Some(err) = &row.last_error {
+                    detail.push_str(&format!(" [{err}]"));
+                }
+                writeln!(
+                    out,
+                    "{:>6}  {:<18} {:<20} {:<19} {}",
+                    row.id,
+                    row.state,
+                    truncate(names.get(&row.feed_id).map_or("?", String::as_str), 20),
+                    format_time(Some(row.updated_at)),
+                    detail
+                )?;
+            }
+            return Ok(());
+        }
+        QueueCommand::Retry { id } => (id, store.retry_post(id, now).await?, "queued again"),
+        QueueCommand::Drop { id } => (id, store.drop_post(id, now).await?, "dropped"),
+    };
+    match outcome {
+        AdminOutcome::Done => {
+            tracing::info!(post = id, "post {verb} by the operator");
+            writeln!(out, "post {id} {verb}")?;
+            Ok(())
+        }
+        AdminOutcome::NotFound => bail!("no post with id {id}; see `feed2threads queue list`"),
+        AdminOutcome::WrongState(state) => {
+            bail!("post {id} is {state}; that cannot be {verb} (see `feed2threads queue list`)")
+        }
+    }
 }

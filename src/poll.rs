@@ -415,10 +415,6 @@ impl Poller {
     }
 
     /// Recognise, decide, compose and record, in one transaction.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the poll's whole context, used once"
-    )]
     async fn ingest(
         &self,
         feed: &FeedSettings,

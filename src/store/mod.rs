@@ -2,11 +2,13 @@
 //!
 //! One file per table group: `feeds` (poll state), `items` (recognised items, the
 //! account-wide seen set, and the ingest transaction), `outbox` (the publishing queue and
-//! its state machine), `accounts` (tokens, quota, pause state).
+//! its state machine), `accounts` (tokens, quota, pause state), `admin` (operator actions
+//! on the queue).
 //! The SQL sticks to what SQLite and PostgreSQL share where it can (integer unix times,
 //! `ON CONFLICT`, `RETURNING`), so a Postgres backend can follow.
 
 pub mod accounts;
+pub mod admin;
 pub mod feeds;
 pub mod items;
 pub mod outbox;

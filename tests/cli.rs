@@ -1,0 +1,217 @@
+//! The binary as a user runs it: exit codes, `check`, `run --once --dry-run`, SIGTERM,
+//! `queue` and `status`.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::feed_server::{FeedServer, Route};
+
+const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
+
+fn run(config: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env_remove("FEED2THREADS_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn rss(n: usize) -> String {
+    let mut s = String::from("<rss version=\"2.0\"><channel><title>CLI News</title>");
+    for i in 0..n {
+        let date = (chrono::Utc::now() - chrono::Duration::minutes(i as i64)).to_rfc2822();
+        s.push_str(&format!(
+            "<item><guid>g{i}</guid><link>https://cli.example/{i}</link><title>Headline number {i} &amp; more</title><description>&lt;p&gt;Standfirst {i}.&lt;/p&gt;</description><pubDate>{date}</pubDate></item>"
+        ));
+    }
+    s + "</channel></rss>"
+}
+
+fn write_config(dir: &Path, body: &str) -> std::path::PathBuf {
+    let path = dir.join("feed2threads.toml");
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[test]
+fn config_errors_exit_2_and_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "[[accounts]]\nname = \"n\"\n[[feeds]]\nurl = \"https://e.org/a\"\n[[feeds]]\nurl = \"https://e.org/b\"\nevery = \"5 minutes\"\n",
+    );
+    let out = run(&cfg, &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("feeds[1].every: \"5 minutes\" is not a duration; try \"5m\""),
+        "{err}"
+    );
+
+    let missing = run(&dir.path().join("nope.toml"), &["check"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.toml"));
+}
+
+#[test]
+fn check_prints_the_resolved_config_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "[[accounts]]\nname = \"n\"\naccess_token = \"THQVJsupersecret\"\n[[feeds]]\nurl = \"https://e.org/a\"\n",
+    );
+    let out = run(&cfg, &["check"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("[redacted]"), "{text}");
+    assert!(text.contains("backlog = \"skip\""), "{text}");
+    assert!(!text.contains("THQVJsupersecret"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("THQVJsupersecret"));
+}
+
+#[tokio::test]
+async fn dry_run_once_prints_posts_and_creates_nothing() {
+    let server = FeedServer::start().await;
+    server.set("/news.xml", Route::feed(rss(3)));
+    server.set("/down.xml", Route::status(500));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "[store]\nurl = \"sqlite://{}\"\n[defaults]\nbacklog = \"latest:2\"\n[[accounts]]\nname = \"n\"\n[[feeds]]\nname = \"news\"\nurl = \"{}\"\n[[feeds]]\nname = \"down\"\nurl = \"{}\"\n",
+            db.display(),
+            server.url("/news.xml"),
+            server.url("/down.xml")
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || run(&cfg, &["run", "--once", "--dry-run"]))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.matches("would publish").count(), 2, "{stdout}");
+    assert!(stdout.contains("Headline number 0 & more"), "{stdout}");
+    assert!(stdout.contains("link: https://cli.example/0"), "{stdout}");
+    assert!(!stdout.contains("&amp;"), "{stdout}");
+    // the failing feed is reported with its reason, and the run still succeeds
+    assert!(
+        stdout.contains("down") && stdout.contains("500"),
+        "{stdout}"
+    );
+    assert!(!db.exists(), "a dry run must not create the store");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_daemon_cleanly() {
+    let server = FeedServer::start().await;
+    server.set("/news.xml", Route::feed(rss(2)));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "[store]\nurl = \"sqlite://{}\"\n[http]\nlisten = \"off\"\n[[accounts]]\nname = \"n\"\n[[feeds]]\nname = \"news\"\nurl = \"{}\"\n",
+            dir.path().join("s.db").display(),
+            server.url("/news.xml")
+        ),
+    );
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--log-format", "json", "run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first poll happened.
+    let started = Instant::now();
+    while server.hits("/news.xml") == 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "never polled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopped = Instant::now();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stopped.elapsed() < Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(log.contains("feed2threads stopped"), "{log}");
+}
+
+#[tokio::test]
+async fn queue_commands_and_status() {
+    let server = FeedServer::start().await;
+    server.set("/news.xml", Route::feed(rss(2)));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "[store]\nurl = \"sqlite://{}\"\n[http]\nlisten = \"off\"\n[defaults]\nbacklog = \"all\"\n[[accounts]]\nname = \"n\"\n[[feeds]]\nname = \"news\"\nurl = \"{}\"\n",
+            dir.path().join("s.db").display(),
+            server.url("/news.xml")
+        ),
+    );
+    let c = cfg.clone();
+    tokio::task::spawn_blocking(move || {
+        // One poll cycle; the account has no token, so nothing can be published.
+        let out = run(&c, &["run", "--once"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let list = run(&c, &["queue", "list"]);
+        let text = String::from_utf8_lossy(&list.stdout);
+        assert_eq!(text.matches("queued").count(), 2, "{text}");
+        let first_id: String = text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+
+        let dropped = run(&c, &["queue", "drop", &first_id]);
+        assert!(dropped.status.success());
+        assert!(String::from_utf8_lossy(&dropped.stdout).contains("dropped"));
+        let again = run(&c, &["queue", "drop", &first_id]);
+        assert_eq!(again.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&again.stderr).contains("is dropped"));
+        let retried = run(&c, &["queue", "retry", &first_id]);
+        assert!(retried.status.success());
+        let missing = run(&c, &["queue", "retry", "99999"]);
+        assert_eq!(missing.status.code(), Some(1));
+
+        let status = run(&c, &["status", "--json"]);
+        assert!(status.status.success());
+        let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(doc["feeds"][0]["name"], "news");
+        assert_eq!(doc["feeds"][0]["last_result"], "new_items");
+        assert_eq!(doc["feeds"][0]["items_seen"], 2);
+        assert_eq!(doc["accounts"][0]["name"], "n");
+        assert!(doc["accounts"][0]["queued"].as_i64().unwrap() >= 1);
+        let table = run(&c, &["status"]);
+        assert!(String::from_utf8_lossy(&table.stdout).contains("FEEDS"));
+    })
+    .await
+    .unwrap();
+}
