@@ -128,6 +128,23 @@ pub async fn run(
         dry_run = args.dry_run,
         "feed2threads starting"
     );
+    // One publisher per account, started before the first poll so that posts a crash left
+    // in flight are reconciled first. A dry run starts none: it calls no write endpoint.
+    let publishers = if args.dry_run {
+        None
+    } else {
+        Some(
+            crate::publish::Publishers::start(
+                &store,
+                settings,
+                &feeds,
+                crate::publish::PublishConfig::from_env(),
+                shutdown.clone(),
+            )
+            .await
+            .context("cannot start the publishers")?,
+        )
+    };
 
     let mut summary = RunSummary::default();
     let mut next_check: HashMap<i64, i64> = HashMap::new();
@@ -214,6 +231,11 @@ pub async fn run(
                         }
                         summary.queued += report.queued.len();
                         summary.held += report.held.len();
+                        if !report.queued.is_empty()
+                            && let Some(p) = &publishers
+                        {
+                            p.poke();
+                        }
                         if args.dry_run && let Some(feed) = by_id.get(&id) {
                             print_dry_run(out, feed, &report)?;
                         }
@@ -244,6 +266,16 @@ pub async fn run(
     while let Ok((_, Ok(report))) = done_rx.try_recv() {
         summary.polls += 1;
         summary.queued += report.queued.len();
+    }
+    // `--once`: publish what is due (pacing included) and return. Otherwise (or on a
+    // signal) the publishers stop at their next safe point, finishing a publish in flight.
+    if let Some(p) = publishers {
+        if args.once && !shutdown.is_cancelled() {
+            p.poke();
+            p.drain().await;
+        } else {
+            p.finish().await;
+        }
     }
     let usage = crate::procstat::ProcessUsage::read();
     tracing::info!(

@@ -1,1 +1,256 @@
 //! Per-account publishing workers: outbox claim, quota, pacing, retries, reconciliation.
+//!
+//! Owns the way a queued outbox post becomes a Threads post exactly once: one worker
+//! ([`AccountPublisher`]) per account, accounts in parallel, one post in flight per
+//! account, the oldest story first. Every step is committed to the store before the
+//! network call that depends on it (`queued` → `container_created` → `publishing` →
+//! `published` | `failed` | `expired`), and a post found in flight (after a crash or a lost
+//! answer) is reconciled from its container's status before anything new is published, so
+//! no crash, restart, lost answer or API hiccup publishes a story twice or drops it.
+//!
+//! - [`worker`]: [`AccountPublisher`], the publish algorithm and the worker loop.
+//! - [`reconcile`]: what a container status means; finding a post whose answer was lost.
+//! - [`quota`]: the publishing quota (API + local ledger + `max_posts_per_day`) and pacing.
+//! - [`token`]: learning the token's expiry, refreshing it, pausing on a dead token.
+//! - [`backoff`]: capped exponential backoff with jitter for every retry path.
+//! - here: [`PublishConfig`] (every wait, injectable for tests) and [`Publishers`], the
+//!   handle `app::run` uses to start, wake, drain and stop the workers.
+//!
+//! Must not: poll feeds, compose text, or hold SQL (that is `store`'s). It never runs in a
+//! dry run (`app::run` does not start it), so a dry run calls no write endpoint.
+
+pub mod backoff;
+pub mod quota;
+pub mod reconcile;
+pub mod token;
+pub mod worker;
+
+pub use worker::{AccountPublisher, Outcome, WaitReason};
+
+use crate::config::{FeedSettings, Settings};
+use crate::store::{Store, StoreError};
+use crate::threads::{ClientConfig, InvalidConfig, ThreadsClient};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The publisher's failures that are not about one post: the store, or a client that
+/// cannot be built. API errors never surface here; they are handled per post.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Client(#[from] InvalidConfig),
+    #[error("account {0:?} is not configured")]
+    UnknownAccount(String),
+}
+
+/// Every wait of the publisher. [`PublishConfig::default`] is the production cadence
+/// (threads-api.md §2.3, §8); tests inject short ones.
+#[derive(Debug, Clone)]
+pub struct PublishConfig {
+    /// Before the first status check of a new TEXT container. Short: text is usually
+    /// ready at once, but publishing a container right away sometimes gives 4279009.
+    pub text_first_wait: Duration,
+    /// First interval between status checks of a text container (doubles up to `text_poll_cap`).
+    pub text_poll: Duration,
+    pub text_poll_cap: Duration,
+    /// Give up waiting for a text container after this long (try again later).
+    pub text_ready_timeout: Duration,
+    /// Before the first status check of a new IMAGE container: Meta says ~30 s.
+    pub media_first_wait: Duration,
+    /// Between status checks of a media container: Meta says once a minute.
+    pub media_poll: Duration,
+    /// A media container still IN_PROGRESS after this long counts as failed (Meta: 5 min).
+    pub media_ready_timeout: Duration,
+    /// After 24/4279009 ("not visible yet"), wait this long and publish the same container
+    /// again, at most `not_ready_retries` times; then check its status and recreate it.
+    pub not_ready_wait: Duration,
+    pub not_ready_retries: u32,
+    /// Backoff of every transient failure: first delay and cap.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// How old the API's quota answer may get before it is read again.
+    pub quota_refresh: Duration,
+    /// When the API counts posts our ledger does not know, look again after this long.
+    pub quota_recheck: Duration,
+    /// How often an idle or paused worker looks at the store without being woken.
+    pub idle_recheck: Duration,
+    /// Look for a lost post this long before its first publish call.
+    pub search_slack: Duration,
+    /// How often the token's expiry is looked at (and a failed refresh retried).
+    pub token_check: Duration,
+    /// Publishes of unknown outcome in a row on one post before it backs off.
+    pub max_unknown_rounds: u32,
+    /// `run --once`: transient failures in a row after which a draining worker gives up
+    /// and leaves the post queued for the next run.
+    pub once_max_failures: u32,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            text_first_wait: Duration::from_secs(1),
+            text_poll: Duration::from_secs(1),
+            text_poll_cap: Duration::from_secs(15),
+            text_ready_timeout: Duration::from_secs(120),
+            media_first_wait: Duration::from_secs(30),
+            media_poll: Duration::from_secs(60),
+            media_ready_timeout: Duration::from_secs(300),
+            not_ready_wait: Duration::from_secs(5),
+            not_ready_retries: 3,
+            retry_base: Duration::from_secs(5),
+            retry_cap: Duration::from_secs(15 * 60),
+            quota_refresh: Duration::from_secs(10 * 60),
+            quota_recheck: Duration::from_secs(30 * 60),
+            idle_recheck: Duration::from_secs(60),
+            search_slack: Duration::from_secs(5 * 60),
+            token_check: Duration::from_secs(6 * 3600),
+            max_unknown_rounds: 3,
+            once_max_failures: 5,
+        }
+    }
+}
+
+/// Environment overrides of the two waits that dominate a text post's latency, for
+/// operators who know their API and for tests of the real binary. Durations as in the
+/// config ("500ms", "2s").
+pub const ENV_TEXT_WAIT: &str = "FEED2THREADS_TEXT_WAIT";
+pub const ENV_RETRY_WAIT: &str = "FEED2THREADS_RETRY_WAIT";
+
+impl PublishConfig {
+    /// The defaults with [`ENV_TEXT_WAIT`] (first wait and first poll interval of a text
+    /// container) and [`ENV_RETRY_WAIT`] (the 4279009 wait and the backoff's first delay)
+    /// applied when set. A value that is not a duration is ignored with a warning.
+    pub fn from_env() -> Self {
+        let mut c = PublishConfig::default();
+        if let Some(d) = env_duration(ENV_TEXT_WAIT) {
+            c.text_first_wait = d;
+            c.text_poll = d.max(Duration::from_millis(10));
+        }
+        if let Some(d) = env_duration(ENV_RETRY_WAIT) {
+            c.not_ready_wait = d;
+            c.retry_base = d.max(Duration::from_millis(10));
+        }
+        c
+    }
+}
+
+fn env_duration(name: &str) -> Option<Duration> {
+    let value = std::env::var(name).ok()?;
+    match humantime::parse_duration(value.trim()) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::warn!("{name}={value:?} is not a duration ({e}); using the default");
+            None
+        }
+    }
+}
+
+/// What a worker needs to know about a feed: its name for logs, its `max_age`, and
+/// whether a failed image post may fall back to text.
+#[derive(Debug, Clone)]
+pub struct FeedInfo {
+    pub name: String,
+    pub max_age: Option<Duration>,
+    pub image_fallback: bool,
+}
+
+impl FeedInfo {
+    pub fn from_settings(feed: &FeedSettings) -> Self {
+        FeedInfo {
+            name: feed.name.clone(),
+            max_age: feed.max_age,
+            image_fallback: feed.compose.image_fallback.as_deref().map(str::trim) != Some("none"),
+        }
+    }
+}
+
+/// Feed row id → what the workers need of it.
+pub fn feed_infos(feeds: &[(Arc<FeedSettings>, i64)]) -> Arc<HashMap<i64, FeedInfo>> {
+    Arc::new(
+        feeds
+            .iter()
+            .map(|(f, id)| (*id, FeedInfo::from_settings(f)))
+            .collect(),
+    )
+}
+
+/// The Threads client the config describes.
+pub fn client(settings: &Settings) -> Result<ThreadsClient, InvalidConfig> {
+    ThreadsClient::new(
+        ClientConfig::new(settings.threads.api_base.clone())
+            .with_publish_timeout(settings.threads.publish_timeout)
+            .with_request_timeout(settings.threads.request_timeout),
+    )
+}
+
+/// The running workers, one per configured account.
+#[derive(Debug)]
+pub struct Publishers {
+    tracker: TaskTracker,
+    pokes: Vec<Arc<Notify>>,
+    drain: CancellationToken,
+}
+
+impl Publishers {
+    /// Starts one worker per configured account. Each first reconciles the posts its
+    /// account left in flight, then publishes the queue. `shutdown` stops them at their
+    /// next safe point (a publish in flight finishes first).
+    pub async fn start(
+        store: &Store,
+        settings: &Settings,
+        feeds: &[(Arc<FeedSettings>, i64)],
+        config: PublishConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Publishers, PublishError> {
+        let client = client(settings)?;
+        let infos = feed_infos(feeds);
+        let tracker = TaskTracker::new();
+        let drain = CancellationToken::new();
+        let mut pokes = Vec::new();
+        for account in &settings.accounts {
+            let poke = Arc::new(Notify::new());
+            let worker = AccountPublisher::new(
+                store.clone(),
+                client.clone(),
+                account.clone(),
+                infos.clone(),
+                config.clone(),
+            )
+            .await?
+            .with_wakeups(poke.clone(), drain.clone());
+            tracker.spawn(worker.run(shutdown.clone()));
+            pokes.push(poke);
+        }
+        tracker.close();
+        Ok(Publishers {
+            tracker,
+            pokes,
+            drain,
+        })
+    }
+
+    /// New posts were queued: wake the idle workers (a busy one finds them next).
+    pub fn poke(&self) {
+        for p in &self.pokes {
+            p.notify_one();
+        }
+    }
+
+    /// `run --once`: publish what can be published now (pacing included; a spent quota,
+    /// a paused account or a persistent failure end it), then return.
+    pub async fn drain(self) {
+        self.drain.cancel();
+        self.tracker.wait().await;
+    }
+
+    /// Wait for the workers to stop (after the shutdown token fired).
+    pub async fn finish(self) {
+        self.tracker.wait().await;
+    }
+}

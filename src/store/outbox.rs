@@ -235,3 +235,278 @@ impl Store {
         Ok(counts)
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The publisher's side: claim, transitions, ledger. Every transition names the states it
+// may leave (`WHERE state IN (...)`) and reports whether it happened, so a post an
+// operator dropped or retried meanwhile is never silently overwritten.
+// ---------------------------------------------------------------------------------------
+
+/// The queue order: the oldest story first (its own date, else when we queued it), ties
+/// by insertion order.
+const QUEUE_ORDER: &str = "COALESCE(item_date, created_at), id";
+
+impl Store {
+    /// Posts of the account left in flight (`container_created`, `publishing`), oldest
+    /// first. After a crash these are reconciled before anything new starts.
+    pub async fn outbox_in_flight(&self, account_id: i64) -> StoreResult<Vec<OutboxRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE account_id = ? \
+             AND state IN ('container_created', 'publishing') ORDER BY {QUEUE_ORDER}"
+        )))
+        .bind(account_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The next queued post of the account whose `not_before` has passed, oldest first.
+    pub async fn outbox_next_queued(
+        &self,
+        account_id: i64,
+        now: i64,
+    ) -> StoreResult<Option<OutboxRow>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE account_id = ? AND state = 'queued' \
+             AND not_before <= ? ORDER BY {QUEUE_ORDER} LIMIT 1"
+        )))
+        .bind(account_id)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// The earliest `not_before` of a queued post that is not due yet, if any.
+    pub async fn outbox_next_due_at(&self, account_id: i64, now: i64) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(not_before) FROM outbox WHERE account_id = ? AND state = 'queued' \
+             AND not_before > ?",
+        )
+        .bind(account_id)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Posts the account still has to publish (queued or in flight).
+    pub async fn outbox_pending(&self, account_id: i64) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE account_id = ? \
+             AND state IN ('queued', 'container_created', 'publishing')",
+        )
+        .bind(account_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// A container was created for the post: store its id before anything uses it. Also
+    /// used to replace a container that is proven unpublished (EXPIRED, ERROR, never
+    /// visible): the caller must know the old one was not published.
+    pub async fn outbox_container_created(
+        &self,
+        id: i64,
+        container_id: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'container_created', container_id = ?, \
+             container_created_at = ?, publish_started_at = NULL, attempts = attempts + 1, \
+             updated_at = ? WHERE id = ? \
+             AND state IN ('queued', 'container_created', 'publishing')",
+        )
+        .bind(container_id)
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// About to call `threads_publish`: from now on the post may exist on Threads and must
+    /// be reconciled, never published blindly. The first start time of this container is
+    /// kept: it bounds the search for the post among the account's recent ones.
+    pub async fn outbox_publishing(&self, id: i64, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'publishing', \
+             publish_started_at = COALESCE(publish_started_at, ?), updated_at = ? \
+             WHERE id = ? AND state IN ('container_created', 'publishing') \
+             AND container_id IS NOT NULL",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Threads proved the publish did not happen (a rejection such as quota or throttling):
+    /// the post keeps its container and may publish it later.
+    pub async fn outbox_not_published(&self, id: i64, error: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'container_created', last_error = ?, updated_at = ? \
+             WHERE id = ? AND state = 'publishing'",
+        )
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The post is on Threads. `media_id` is `None` when the container says PUBLISHED but
+    /// the post could not be found among the recent ones: it is published all the same.
+    pub async fn outbox_published(
+        &self,
+        id: i64,
+        media_id: Option<&str>,
+        permalink: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'published', media_id = ?, permalink = ?, \
+             published_at = ?, last_error = NULL, updated_at = ? \
+             WHERE id = ? AND state IN ('container_created', 'publishing')",
+        )
+        .bind(media_id)
+        .bind(permalink)
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Give up on the post for good (the API rejects it, or its media failed with no
+    /// fallback). Only from states in which it is proven not published.
+    pub async fn outbox_failed(&self, id: i64, reason: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'failed', last_error = ?, updated_at = ? \
+             WHERE id = ? AND state IN ('queued', 'container_created', 'publishing')",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The story grew older than its feed's `max_age` while it waited. Queued posts only:
+    /// one in flight may already be on Threads.
+    pub async fn outbox_expired(&self, id: i64, reason: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'expired', last_error = ?, updated_at = ? \
+             WHERE id = ? AND state = 'queued'",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Note a transient failure on the post (any unfinished state): the reason, and the
+    /// earliest time (unix seconds) to try it again.
+    pub async fn outbox_defer(
+        &self,
+        id: i64,
+        error: &str,
+        not_before: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET last_error = ?, not_before = ?, updated_at = ? \
+             WHERE id = ? AND state IN ('queued', 'container_created', 'publishing')",
+        )
+        .bind(error)
+        .bind(not_before)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// An image post whose container failed becomes the text post of the same story, back
+    /// in the queue without a container: its text (which carries the article link, image
+    /// posts have no link card) and `link` as the card.
+    pub async fn outbox_fallback_to_text(
+        &self,
+        id: i64,
+        link: Option<&str>,
+        note: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'queued', media_type = 'TEXT', image_url = NULL, \
+             alt_text = NULL, link_attachment = ?, container_id = NULL, \
+             container_created_at = NULL, publish_started_at = NULL, last_error = ?, \
+             updated_at = ? \
+             WHERE id = ? AND media_type = 'IMAGE' \
+             AND state IN ('queued', 'container_created', 'publishing')",
+        )
+        .bind(link)
+        .bind(note)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The link of the item behind a post, as the feed gave it.
+    pub async fn outbox_item_link(&self, id: i64) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT items.link FROM outbox JOIN items ON items.id = outbox.item_id \
+             WHERE outbox.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .flatten())
+    }
+
+    /// Published posts of the account still without a permalink, published at or after
+    /// `since`: `(outbox id, media id, published_at)`.
+    pub async fn outbox_missing_permalinks(
+        &self,
+        account_id: i64,
+        since: i64,
+    ) -> StoreResult<Vec<(i64, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, media_id, published_at FROM outbox WHERE account_id = ? \
+             AND state = 'published' AND permalink IS NULL AND media_id IS NOT NULL \
+             AND published_at >= ? ORDER BY published_at",
+        )
+        .bind(account_id)
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    pub async fn outbox_set_permalink(&self, id: i64, permalink: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE outbox SET permalink = ? WHERE id = ? AND permalink IS NULL")
+            .bind(permalink)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The publish ledger: when the account's posts were published, oldest first, from
+    /// `since` on (unix seconds).
+    pub async fn published_times(&self, account_id: i64, since: i64) -> StoreResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT published_at FROM outbox WHERE account_id = ? AND state = 'published' \
+             AND published_at >= ? ORDER BY published_at",
+        )
+        .bind(account_id)
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
