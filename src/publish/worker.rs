@@ -218,7 +218,9 @@ impl AccountPublisher {
                 Err(e) => {
                     let d = store_trouble.next_delay();
                     tracing::error!(account = %self.settings.name, "publisher step failed: {e}; retrying in {d:?}");
-                    if !self.nap(d).await {
+                    let give_up = self.drain.is_cancelled()
+                        && store_trouble.failures() > self.config.once_max_failures;
+                    if give_up || !self.nap(d).await {
                         break;
                     }
                     continue;
