@@ -69,6 +69,9 @@ pub enum Outcome {
     Interrupted,
 }
 
+/// `run --once` waits at most this long for a post put off by an earlier run.
+const ONCE_MAX_NOT_DUE: Duration = Duration::from_secs(30);
+
 /// Why a step asks to wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WaitReason {
@@ -244,7 +247,7 @@ impl AccountPublisher {
                     self.wait_for_work(self.config.idle_recheck).await;
                 }
                 Outcome::Wait { until, reason } => {
-                    if draining && !self.worth_waiting_when_draining(&reason).await {
+                    if draining && !self.worth_waiting_when_draining(until, &reason).await {
                         break;
                     }
                     self.sleep_until(until).await;
@@ -262,11 +265,21 @@ impl AccountPublisher {
         tracing::info!(account = %self.settings.name, "publisher stopped");
     }
 
-    /// `run --once` waits for pacing and short retries, not for a quota reset or an API
-    /// that keeps failing.
-    async fn worth_waiting_when_draining(&self, reason: &WaitReason) -> bool {
+    /// `run --once` waits for pacing and short retries, not for a quota reset, an API
+    /// that keeps failing, or a post a previous run put off for long.
+    async fn worth_waiting_when_draining(&self, until: Instant, reason: &WaitReason) -> bool {
         match reason {
-            WaitReason::Pacing | WaitReason::NotDue => true,
+            WaitReason::Pacing => true,
+            WaitReason::NotDue => {
+                let soon = until.saturating_duration_since(Instant::now()) <= ONCE_MAX_NOT_DUE;
+                if !soon {
+                    tracing::info!(
+                        account = %self.settings.name,
+                        "the next post is not due for a while; it stays queued for a later run"
+                    );
+                }
+                soon
+            }
             WaitReason::Quota { until_unix } => {
                 let left = self
                     .store
