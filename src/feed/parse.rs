@@ -64,6 +64,20 @@ pub fn parse_feed(
     content_type: Option<&str>,
     base_url: &Url,
 ) -> Result<ParsedFeed, ParseError> {
+    // feed-rs runs guarded on its own; this outer guard turns a bug of ours into an
+    // error for this one feed instead of a dead poll task.
+    match guarded(|| parse_unguarded(body, content_type, base_url)) {
+        Ok(result) => result,
+        Err(Failure::Panicked(msg)) => Err(ParseError::Panicked(msg)),
+        Err(Failure::Error(err)) => Err(describe(&err)),
+    }
+}
+
+fn parse_unguarded(
+    body: &[u8],
+    content_type: Option<&str>,
+    base_url: &Url,
+) -> Result<ParsedFeed, ParseError> {
     let decoded = encoding::decode(body, content_type);
     if decoded.had_errors || decoded.source == EncodingSource::Guess {
         tracing::debug!(
@@ -100,18 +114,21 @@ fn parse_xml(text: &str, base_url: &Url) -> Result<ParsedFeed, ParseError> {
         });
     };
     let local = root.local();
+    // The root decides: a feed behind a stray XHTML DOCTYPE is still a feed.
+    let feed_root = matches!(local, "rss" | "feed" | "RDF" | "entry");
     let html_root = ["html", "head", "body"]
         .iter()
         .any(|h| local.eq_ignore_ascii_case(h));
-    if sniff.html_doctype || html_root {
+    if html_root || (sniff.html_doctype && !feed_root) {
         return Err(not_html());
     }
-    if !matches!(local, "rss" | "feed" | "RDF" | "entry") {
+    if !feed_root {
         return Err(ParseError::NotAFeed(format!(
             "the root element is <{}>, not <rss>, <feed> or <rdf:RDF>",
             shorten(root.name, 40)
         )));
     }
+    let rss_root = local == "rss";
     let doc = prepare_xml(text, &root);
     let feed = parse_with_retries(doc, |doc, err| match err {
         ParseFeedError::ParseError(ParseErrorKind::MissingContent { position, .. }) => {
@@ -127,6 +144,12 @@ fn parse_xml(text: &str, base_url: &Url) -> Result<ParsedFeed, ParseError> {
             let pos = usize::try_from(*position).ok()?;
             parse_scan::remove_element_at(doc, pos)
                 .map(|(d, name)| (d, format!("removed <{name}> of unknown type {mime:?}")))
+        }
+        // RSS without <channel>: feed-rs finds no feed; items straight under <rss>
+        // (or nothing at all) are still a feed once wrapped.
+        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) if rss_root => {
+            parse_scan::wrap_root_children(doc, "channel")
+                .map(|d| (d, "wrapped the content of <rss> in <channel>".to_owned()))
         }
         ParseFeedError::XmlReader(_) | ParseFeedError::IoError(_) => {
             parse_scan::repair(doc).map(|r| (r.text, r.fixes.join("; ")))
@@ -186,20 +209,39 @@ fn parse_with_retries<'a>(
 /// Fixes applied before the first parse: cheap, and only copy the document when needed.
 fn prepare_xml<'a>(text: &'a str, root: &Tag<'_>) -> Cow<'a, str> {
     let mut doc = Cow::Borrowed(text);
-    // feed-rs dispatches on exact root/version pairs: <rss> without a version, or with
-    // 0.93, 0.94, 2.01…, would be "no root element". They are all RSS 2.0 enough.
-    if root.local() == "rss"
-        && !matches!(
-            root.attr("version").as_deref(),
-            Some("2.0" | "0.91" | "0.92" | "")
-        )
-        && let Some(patched) = parse_scan::set_root_attr(text, root, "version", "2.0")
-    {
-        doc = Cow::Owned(patched);
+    if root.local() == "rss" {
+        // feed-rs dispatches on exact root/version pairs: <rss> without a version, or
+        // with 0.93, 0.94, 2.01…, would be "no root element". All are RSS 2.0 enough.
+        let version = root.attr("version");
+        let known = matches!(version.as_deref(), Some("2.0" | "0.91" | "0.92" | ""));
+        // RSS has no namespace; a default one (userland's rss2) hides every element
+        // from feed-rs.
+        let default_ns = root.attr("xmlns").is_some_and(|ns| !ns.trim().is_empty());
+        let mut patched: Option<String> = None;
+        if !known {
+            patched = parse_scan::set_root_attr(text, root, "version", Some("2.0"));
+        }
+        if default_ns {
+            let current = patched.as_deref().unwrap_or(text);
+            if let Some(new_root) = parse_scan::sniff_root(current).root {
+                patched = parse_scan::set_root_attr(current, &new_root, "xmlns", None).or(patched);
+            }
+        }
+        if let Some(p) = patched {
+            doc = Cow::Owned(p);
+        }
     }
     // Atom 0.3's namespace is unknown to feed-rs, which then sees no entries at all.
     if root.local() == "feed" && root.attrs.contains("purl.org/atom/ns#") {
         doc = Cow::Owned(replace_in_root(&doc, "http://purl.org/atom/ns#", ATOM_NS));
+    }
+    // Media RSS declared without its trailing slash is another namespace to feed-rs.
+    for quote in ['"', '\''] {
+        let short = format!("{quote}{MRSS_NS_SHORT}{quote}");
+        if root.attrs.contains(&short) {
+            let full = format!("{quote}{MRSS_NS_SHORT}/{quote}");
+            doc = Cow::Owned(replace_in_root(&doc, &short, &full));
+        }
     }
     // The text is UTF-8 now; a declaration naming another encoding would make feed-rs
     // decode it a second time (and, for some, panic).
@@ -216,6 +258,7 @@ fn prepare_xml<'a>(text: &'a str, root: &Tag<'_>) -> Cow<'a, str> {
 }
 
 const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
+const MRSS_NS_SHORT: &str = "http://search.yahoo.com/mrss";
 
 /// Replaces `from` with `to` in the first start tag of `doc` only.
 fn replace_in_root(doc: &str, from: &str, to: &str) -> String {
@@ -236,23 +279,24 @@ enum Failure {
 }
 
 thread_local! {
-    /// Set while this thread runs feed-rs, so the panic hook stays quiet for it.
-    static IN_FEED_RS: Cell<bool> = const { Cell::new(false) };
+    /// Set while this thread runs guarded parsing code, so the panic hook stays quiet:
+    /// the panic becomes a `ParseError` carrying its message and location instead.
+    static QUIET_PANICS: Cell<bool> = const { Cell::new(false) };
     /// Where the last quiet panic happened, for the error message.
     static PANIC_AT: Cell<Option<String>> = const { Cell::new(None) };
 }
 
 static QUIET_HOOK: Once = Once::new();
 
-/// Installs, once, a panic hook that stays silent for panics inside feed-rs on the
-/// current thread and defers to the previous hook for every other panic. A flag per
+/// Installs, once, a panic hook that stays silent for panics inside guarded parsing on
+/// the current thread and defers to the previous hook for every other panic. A flag per
 /// thread, not a hook swapped around each call, so concurrent parses and panics
 /// elsewhere never see the wrong hook.
 fn install_quiet_hook() {
     QUIET_HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if IN_FEED_RS.with(Cell::get) {
+            if QUIET_PANICS.with(Cell::get) {
                 let at = info
                     .location()
                     .map(|l| format!("{}:{}", l.file(), l.line()));
@@ -280,9 +324,10 @@ fn run_feed_rs(doc: &str) -> Result<Feed, Failure> {
 /// Runs `f`, turning a panic into `Failure::Panicked` with its message and location.
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, Failure> {
     install_quiet_hook();
-    IN_FEED_RS.with(|flag| flag.set(true));
+    // Restore rather than clear: guards nest (parse_feed around each feed-rs run).
+    let was_quiet = QUIET_PANICS.with(|flag| flag.replace(true));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
-    IN_FEED_RS.with(|flag| flag.set(false));
+    QUIET_PANICS.with(|flag| flag.set(was_quiet));
     result.map_err(|payload| {
         let msg = payload
             .downcast_ref::<&str>()
@@ -477,11 +522,12 @@ fn normalise_entry(entry: Entry, doc_base: &Url, scanned: Option<&[ScannedMedia<
 /// A display name from feed-rs's split of `email (Name)`, which keeps the parentheses;
 /// a bare email address is not a name.
 fn person_name(raw: String) -> Option<String> {
-    let name = raw
-        .trim()
-        .trim_start_matches(['(', '<', '"'])
-        .trim_end_matches([')', '>', '"'])
-        .trim();
+    let mut name = raw.trim();
+    for (open, close) in [('(', ')'), ('<', '>'), ('"', '"')] {
+        if let Some(inner) = name.strip_prefix(open).and_then(|n| n.strip_suffix(close)) {
+            name = inner.trim();
+        }
+    }
     let is_email = name.contains('@') && !name.contains(char::is_whitespace);
     (!name.is_empty() && !is_email).then(|| name.to_owned())
 }
@@ -506,14 +552,25 @@ fn pick_link(links: &[Link], doc_base: &Url) -> Option<Url> {
         .find_map(|l| resolve(&l.href, doc_base))
 }
 
-/// Image candidates of one item, deduplicated by URL.
+/// Image candidates of one item, deduplicated by URL, with the width the feed states
+/// (used only to order them: the composer takes the first).
 #[derive(Default)]
-struct Images(Vec<ImageCandidate>);
+struct Images(Vec<(ImageCandidate, Option<u32>)>);
 
 impl Images {
     fn push(&mut self, url: Url, alt: Option<String>, source: ImageSource) {
-        if !self.0.iter().any(|c| c.url == url) {
-            self.0.push(ImageCandidate { url, alt, source });
+        self.push_sized(url, alt, source, None);
+    }
+
+    fn push_sized(
+        &mut self,
+        url: Url,
+        alt: Option<String>,
+        source: ImageSource,
+        width: Option<u32>,
+    ) {
+        if !self.0.iter().any(|(c, _)| c.url == url) {
+            self.0.push((ImageCandidate { url, alt, source }, width));
         }
     }
 
@@ -546,7 +603,8 @@ impl Images {
             };
             if is_image {
                 let alt = media_alt(media, &url);
-                self.push(url, alt, source);
+                let width = m.width.as_deref().and_then(|w| w.trim().parse().ok());
+                self.push_sized(url, alt, source, width);
             }
         }
     }
@@ -563,12 +621,12 @@ impl Images {
                     None => has_image_extension(&url),
                 };
                 if is_image && matches!(url.scheme(), "http" | "https") {
-                    self.push(url, alt.clone(), ImageSource::MediaContent);
+                    self.push_sized(url, alt.clone(), ImageSource::MediaContent, c.width);
                 }
             }
             for t in &obj.thumbnails {
                 if let Some(url) = resolve(&t.image.uri, base) {
-                    self.push(url, alt.clone(), ImageSource::MediaThumbnail);
+                    self.push_sized(url, alt.clone(), ImageSource::MediaThumbnail, t.image.width);
                 }
             }
         }
@@ -600,15 +658,19 @@ impl Images {
         }
     }
 
-    /// Full-size media first, then thumbnails, then images found in the HTML; document
-    /// order within each.
+    /// Full-size media first, then thumbnails, then images found in the HTML; within
+    /// each, the widest first, images of unstated width ahead (feeds tend to give the
+    /// main image without sizes and the renditions with them), else document order.
     fn into_sorted(mut self) -> Vec<ImageCandidate> {
-        self.0.sort_by_key(|c| match c.source {
-            ImageSource::Enclosure | ImageSource::MediaContent => 0,
-            ImageSource::MediaThumbnail => 1,
-            ImageSource::Html => 2,
+        self.0.sort_by_key(|(c, width)| {
+            let rank = match c.source {
+                ImageSource::Enclosure | ImageSource::MediaContent => 0,
+                ImageSource::MediaThumbnail => 1,
+                ImageSource::Html => 2,
+            };
+            (rank, std::cmp::Reverse(width.unwrap_or(u32::MAX)))
         });
-        self.0
+        self.0.into_iter().map(|(c, _)| c).collect()
     }
 }
 
@@ -717,7 +779,12 @@ fn add_json_images(parsed: &mut ParsedFeed, doc: &str, base: &Url) {
         return;
     }
     for (item, j) in parsed.items.iter_mut().zip(json.items) {
-        let mut images = Images(std::mem::take(&mut item.images));
+        let mut images = Images(
+            std::mem::take(&mut item.images)
+                .into_iter()
+                .map(|c| (c, None))
+                .collect(),
+        );
         for url in [j.image, j.banner_image].into_iter().flatten() {
             if let Some(url) = resolve(&url, base) {
                 images.push(url, None, ImageSource::Enclosure);
@@ -919,12 +986,21 @@ mod tests {
 
     #[test]
     fn unrecoverable_xml_is_a_clean_error() {
-        let err = parse(b"<rss version=\"2.0\"><channel><title>T</title></channel></rss><rss")
-            .unwrap_or_default();
-        assert!(err.items.is_empty());
-        let err = parse(b"<rss version=\"2.0\"><item><title>no channel</title></item></rss>")
-            .unwrap_err();
-        assert_eq!(err.class(), "malformed", "{err}");
+        let cases: Vec<(&str, &[u8])> = vec![
+            (
+                "invalid xml:base",
+                b"<rss version=\"2.0\"><channel><item xml:base=\"http://[::1\"><title>x</title></item></channel></rss>",
+            ),
+            ("root never closes its start tag", b"<rss version=\"2.0\""),
+        ];
+        for (name, body) in cases {
+            let err = parse(body).expect_err(name);
+            assert_eq!(err.class(), "malformed", "{name}: {err}");
+        }
+        // Items straight under <rss> are recovered, not refused.
+        let feed =
+            parse(b"<rss version=\"2.0\"><item><title>no channel</title></item></rss>").unwrap();
+        assert_eq!(titles(&feed), ["no channel"]);
     }
 
     #[test]
@@ -1076,6 +1152,27 @@ mod tests {
     }
 
     #[test]
+    fn widest_image_first() {
+        let doc = r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss"><channel><item><title>t</title>
+<media:content width="140" url="https://i.example.com/140.jpg"><media:credit>Agency</media:credit></media:content>
+<media:content width="460" url="https://i.example.com/460.jpg"/>
+</item></channel></rss>"#;
+        let feed = parse(doc.as_bytes()).unwrap();
+        let urls: Vec<&str> = feed.items[0]
+            .images
+            .iter()
+            .map(|c| c.url.as_str())
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "https://i.example.com/460.jpg",
+                "https://i.example.com/140.jpg"
+            ]
+        );
+    }
+
+    #[test]
     fn json_feed() {
         let doc = r#"{"version": "1.1", "title": "J", "home_page_url": "https://j.example.com/",
             "items": [{"id": "1", "url": "https://j.example.com/1", "title": "One",
@@ -1103,7 +1200,7 @@ mod tests {
         assert!(msg.starts_with("boom (at "), "{msg}");
         assert_eq!(ParseError::Panicked(msg).class(), "parser_panic");
         // The flag is cleared, so panics elsewhere still reach the normal hook.
-        assert!(!IN_FEED_RS.with(Cell::get));
+        assert!(!QUIET_PANICS.with(Cell::get));
     }
 
     #[test]

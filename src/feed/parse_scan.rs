@@ -96,13 +96,13 @@ impl<'a> Iterator for Lexer<'a> {
             return None;
         }
         if bytes[start] != b'<' {
-            let end = find_byte(bytes, start, b'<').unwrap_or(bytes.len());
+            let end = find_byte(src, start, b'<').unwrap_or(bytes.len());
             self.pos = end;
             return Some(Token::Text { start, end });
         }
         let rest = bytes.get(start..).unwrap_or_default();
-        let markup = |this: &mut Self, close: &[u8], what: &'static str| match find_seq(
-            bytes,
+        let markup = |this: &mut Self, close: &str, what: &'static str| match find_seq(
+            src,
             start + 2,
             close,
         ) {
@@ -119,13 +119,13 @@ impl<'a> Iterator for Lexer<'a> {
             }
         };
         if rest.starts_with(b"<!--") {
-            return Some(markup(self, b"-->", "comment"));
+            return Some(markup(self, "-->", "comment"));
         }
         if rest.starts_with(b"<![CDATA[") {
-            return Some(markup(self, b"]]>", "CDATA section"));
+            return Some(markup(self, "]]>", "CDATA section"));
         }
         if rest.starts_with(b"<?") {
-            return Some(markup(self, b"?>", "processing instruction"));
+            return Some(markup(self, "?>", "processing instruction"));
         }
         if rest.starts_with(b"<!") {
             // DOCTYPE, possibly with an internal subset holding `>` inside brackets.
@@ -213,24 +213,15 @@ fn is_name_char(b: u8) -> bool {
     is_name_start(b) || b.is_ascii_digit() || b == b'-' || b == b'.'
 }
 
-fn find_byte(bytes: &[u8], from: usize, needle: u8) -> Option<usize> {
-    bytes
-        .get(from..)?
-        .iter()
-        .position(|&b| b == needle)
-        .map(|i| i + from)
+/// Position of ASCII byte `needle` in `s` at or after `from`. `str::find` with an ASCII
+/// char runs std's word-at-a-time memchr, much faster than a byte loop on long text.
+/// `from` is always just past an ASCII byte, so on a char boundary.
+fn find_byte(s: &str, from: usize, needle: u8) -> Option<usize> {
+    s.get(from..)?.find(char::from(needle)).map(|i| i + from)
 }
 
-fn find_seq(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut at = from;
-    loop {
-        let i = find_byte(bytes, at, first)?;
-        if bytes.get(i..)?.starts_with(needle) {
-            return Some(i);
-        }
-        at = i + 1;
-    }
+fn find_seq(s: &str, from: usize, needle: &str) -> Option<usize> {
+    s.get(from..)?.find(needle).map(|i| i + from)
 }
 
 /// One attribute of a tag's raw attribute text.
@@ -280,7 +271,7 @@ fn raw_attrs(attrs: &str) -> impl Iterator<Item = RawAttr<'_>> {
                 match bytes.get(i) {
                     Some(&q) if q == b'"' || q == b'\'' => {
                         let vstart = i + 1;
-                        let vend = find_byte(bytes, vstart, q).unwrap_or(bytes.len());
+                        let vend = find_byte(attrs, vstart, q).unwrap_or(bytes.len());
                         i = (vend + 1).min(bytes.len());
                         attrs.get(vstart..vend).unwrap_or_default()
                     }
@@ -417,6 +408,7 @@ pub(crate) struct ScannedMedia<'a> {
     pub mime: Option<Cow<'a, str>>,
     /// media:content's `medium` (`image`, `video`…), which feed-rs does not keep.
     pub medium: Option<Cow<'a, str>>,
+    pub width: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -513,6 +505,7 @@ fn media_of<'a>(tag: &Tag<'a>, media_prefix: &str) -> Option<ScannedMedia<'a>> {
         url,
         mime: tag.attr("type"),
         medium: tag.attr("medium"),
+        width: tag.attr("width"),
     })
 }
 
@@ -763,14 +756,42 @@ fn cut_spans(doc: &str, cuts: &[(usize, usize)]) -> Option<String> {
     Some(out)
 }
 
-/// Replaces the value of attribute `name` in the start tag `tag` of `doc` (or adds the
-/// attribute), returning the new document.
-pub(crate) fn set_root_attr(doc: &str, tag: &Tag<'_>, name: &str, value: &str) -> Option<String> {
+/// Wraps everything inside the root element in `<wrapper>…</wrapper>`. `None` when the
+/// root has no content to wrap (`<rss/>`) or the document has no root.
+pub(crate) fn wrap_root_children(doc: &str, wrapper: &str) -> Option<String> {
+    let root = sniff_root(doc).root?;
+    if root.kind != TagKind::Start {
+        return None;
+    }
+    let close = format!("</{}", root.name);
+    let end = doc
+        .rfind(&close)
+        .filter(|&at| at >= root.end)
+        .unwrap_or(doc.len());
+    let mut out = String::with_capacity(doc.len() + 2 * wrapper.len() + 5);
+    out.push_str(doc.get(..root.end)?);
+    let _ = write!(out, "<{wrapper}>");
+    out.push_str(doc.get(root.end..end)?);
+    let _ = write!(out, "</{wrapper}>");
+    out.push_str(doc.get(end..)?);
+    Some(out)
+}
+
+/// Sets attribute `name` of the start tag `tag` of `doc` to `value` (adding it if
+/// missing), or removes it when `value` is `None`; returns the new document.
+pub(crate) fn set_root_attr(
+    doc: &str,
+    tag: &Tag<'_>,
+    name: &str,
+    value: Option<&str>,
+) -> Option<String> {
     let attrs_start = tag.start + 1 + tag.name.len();
     let attrs_end = attrs_start + tag.attrs.len();
-    let mut out = String::with_capacity(doc.len() + name.len() + value.len() + 4);
+    let mut out = String::with_capacity(doc.len() + name.len() + 4);
     out.push_str(doc.get(..attrs_start)?);
-    let _ = write!(out, " {name}=\"{value}\"");
+    if let Some(value) = value {
+        let _ = write!(out, " {name}=\"{value}\"");
+    }
     let mut at = 0;
     for a in raw_attrs(tag.attrs).filter(|a| a.key == name) {
         out.push_str(tag.attrs.get(at..a.span.0)?);
@@ -902,10 +923,30 @@ mod tests {
     }
 
     #[test]
+    fn wraps_root_children() {
+        let cases = [
+            (
+                "<rss><item/></rss>",
+                Some("<rss><channel><item/></channel></rss>"),
+            ),
+            (
+                "<!-- c --><rss>\n</rss>\n",
+                Some("<!-- c --><rss><channel>\n</channel></rss>\n"),
+            ),
+            ("<rss><item>", Some("<rss><channel><item></channel>")),
+            ("<rss/>", None),
+            ("", None),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(wrap_root_children(doc, "channel").as_deref(), want, "{doc}");
+        }
+    }
+
+    #[test]
     fn sets_root_attribute() {
         let doc = "<?xml?><rss xmlns:a='b' version=\"0.93\" x=1><channel/></rss>";
         let root = sniff_root(doc).root.unwrap();
-        let out = set_root_attr(doc, &root, "version", "2.0").unwrap();
+        let out = set_root_attr(doc, &root, "version", Some("2.0")).unwrap();
         assert_eq!(
             out,
             "<?xml?><rss version=\"2.0\" xmlns:a='b' x=1><channel/></rss>"
@@ -913,8 +954,14 @@ mod tests {
         let doc = "<rss><channel/></rss>";
         let root = sniff_root(doc).root.unwrap();
         assert_eq!(
-            set_root_attr(doc, &root, "version", "2.0").unwrap(),
+            set_root_attr(doc, &root, "version", Some("2.0")).unwrap(),
             "<rss version=\"2.0\"><channel/></rss>"
+        );
+        let doc = "<rss xmlns=\"http://backend.userland.com/rss2\" version=\"2.0\">";
+        let root = sniff_root(doc).root.unwrap();
+        assert_eq!(
+            set_root_attr(doc, &root, "xmlns", None).unwrap(),
+            "<rss version=\"2.0\">"
         );
     }
 
