@@ -47,6 +47,55 @@ pub(crate) struct Decoded<'a> {
 
 /// Transcode `body` to UTF-8. Never fails: undecodable bytes become U+FFFD.
 pub(crate) fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Decoded<'a> {
+    let mut decoded = detect_and_decode(body, content_type);
+    if has_c1_controls(&decoded.text) {
+        decoded.text = Cow::Owned(demoronize(&decoded.text));
+    }
+    decoded
+}
+
+/// U+0080–U+009F are never text in a feed; they appear when windows-1252 bytes were
+/// read as ISO-8859-1 and stored as UTF-8 (`don\u{92}t` for `don’t`). Looking for the
+/// UTF-8 lead byte 0xC2 first keeps this to one quick pass over the bytes.
+fn has_c1_controls(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = bytes
+        .get(from..)
+        .and_then(|b| b.iter().position(|&x| x == 0xC2))
+    {
+        if bytes
+            .get(from + i + 1)
+            .is_some_and(|b| (0x80..=0x9F).contains(b))
+        {
+            return true;
+        }
+        from += i + 1;
+    }
+    false
+}
+
+/// windows-1252's characters for bytes 0x80–0x9F; the five it leaves undefined stay.
+const CP1252_HIGH: [char; 32] = [
+    '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
+    '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}', '\u{8F}',
+    '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
+    '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}', '\u{178}',
+];
+
+fn demoronize(text: &str) -> String {
+    text.chars()
+        .map(|c| match u32::from(c) {
+            code @ 0x80..=0x9F => CP1252_HIGH
+                .get(usize::try_from(code - 0x80).unwrap_or(usize::MAX))
+                .copied()
+                .unwrap_or(c),
+            _ => c,
+        })
+        .collect()
+}
+
+fn detect_and_decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Decoded<'a> {
     if let Some(d) = decode_by_bom(body) {
         return d;
     }
@@ -446,6 +495,24 @@ mod tests {
             );
             assert!(!d.text.starts_with('\u{FEFF}'), "{name}: BOM kept");
         }
+    }
+
+    #[test]
+    fn c1_controls_become_windows_1252() {
+        // "don\u{92}t": cp1252 read as latin-1 and saved as UTF-8.
+        let d = decode(
+            b"<t>don\xc2\x92t \xc2\x93q\xc2\x94 \xc2\xa0\xc2\x81</t>",
+            None,
+        );
+        assert_eq!(d.text, "<t>don\u{2019}t \u{201c}q\u{201d} \u{a0}\u{81}</t>");
+        // The same in a legacy encoding: decoded first, then fixed.
+        let d = decode(
+            b"<?xml version='1.0' encoding='iso-8859-1'?><t>\xe9</t>",
+            None,
+        );
+        assert!(d.text.ends_with("<t>\u{e9}</t>"));
+        assert!(!has_c1_controls("plain \u{a0} text"));
+        assert!(has_c1_controls("x\u{85}"));
     }
 
     #[test]

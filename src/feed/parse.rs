@@ -750,7 +750,10 @@ fn first_html_image(html: &str, base: &Url) -> Option<(Url, Option<String>)> {
             .filter(|s| !s.trim().is_empty() && !s.trim_start().starts_with("data:"))
             .or_else(|| attr("data-src"))
             .or_else(|| attr("data-lazy-src"));
-        if let Some(url) = src.and_then(|s| resolve(&s, base)) {
+        if let Some(url) = src
+            .and_then(|s| resolve(&s, base))
+            .filter(|u| !is_decoration(u))
+        {
             let alt = attr("alt")
                 .map(|a| a.trim().to_owned())
                 .filter(|a| !a.is_empty());
@@ -758,6 +761,31 @@ fn first_html_image(html: &str, base: &Url) -> Option<(Url, Option<String>)> {
         }
     }
     None
+}
+
+/// Images in article HTML that are not the article's picture: feed trackers and share
+/// buttons (FeedBurner, WordPress stats, ad servers), emoji, avatars, and SVG (which
+/// Threads does not take).
+fn is_decoration(url: &Url) -> bool {
+    const HOSTS: &[&str] = &[
+        "feedburner.com",
+        "feedblitz.com",
+        "feedsportal.com",
+        "pheedo.com",
+        "doubleclick.net",
+        "pixel.wp.com",
+        "stats.wordpress.com",
+        "gravatar.com",
+    ];
+    let host = url.host_str().unwrap_or_default();
+    let path = url.path();
+    HOSTS
+        .iter()
+        .any(|h| host == *h || host.strip_suffix(h).is_some_and(|rest| rest.ends_with('.')))
+        || path.contains("/images/core/emoji/")
+        || path
+            .get(path.len().saturating_sub(4)..)
+            .is_some_and(|ext| ext.eq_ignore_ascii_case(".svg"))
 }
 
 /// JSON Feed's `image` and `banner_image`, which feed-rs does not read.
@@ -1105,6 +1133,7 @@ mod tests {
   <enclosure url="/photo.JPG" type="" length="1"/>
 </item>
 <item><title>html</title><description><![CDATA[<img src="data:image/gif;base64,R0l" data-src="/lazy.png"><IMG SRC="https://t.example.com/p.gif" width="1" height="1"><img>]]></description></item>
+<item><title>decorations</title><description><![CDATA[<img src="https://s.w.org/images/core/emoji/14.0.0/72x72/1f600.png"><img src="http://feeds.feedburner.com/~ff/x?d=1"><img src="https://i.example.com/logo.svg"><img src="https://secure.gravatar.com/avatar/1"><img src="https://i.example.com/real.png">]]></description></item>
 <item><title>pixel only</title><description><![CDATA[<p>no image <img src="https://t.example.com/p.gif" width=1 height=1></p>]]></description></item>
 </channel></rss>"#;
         let feed = parse(doc.as_bytes()).unwrap();
@@ -1143,6 +1172,11 @@ mod tests {
             )],
             vec![(
                 "https://news.example.com/lazy.png".into(),
+                ImageSource::Html,
+                None,
+            )],
+            vec![(
+                "https://i.example.com/real.png".into(),
                 ImageSource::Html,
                 None,
             )],

@@ -40,7 +40,10 @@ impl<'a> Tag<'a> {
     }
 
     pub fn prefix(&self) -> &'a str {
-        self.name.split_once(':').map_or("", |(p, _)| p)
+        match self.name.bytes().position(|b| b == b':') {
+            Some(at) => self.name.get(..at).unwrap_or_default(),
+            None => "",
+        }
     }
 
     pub fn attr(&self, name: &str) -> Option<Cow<'a, str>> {
@@ -49,7 +52,11 @@ impl<'a> Tag<'a> {
 }
 
 pub(crate) fn local_name(name: &str) -> &str {
-    name.rsplit_once(':').map_or(name, |(_, l)| l)
+    // Names are short: a plain loop beats `rsplit_once`'s memrchr set-up per tag.
+    match name.bytes().rposition(|b| b == b':') {
+        Some(at) => name.get(at + 1..).unwrap_or(name),
+        None => name,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
