@@ -120,6 +120,12 @@ fn corpus_parses_without_panics() {
         panicked.is_empty(),
         "parse_feed let panics through: {panicked:?}"
     );
+    // Caught panics are errors, but each one is a feed-rs input we should avoid.
+    assert!(
+        !errors.contains_key("parser_panic"),
+        "the parser panicked: {:?}",
+        errors.get("parser_panic")
+    );
     assert!(bad_keys.is_empty(), "identity problems: {bad_keys:?}");
     assert!(
         with_items >= MIN_FILES_WITH_ITEMS,

@@ -14,7 +14,7 @@
 use crate::feed::encoding::{self, EncodingSource};
 use crate::feed::item::{ImageCandidate, ImageSource, Item, ParsedFeed};
 use crate::feed::parse_scan::{self, ScannedKind, ScannedMedia, Tag};
-use feed_rs::model::{Entry, Feed, Link, MediaObject};
+use feed_rs::model::{Entry, Feed, Link, MediaObject, Person};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -381,13 +381,19 @@ fn normalise(feed: Feed, base_url: &Url, xml: Option<&str>) -> ParsedFeed {
         .filter(|d| d.contains("url="))
         .and_then(parse_scan::scan_item_media)
         .filter(|s| s.len() == feed.entries.len());
+    // Atom: an entry without an author has the feed's (RFC 4287 §4.2.1).
+    let feed_authors = author_names(feed.authors);
     let items = feed
         .entries
         .into_iter()
         .enumerate()
         .map(|(i, entry)| {
             let media = scanned.as_ref().and_then(|s| s.get(i)).map(Vec::as_slice);
-            normalise_entry(entry, &doc_base, media)
+            let mut item = normalise_entry(entry, &doc_base, media);
+            if item.authors.is_empty() {
+                item.authors.clone_from(&feed_authors);
+            }
+            item
         })
         .collect();
     ParsedFeed {
@@ -486,15 +492,6 @@ fn normalise_entry(entry: Entry, doc_base: &Url, scanned: Option<&[ScannedMedia<
         images.push(url, alt, ImageSource::Html);
     }
 
-    let mut author_names: Vec<String> = Vec::with_capacity(authors.len());
-    for name in authors
-        .into_iter()
-        .filter_map(|p| p.name.and_then(person_name))
-    {
-        if !author_names.contains(&name) {
-            author_names.push(name);
-        }
-    }
     let mut cats: Vec<String> = Vec::with_capacity(categories.len());
     for c in categories {
         let Some(name) = c.label.and_then(non_empty).or_else(|| non_empty(c.term)) else {
@@ -513,10 +510,24 @@ fn normalise_entry(entry: Entry, doc_base: &Url, scanned: Option<&[ScannedMedia<
         content,
         published,
         updated,
-        authors: author_names,
+        authors: author_names(authors),
         categories: cats,
         images: images.into_sorted(),
     }
+}
+
+/// Display names, deduplicated, in order.
+fn author_names(people: Vec<Person>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::with_capacity(people.len());
+    for name in people
+        .into_iter()
+        .filter_map(|p| p.name.and_then(person_name))
+    {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// A display name from feed-rs's split of `email (Name)`, which keeps the parentheses;
@@ -1091,6 +1102,11 @@ mod tests {
         let doc = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://blog.example.net/2024/">
   <title type="html">Blog &amp;amp; co</title>
   <link rel="self" href="https://blog.example.net/feed.atom"/>
+  <author><name>Feed Author</name></author>
+  <entry>
+    <id>tag:blog.example.net,2024:0</id>
+    <title>Inherits the author</title>
+  </entry>
   <entry>
     <id>tag:blog.example.net,2024:1</id>
     <title>One</title>
@@ -1103,7 +1119,9 @@ mod tests {
   </entry>
 </feed>"#;
         let feed = parse(doc.as_bytes()).unwrap();
-        let item = &feed.items[0];
+        assert_eq!(feed.items[0].authors, ["Feed Author"]);
+        let item = &feed.items[1];
+        assert_eq!(item.authors, ["Ann"]);
         assert_eq!(
             item.link.as_ref().map(Url::as_str),
             Some("https://blog.example.net/2024/one.html")
