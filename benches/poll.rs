@@ -116,11 +116,25 @@ fn run_once(binary: &std::path::Path, config: &std::path::Path) -> Run {
             "run",
             "--once",
         ])
-        .env("RUST_LOG", "warn,feed2threads::app=info")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_RUST_LOG")
+                .unwrap_or_else(|_| "warn,feed2threads::app=info".into()),
+        )
         .output()
         .expect("run the daemon");
     let wall = start.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&output.stderr);
+    if let Ok(path) = std::env::var("BENCH_LOG") {
+        // Keep the daemon's log for a closer look (appended, one run after another).
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(stderr.as_bytes()).unwrap();
+    }
     assert!(
         output.status.success(),
         "daemon failed: {}\n{stderr}",

@@ -23,31 +23,38 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
-/// Global and per-host bounds on concurrent fetches.
+/// Bounds on concurrent work: fetches in all and per host, and parses at once.
+///
+/// A poll holds its global permit from the fetch until its items are stored, so at most
+/// `global` bodies are in memory at a time; parsing (CPU work) runs at most one per core.
 #[derive(Debug, Clone)]
 pub struct FetchLimiter {
     global: Arc<Semaphore>,
     per_host: usize,
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    parse: Arc<Semaphore>,
 }
 
-/// Held while a fetch runs.
+/// Held while a poll's body is in memory.
 #[derive(Debug)]
-pub struct FetchPermit {
+pub struct PollPermit {
     _global: OwnedSemaphorePermit,
-    _host: OwnedSemaphorePermit,
 }
 
 impl FetchLimiter {
     pub fn new(global: usize, per_host: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         FetchLimiter {
             global: Arc::new(Semaphore::new(global.max(1))),
             per_host: per_host.max(1),
             hosts: Arc::new(Mutex::new(HashMap::new())),
+            parse: Arc::new(Semaphore::new(cores)),
         }
     }
 
-    pub async fn acquire(&self, url: &Url) -> FetchPermit {
+    /// A poll slot (global) and a fetch slot for the URL's host; the host slot is
+    /// returned as the second value so the caller can release it right after the fetch.
+    pub async fn acquire(&self, url: &Url) -> (PollPermit, OwnedSemaphorePermit) {
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
         let host_sem = {
             // A poisoned lock only means another poll panicked while inserting; the map
@@ -59,19 +66,22 @@ impl FetchLimiter {
                 .clone()
         };
         // Take the host permit first so one slow host cannot hold global permits idle.
-        // The semaphores are never closed, so acquiring cannot fail.
-        let host = match host_sem.acquire_owned().await {
-            Ok(p) => p,
-            Err(_) => unreachable!("fetch semaphores are never closed"),
-        };
-        let global = match self.global.clone().acquire_owned().await {
-            Ok(p) => p,
-            Err(_) => unreachable!("fetch semaphores are never closed"),
-        };
-        FetchPermit {
-            _global: global,
-            _host: host,
-        }
+        let host = acquire(host_sem).await;
+        let global = acquire(self.global.clone()).await;
+        (PollPermit { _global: global }, host)
+    }
+
+    /// A parse slot: parsing is CPU work, one per core is as fast as it gets and keeps
+    /// memory flat.
+    pub async fn acquire_parse(&self) -> OwnedSemaphorePermit {
+        acquire(self.parse.clone()).await
+    }
+}
+
+async fn acquire(semaphore: Arc<Semaphore>) -> OwnedSemaphorePermit {
+    match semaphore.acquire_owned().await {
+        Ok(permit) => permit,
+        Err(_) => unreachable!("the limiter's semaphores are never closed"),
     }
 }
 
@@ -172,10 +182,9 @@ impl Poller {
             etag: row.etag.clone(),
             last_modified: row.last_modified.clone(),
         };
-        let fetched = {
-            let _permit = self.limiter.acquire(&fetch_url).await;
-            self.fetcher.fetch(&request).await
-        };
+        let (_poll_permit, host_permit) = self.limiter.acquire(&fetch_url).await;
+        let fetched = self.fetcher.fetch(&request).await;
+        drop(host_permit);
 
         let body = match fetched {
             Err(e) => return self.fail_fetch(feed, row, now, &e).await,
@@ -236,18 +245,23 @@ impl Poller {
             return Ok(self.report(PollResult::Unchanged, next));
         }
 
-        let parsed = {
+        let (parsed, parse_time) = {
             let bytes = body.body.clone();
             let content_type = body.content_type.clone();
             let base = body.final_url.clone();
+            let _parse_permit = self.limiter.acquire_parse().await;
+            let parse_started = std::time::Instant::now();
             // Parsing is CPU work: keep it off the async worker threads.
             match tokio::task::spawn_blocking(move || {
                 parse_feed(&bytes, content_type.as_deref(), &base)
             })
             .await
             {
-                Ok(result) => result,
-                Err(join) => Err(ParseError::NotAFeed(format!("parser task failed: {join}"))),
+                Ok(result) => (result, parse_started.elapsed()),
+                Err(join) => (
+                    Err(ParseError::NotAFeed(format!("parser task failed: {join}"))),
+                    parse_started.elapsed(),
+                ),
             }
         };
         let parsed = match parsed {
@@ -261,6 +275,7 @@ impl Poller {
             }
         };
 
+        let store_started = std::time::Instant::now();
         let hint = CacheHint {
             ttl: parsed.ttl,
             max_age: body.cache.max_age,
@@ -307,6 +322,8 @@ impl Poller {
             filtered = counts.filtered,
             duplicates = counts.duplicates,
             invalid = counts.invalid,
+            parse_ms = parse_time.as_millis() as u64,
+            store_ms = store_started.elapsed().as_millis() as u64,
             "polled"
         );
         Ok(PollReport {

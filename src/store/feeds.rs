@@ -100,6 +100,7 @@ impl Store {
     /// Persist the next check before the fetch starts, so that however the poll ends
     /// (crash included) the feed is not hammered on restart.
     pub async fn set_next_check(&self, feed_id: i64, at: i64) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
         sqlx::query("UPDATE feeds SET next_check_at = ? WHERE id = ?")
             .bind(at)
             .bind(feed_id)
@@ -115,6 +116,7 @@ impl Store {
         failure: &FeedFailure<'_>,
         now: i64,
     ) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE feeds SET consecutive_failures = consecutive_failures + 1, \
              failing_since = COALESCE(failing_since, ?), last_polled_at = ?, \
@@ -141,6 +143,7 @@ impl Store {
         next_check_at: i64,
         now: i64,
     ) -> StoreResult<()> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE feeds SET consecutive_failures = 0, failing_since = NULL, last_error = NULL, \
              last_result = ?, last_polled_at = ?, last_success_at = ?, next_check_at = ?, \

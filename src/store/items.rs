@@ -81,14 +81,18 @@ pub struct FeedSuccess<'a> {
 /// The transaction of one poll of one feed.
 pub struct IngestTx {
     tx: Transaction<'static, Sqlite>,
+    // Dropped after `tx` (fields drop in order), so the turn outlives the transaction.
+    _turn: super::WriteTurn,
     feed_id: i64,
     account_id: i64,
 }
 
 impl Store {
     pub async fn begin_ingest(&self, feed: &FeedRow) -> StoreResult<IngestTx> {
+        let (turn, tx) = self.begin_write().await?;
         Ok(IngestTx {
-            tx: self.begin_write().await?,
+            tx,
+            _turn: turn,
             feed_id: feed.id,
             account_id: feed.account_id,
         })

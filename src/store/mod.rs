@@ -45,7 +45,13 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Writers of this process queue here rather than in SQLite's busy handler, which
+    /// sleeps between retries and leaves the write lock idle while every writer naps.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
+
+/// The process-wide write turn; hold it for the length of a write transaction.
+pub(crate) type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
 
 /// Current time as the store keeps it: unix seconds.
 pub fn now_unix() -> i64 {
@@ -84,7 +90,10 @@ impl Store {
             .await
             .map_err(open_err)?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {
@@ -95,8 +104,14 @@ impl Store {
     /// sequence never fails on lock upgrade and concurrent ingests see each other's keys.
     pub(crate) async fn begin_write(
         &self,
-    ) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    ) -> StoreResult<(WriteTurn, sqlx::Transaction<'static, sqlx::Sqlite>)> {
+        let turn = self.write_turn().await;
+        Ok((turn, self.pool.begin_with("BEGIN IMMEDIATE").await?))
+    }
+
+    /// Wait for this process's turn to write.
+    pub(crate) async fn write_turn(&self) -> WriteTurn {
+        self.writer.clone().lock_owned().await
     }
 
     /// Does the store answer?
