@@ -121,7 +121,7 @@ async fn sigterm_stops_the_daemon_cleanly() {
             server.url("/news.xml")
         ),
     );
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .arg("--config")
         .arg(&cfg)
         .args(["--log-format", "json", "run"])
