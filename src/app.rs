@@ -608,8 +608,16 @@ pub async fn dispatch(
             queue(settings, cmd, &mut stdout).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Auth(_) | Command::ImportOpml(_) => {
-            bail!("this command is not available yet")
+        Command::Auth(args) => {
+            let token = args.token.map(secrecy::SecretString::from);
+            // `Stdin` (not its lock) keeps this future `Send`.
+            let mut input = std::io::BufReader::new(std::io::stdin());
+            crate::auth::run(settings, &args.account, token, &mut input, &mut stdout).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportOpml(args) => {
+            crate::opml::import(settings, &args.file, &args.account, &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

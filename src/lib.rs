@@ -17,13 +17,23 @@
 //! - `store`: every SQL statement.
 //! - `threads`: the Threads API client.
 //! - `publish`: per-account publishing workers.
+//! - `auth`: the `auth` command: Meta's OAuth flow or a token import, stored in `store`.
+//! - `opml`: the `import-opml` command: OPML export → `[[feeds]]` blocks.
+//! - `http`: the `/healthz` and `/metrics` endpoint, and the run loop's `Liveness` pulse.
+//! - `metrics`: every Prometheus metric name and the helpers that record them.
+//! - `notify`: systemd `sd_notify` readiness, watchdog and stopping messages.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod feed;
+pub mod http;
 pub mod logging;
+pub mod metrics;
+pub mod notify;
+pub mod opml;
 pub mod poll;
 pub mod procstat;
 pub mod publish;
