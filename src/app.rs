@@ -98,29 +98,19 @@ pub struct RunSummary {
 }
 
 /// `run`, `run --once`, `run --dry-run`. Returns when the cycle is over (`--once`) or
-/// when `shutdown` fires.
+/// when `shutdown` fires. Each message on `reload` (SIGHUP) re-reads the config file.
 pub async fn run(
     settings: &Settings,
     args: RunArgs,
     shutdown: CancellationToken,
+    mut reload: Option<mpsc::UnboundedReceiver<()>>,
     out: &mut (dyn Write + Send),
 ) -> Result<RunSummary> {
-    let store = open_store(settings, args.dry_run).await?;
-    let feeds = sync_config(&store, settings, !args.dry_run).await?;
-    let fetcher = Fetcher::new(fetch_config(settings)).context("cannot build the HTTP client")?;
-    let poller = Poller {
-        store: store.clone(),
-        fetcher,
-        limiter: FetchLimiter::new(
-            settings.fetch.concurrency,
-            settings.fetch.per_host_concurrency,
-        ),
-        limits: Limits {
-            max_hint_interval: settings.fetch.max_hint_interval,
-            max_backoff: settings.fetch.max_backoff,
-        },
-        dry_run: args.dry_run,
-    };
+    let mut settings = settings.clone();
+    let store = open_store(&settings, args.dry_run).await?;
+    let feeds = sync_config(&store, &settings, !args.dry_run).await?;
+    let daemon = !args.once && !args.dry_run;
+    let mut poller = build_poller(&store, &settings, args.dry_run)?;
     tracing::info!(
         feeds = feeds.len(),
         accounts = settings.accounts.len(),
@@ -128,23 +118,39 @@ pub async fn run(
         dry_run = args.dry_run,
         "feed2threads starting"
     );
+
+    // /healthz and /metrics, only for the daemon; it stops after the publishers, so
+    // /healthz answers during the shutdown drain.
+    let liveness = crate::http::Liveness::new();
+    let http_stop = CancellationToken::new();
+    let background = TaskTracker::new();
+    if daemon && let Some(listen) = settings.http.listen {
+        let handle = crate::metrics::install().context("cannot set up the metrics")?;
+        let listener = crate::http::bind(listen)
+            .await
+            .with_context(|| format!("http.listen = \"{listen}\""))?;
+        let state = crate::http::HttpState::new(store.clone(), liveness.clone(), handle);
+        background.spawn(crate::http::serve_on(listener, state, http_stop.clone()));
+        tracing::info!(%listen, "serving /healthz and /metrics");
+    }
+    if daemon {
+        background.spawn(crate::notify::run_watchdog(
+            liveness.clone(),
+            crate::http::DEFAULT_STALE_AFTER,
+            shutdown.clone(),
+        ));
+    }
+
     // One publisher per account, started before the first poll so that posts a crash left
     // in flight are reconciled first. A dry run starts none: it calls no write endpoint.
-    let publishers = if args.dry_run {
+    let mut publishers = if args.dry_run {
         None
     } else {
-        Some(
-            crate::publish::Publishers::start(
-                &store,
-                settings,
-                &feeds,
-                crate::publish::PublishConfig::from_env(),
-                shutdown.clone(),
-            )
-            .await
-            .context("cannot start the publishers")?,
-        )
+        Some(start_publishers(&store, &settings, &feeds, &shutdown).await?)
     };
+    if daemon {
+        crate::notify::ready();
+    }
 
     let mut summary = RunSummary::default();
     let mut next_check: HashMap<i64, i64> = HashMap::new();
@@ -156,20 +162,32 @@ pub async fn run(
         };
         next_check.insert(*id, at);
     }
-    let by_id: HashMap<i64, Arc<FeedSettings>> =
+    let mut by_id: HashMap<i64, Arc<FeedSettings>> =
         feeds.iter().map(|(f, id)| (*id, f.clone())).collect();
 
     let tracker = TaskTracker::new();
     let polls_cancel = CancellationToken::new();
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(i64, Result<PollReport>)>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(i64, Duration, Result<PollReport>)>();
     let mut in_flight: HashSet<i64> = HashSet::new();
     let mut polled_once: HashSet<i64> = HashSet::new();
     let mut last_beat = 0i64;
 
     loop {
         let now = now_unix();
+        liveness.beat();
         if !args.dry_run && now - last_beat >= 15 {
             store.heartbeat(now).await?;
+            crate::metrics::set_last_tick(now);
+            for account in store.list_accounts().await? {
+                let counts = store.outbox_counts(account.id, now).await?;
+                crate::metrics::set_queue_depth(
+                    &account.name,
+                    u64::try_from(counts.queued + counts.in_flight).unwrap_or(0),
+                );
+                if let Some(expires) = account.token_expires_at {
+                    crate::metrics::set_token_expiry(&account.name, expires);
+                }
+            }
             last_beat = now;
         }
         // Start every due feed that is not already being polled.
@@ -190,6 +208,7 @@ pub async fn run(
             let done = done_tx.clone();
             let cancel = polls_cancel.clone();
             tracker.spawn(async move {
+                let started = std::time::Instant::now();
                 let work = async {
                     let row = poller
                         .store
@@ -202,7 +221,7 @@ pub async fn run(
                     r = work => r,
                     () = cancel.cancelled() => Err(anyhow::anyhow!("poll abandoned at shutdown")),
                 };
-                let _ = done.send((id, result));
+                let _ = done.send((id, started.elapsed(), result));
             });
         }
 
@@ -220,12 +239,40 @@ pub async fn run(
             });
         tokio::select! {
             () = shutdown.cancelled() => break,
-            Some((id, result)) = done_rx.recv() => {
+            Some(()) = async { match reload.as_mut() { Some(r) => r.recv().await, None => std::future::pending().await } } => {
+                let Some(new) = reload_settings(&settings) else { continue };
+                // Stop the old publishers first (each finishes its publish in flight), so
+                // two workers never publish for one account at once.
+                if let Some(p) = publishers.take() {
+                    p.stop().await;
+                }
+                let feeds = sync_config(&store, &new, true).await?;
+                let known: HashSet<i64> = feeds.iter().map(|(_, id)| *id).collect();
+                next_check.retain(|id, _| known.contains(id));
+                for (_, id) in &feeds {
+                    if !next_check.contains_key(id) {
+                        let at = store.feed_by_id(*id).await?.map_or(0, |r| r.next_check_at);
+                        next_check.insert(*id, at);
+                    }
+                }
+                by_id = feeds.iter().map(|(f, id)| (*id, f.clone())).collect();
+                poller = build_poller(&store, &new, false)?;
+                publishers = Some(start_publishers(&store, &new, &feeds, &shutdown).await?);
+                tracing::info!(feeds = by_id.len(), accounts = new.accounts.len(), "config reloaded");
+                settings = new;
+            }
+            Some((id, elapsed, result)) = done_rx.recv() => {
                 in_flight.remove(&id);
                 summary.polls += 1;
+                let name = by_id.get(&id).map_or("?", |f| f.name.as_str()).to_string();
                 match result {
                     Ok(report) => {
                         next_check.insert(id, report.next_check_at);
+                        crate::metrics::record_fetch(&name, report.result.label(), elapsed);
+                        if let PollResult::Ingested(c) = &report.result {
+                            crate::metrics::record_new_items(&name, c.queued as u64 + c.held as u64);
+                            crate::metrics::record_held(&name, c.held as u64);
+                        }
                         if matches!(report.result, PollResult::Failed { .. }) {
                             summary.failed_polls += 1;
                         }
@@ -242,7 +289,7 @@ pub async fn run(
                     }
                     Err(e) => {
                         summary.failed_polls += 1;
-                        let name = by_id.get(&id).map_or("?", |f| f.name.as_str());
+                        crate::metrics::record_fetch(&name, "store_error", elapsed);
                         tracing::error!(feed = %name, "poll failed: {e:#}");
                         // The store failed under us: try again on the next tick.
                         next_check.insert(id, now + TICK.as_secs() as i64);
@@ -251,6 +298,9 @@ pub async fn run(
             }
             () = tokio::time::sleep(wake) => {}
         }
+    }
+    if daemon {
+        crate::notify::stopping();
     }
 
     // Shutdown: stop starting polls, give the ones in flight a moment, then abandon them.
@@ -263,7 +313,7 @@ pub async fn run(
         tracker.wait().await;
     }
     drop(done_tx);
-    while let Ok((_, Ok(report))) = done_rx.try_recv() {
+    while let Ok((_, _, Ok(report))) = done_rx.try_recv() {
         summary.polls += 1;
         summary.queued += report.queued.len();
     }
@@ -271,12 +321,15 @@ pub async fn run(
     // signal) the publishers stop at their next safe point, finishing a publish in flight.
     if let Some(p) = publishers {
         if args.once && !shutdown.is_cancelled() {
-            p.poke();
-            p.drain().await;
+            p.publishers.poke();
+            p.publishers.drain().await;
         } else {
-            p.finish().await;
+            p.stop().await;
         }
     }
+    http_stop.cancel();
+    background.close();
+    background.wait().await;
     let usage = crate::procstat::ProcessUsage::read();
     tracing::info!(
         polls = summary.polls,
@@ -289,6 +342,73 @@ pub async fn run(
     );
     store.close().await;
     Ok(summary)
+}
+
+fn build_poller(store: &Store, settings: &Settings, dry_run: bool) -> Result<Poller> {
+    let fetcher = Fetcher::new(fetch_config(settings)).context("cannot build the HTTP client")?;
+    Ok(Poller {
+        store: store.clone(),
+        fetcher,
+        limiter: FetchLimiter::new(
+            settings.fetch.concurrency,
+            settings.fetch.per_host_concurrency,
+        ),
+        limits: Limits {
+            max_hint_interval: settings.fetch.max_hint_interval,
+            max_backoff: settings.fetch.max_backoff,
+        },
+        dry_run,
+    })
+}
+
+/// One generation of publishers with its own stop signal (a child of the shutdown), so a
+/// config reload can replace them without stopping the daemon.
+struct PublisherGeneration {
+    publishers: crate::publish::Publishers,
+    stop: CancellationToken,
+}
+
+impl PublisherGeneration {
+    fn poke(&self) {
+        self.publishers.poke();
+    }
+
+    /// Stop at the next safe point (a publish in flight finishes) and wait.
+    async fn stop(self) {
+        self.stop.cancel();
+        self.publishers.finish().await;
+    }
+}
+
+async fn start_publishers(
+    store: &Store,
+    settings: &Settings,
+    feeds: &[(Arc<FeedSettings>, i64)],
+    shutdown: &CancellationToken,
+) -> Result<PublisherGeneration> {
+    let stop = shutdown.child_token();
+    let publishers = crate::publish::Publishers::start(
+        store,
+        settings,
+        feeds,
+        crate::publish::PublishConfig::from_env(),
+        stop.clone(),
+    )
+    .await
+    .context("cannot start the publishers")?;
+    Ok(PublisherGeneration { publishers, stop })
+}
+
+/// Re-read the config file; an invalid one is rejected (with the key named) and the
+/// running config stays.
+fn reload_settings(current: &Settings) -> Option<Settings> {
+    match Settings::load(&current.source) {
+        Ok(new) => Some(new),
+        Err(e) => {
+            tracing::error!("config reload rejected, keeping the running config: {e}");
+            None
+        }
+    }
 }
 
 fn print_dry_run(
@@ -581,7 +701,8 @@ pub async fn dispatch(
         Command::Run(args) => {
             let shutdown = CancellationToken::new();
             spawn_signal_handler(shutdown.clone());
-            run(settings, args, shutdown, &mut stdout).await?;
+            let reload = spawn_reload_handler();
+            run(settings, args, shutdown, reload, &mut stdout).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => {
@@ -619,6 +740,35 @@ pub async fn dispatch(
             crate::opml::import(settings, &args.file, &args.account, &mut stdout)?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// SIGHUP asks for a config reload; each signal is one message on the channel.
+fn spawn_reload_handler() -> Option<mpsc::UnboundedReceiver<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGHUP; config reload is off: {e}");
+                return None;
+            }
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP received; reloading the config");
+                if tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+        Some(rx)
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 

@@ -215,3 +215,126 @@ async fn queue_commands_and_status() {
     .await
     .unwrap();
 }
+
+/// Wait until `cond` holds, or fail after `secs`.
+async fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !cond() {
+        assert!(
+            started.elapsed() < Duration::from_secs(secs),
+            "timed out: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn sighup_adds_and_removes_feeds_and_rejects_a_bad_config() {
+    let server = FeedServer::start().await;
+    server.set("/a.xml", Route::feed(rss(1)));
+    server.set("/b.xml", Route::feed(rss(1)));
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let head = format!(
+        "[store]\nurl = \"sqlite://{}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[[accounts]]\nname = \"n\"\n",
+        dir.path().join("s.db").display()
+    );
+    let feed = |name: &str, path: &str| {
+        format!(
+            "[[feeds]]\nname = \"{name}\"\nurl = \"{}\"\n",
+            server.url(path)
+        )
+    };
+    let cfg = write_config(dir.path(), &format!("{head}{}", feed("a", "/a.xml")));
+    let log_path = dir.path().join("daemon.log");
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--log-format", "json", "run"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    wait_for("first poll of a", 20, || server.hits("/a.xml") == 1).await;
+
+    // /healthz answers while the loop runs, /metrics has the poll.
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..100 {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+            healthy = r.status() == 200;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "/healthz did not answer 200");
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("feed2threads_fetches_total"), "{metrics}");
+    assert!(metrics.contains("feed=\"a\""), "{metrics}");
+
+    // Add b, remove a.
+    std::fs::write(&cfg, format!("{head}{}", feed("b", "/b.xml"))).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_for("b polled after reload", 20, || server.hits("/b.xml") == 1).await;
+
+    // A broken config is rejected with the key named; the daemon keeps running.
+    std::fs::write(
+        &cfg,
+        format!("{head}{}every = \"soon\"\n", feed("b", "/b.xml")),
+    )
+    .unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let log_file = log_path.clone();
+    wait_for("reload rejected", 20, move || {
+        std::fs::read_to_string(&log_file)
+            .unwrap_or_default()
+            .contains("reload rejected")
+    })
+    .await;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("feeds[0].every"), "{log}");
+    let reloaded: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("config reloaded"))
+        .collect();
+    assert_eq!(reloaded.len(), 1, "{log}");
+    assert!(reloaded[0].contains("\"feeds\":1"), "{}", reloaded[0]);
+    assert_eq!(server.hits("/a.xml"), 1, "a is no longer polled");
+}
