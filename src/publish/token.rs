@@ -228,6 +228,7 @@ impl TokenKeeper {
             expires_at = expires,
             "access token refreshed and stored"
         );
+        crate::metrics::set_token_expiry(&self.account, expires);
         Ok(())
     }
 

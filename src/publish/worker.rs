@@ -815,7 +815,11 @@ impl AccountPublisher {
             .published_times(self.account_id, now - self.quota.ledger_window())
             .await?;
         match self.quota.check(now, &ledger) {
-            Gate::Open { .. } => {
+            Gate::Open { remaining } => {
+                crate::metrics::set_quota_remaining(
+                    &self.settings.name,
+                    u64::try_from(remaining).unwrap_or(0),
+                );
                 self.quota_logged = None;
                 Ok(None)
             }
@@ -857,8 +861,13 @@ impl AccountPublisher {
     {
         let err = match f(self.client.clone(), token.clone()).await {
             Ok(v) => return Ok(Ok(v)),
-            Err(e) if e.action() == ErrorAction::TokenProblem => e,
-            Err(e) => return Ok(Err(CallError::Api(e))),
+            Err(e) => {
+                crate::metrics::record_threads_error(&e);
+                if e.action() != ErrorAction::TokenProblem {
+                    return Ok(Err(CallError::Api(e)));
+                }
+                e
+            }
         };
         match self
             .tokens
@@ -951,6 +960,11 @@ impl AccountPublisher {
             self.permalinks_due = true;
         }
         tracing::info!(media_id = ?media_id, "published");
+        crate::metrics::record_published(&self.settings.name);
+        if let Some(created) = row.container_created_at {
+            let secs = u64::try_from(now - created).unwrap_or(0);
+            crate::metrics::record_publish_duration(&self.settings.name, Duration::from_secs(secs));
+        }
         Ok(Outcome::Published {
             post: row.id,
             media_id,
@@ -960,6 +974,8 @@ impl AccountPublisher {
     async fn fail(&mut self, row: &OutboxRow, reason: &str) -> Result<Outcome, PublishError> {
         if self.store.outbox_failed(row.id, reason, now_unix()).await? {
             tracing::error!("post failed: {reason}");
+            // The reason text is free-form; the label stays bounded.
+            crate::metrics::record_publish_failed(&self.settings.name, "permanent");
             Ok(Outcome::Failed {
                 post: row.id,
                 reason: reason.to_string(),
