@@ -55,24 +55,30 @@ pub(crate) fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Decoded<
 }
 
 /// U+0080–U+009F are never text in a feed; they appear when windows-1252 bytes were
-/// read as ISO-8859-1 and stored as UTF-8 (`don\u{92}t` for `don’t`). Looking for the
-/// UTF-8 lead byte 0xC2 first keeps this to one quick pass over the bytes.
+/// read as ISO-8859-1 and stored as UTF-8 (`don\u{92}t` for `don’t`). In UTF-8 they are
+/// 0xC2 followed by 0x80–0x9F. Every document goes through this, so it tests eight
+/// bytes at a time for a 0xC2 before looking closer.
 fn has_c1_controls(text: &str) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const LEAD: u64 = 0xC2 * ONES;
     let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(i) = bytes
-        .get(from..)
-        .and_then(|b| b.iter().position(|&x| x == 0xC2))
-    {
-        if bytes
-            .get(from + i + 1)
-            .is_some_and(|b| (0x80..=0x9F).contains(b))
-        {
+    let is_c1_at = |i: usize| {
+        bytes.get(i) == Some(&0xC2) && bytes.get(i + 1).is_some_and(|b| (0x80..=0x9F).contains(b))
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ LEAD;
+        // Non-zero exactly when some byte of `x` is zero, i.e. some byte was 0xC2.
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 && (at..at + 8).any(is_c1_at) {
             return true;
         }
-        from += i + 1;
+        at += 8;
     }
-    false
+    (at..bytes.len()).any(is_c1_at)
 }
 
 /// windows-1252's characters for bytes 0x80–0x9F; the five it leaves undefined stay.
@@ -232,28 +238,36 @@ pub(crate) fn declaration_encoding_label(body: &[u8]) -> Option<((usize, usize),
     if !rest.get(5).is_some_and(|b| b.is_ascii_whitespace()) {
         return None;
     }
-    let end = rest.iter().take(512).position(|&b| b == b'>')?;
+    // The declaration runs to `?>` (as quick-xml reads it), not to the first `>`.
+    let end = find(rest, b"?>")?;
     let decl = rest.get(..end)?;
-    let at = find(decl, b"encoding")?;
-    let mut i = at + b"encoding".len();
-    while decl.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+    let mut from = 0;
+    // The first `encoding` that is an attribute (`encoding =`), as quick-xml finds it.
+    while let Some(found) = decl.get(from..).and_then(|d| find(d, b"encoding")) {
+        let mut i = from + found + b"encoding".len();
+        from = i;
+        while decl.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+            i += 1;
+        }
+        if decl.get(i) != Some(&b'=') {
+            continue;
+        }
         i += 1;
+        while decl.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+            i += 1;
+        }
+        let Some(&quote) = decl.get(i).filter(|q| **q == b'"' || **q == b'\'') else {
+            continue;
+        };
+        let value_start = i + 1;
+        let len = decl.get(value_start..)?.iter().position(|&b| b == quote)?;
+        let value = decl.get(value_start..value_start + len)?;
+        return Some((
+            (start + value_start, start + value_start + len),
+            value.trim_ascii(),
+        ));
     }
-    if decl.get(i) != Some(&b'=') {
-        return None;
-    }
-    i += 1;
-    while decl.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
-        i += 1;
-    }
-    let quote = *decl.get(i).filter(|q| **q == b'"' || **q == b'\'')?;
-    let value_start = i + 1;
-    let len = decl.get(value_start..)?.iter().position(|&b| b == quote)?;
-    let value = decl.get(value_start..value_start + len)?;
-    Some((
-        (start + value_start, start + value_start + len),
-        value.trim_ascii(),
-    ))
+    None
 }
 
 /// The `charset` parameter of a Content-Type header, if it names a usable encoding.
@@ -513,6 +527,23 @@ mod tests {
         assert!(d.text.ends_with("<t>\u{e9}</t>"));
         assert!(!has_c1_controls("plain \u{a0} text"));
         assert!(has_c1_controls("x\u{85}"));
+        // Across the 8-byte chunk boundary, and in the tail.
+        assert!(has_c1_controls("1234567\u{92}"));
+        assert!(has_c1_controls("12345678901234\u{92}"));
+        assert!(!has_c1_controls("1234567\u{a0}\u{c2}"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn c1_scan_matches_a_char_scan(s in "[a-z\u{80}-\u{a0}\u{c2}\u{e9}\u{2019}]{0,40}") {
+            let naive = s.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c));
+            proptest::prop_assert_eq!(has_c1_controls(&s), naive);
+        }
+
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let _ = decode(&bytes, Some("text/xml; charset=windows-1252"));
+        }
     }
 
     #[test]
@@ -540,8 +571,18 @@ mod tests {
 
     #[test]
     fn reads_declaration_and_http_labels() {
-        let span = declaration_encoding_label(b"  <?xml version='1.0' encoding = 'Shift_JIS' ?>");
-        assert_eq!(span.map(|(_, v)| v), Some(&b"Shift_JIS"[..]));
+        let label = |b: &'static [u8]| declaration_encoding_label(b).map(|(_, v)| v);
+        assert_eq!(
+            label(b"  <?xml version='1.0' encoding = 'Shift_JIS' ?>"),
+            Some(&b"Shift_JIS"[..])
+        );
+        // The declaration ends at `?>`, and only `encoding=` counts.
+        assert_eq!(
+            label(b"<?xml versio</a>n='1' x='encoding' encoding='latin1'?>"),
+            Some(&b"latin1"[..])
+        );
+        assert_eq!(label(b"<?xml version='1.0'?><a encoding='x'/>"), None);
+        assert_eq!(label(b"<?xml-stylesheet encoding='x'?>"), None);
         assert_eq!(
             http_charset("application/rss+xml; Charset=UTF-8"),
             Some(UTF_8)

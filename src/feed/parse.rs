@@ -130,7 +130,28 @@ fn parse_xml(text: &str, base_url: &Url) -> Result<ParsedFeed, ParseError> {
     }
     let rss_root = local == "rss";
     let doc = prepare_xml(text, &root);
-    let feed = parse_with_retries(doc, |doc, err| match err {
+    let feed = parse_with_retries(doc, |doc, failure| match failure {
+        // feed-rs 3 slices author text at a byte that can fall inside a character
+        // (`…é` right before an email address). Without the person elements the rest
+        // of the feed still reads.
+        Failure::Panicked(_) => parse_scan::remove_elements(doc, PERSON_ELEMENTS).map(|d| {
+            (
+                d,
+                "removed author elements after a feed-rs panic".to_owned(),
+            )
+        }),
+        Failure::Error(err) => fix_xml(doc, err, rss_root),
+    })?;
+    Ok(normalise(feed.0, base_url, Some(&feed.1)))
+}
+
+/// Elements feed-rs runs through its email/name splitter, by local name.
+const PERSON_ELEMENTS: &[&str] = &["author", "creator", "managingEditor", "webMaster"];
+
+/// A patched document for a feed-rs error, and what was done; `None` when the error
+/// is not one a patch can get past.
+fn fix_xml(doc: &str, err: &ParseFeedError, rss_root: bool) -> Option<(String, String)> {
+    match err {
         ParseFeedError::ParseError(ParseErrorKind::MissingContent { position, .. }) => {
             let pos = usize::try_from(*position).ok()?;
             // Remove every empty element of that name at once: a feed with one empty
@@ -155,8 +176,7 @@ fn parse_xml(text: &str, base_url: &Url) -> Result<ParsedFeed, ParseError> {
             parse_scan::repair(doc).map(|r| (r.text, r.fixes.join("; ")))
         }
         _ => None,
-    })?;
-    Ok(normalise(feed.0, base_url, Some(&feed.1)))
+    }
 }
 
 fn not_html() -> ParseError {
@@ -164,10 +184,10 @@ fn not_html() -> ParseError {
 }
 
 fn parse_json(text: &str, base_url: &Url) -> Result<ParsedFeed, ParseError> {
-    let (feed, doc) = parse_with_retries(Cow::Borrowed(text), |doc, err| match err {
+    let (feed, doc) = parse_with_retries(Cow::Borrowed(text), |doc, failure| match failure {
         // feed-rs accepts only "https://jsonfeed.org/version/1…"; feeds in the wild also
         // say "1.1" or use http. The rest of the format is the same.
-        ParseFeedError::JsonUnsupportedVersion(_) => {
+        Failure::Error(ParseFeedError::JsonUnsupportedVersion(_)) => {
             let mut value: serde_json::Value = serde_json::from_str(doc).ok()?;
             let slot = value.get_mut("version")?;
             *slot = serde_json::Value::from("https://jsonfeed.org/version/1.1");
@@ -184,19 +204,23 @@ fn parse_json(text: &str, base_url: &Url) -> Result<ParsedFeed, ParseError> {
 
 /// Runs feed-rs, and on failure asks `fix` for a patched document to try again.
 /// Returns the feed and the document it was read from (item media are scanned there).
+/// When every attempt fails, the first failure is reported: it describes the document
+/// as served, not as patched.
 fn parse_with_retries<'a>(
     mut doc: Cow<'a, str>,
-    fix: impl Fn(&str, &ParseFeedError) -> Option<(String, String)>,
+    fix: impl Fn(&str, &Failure) -> Option<(String, String)>,
 ) -> Result<(Feed, Cow<'a, str>), ParseError> {
     let mut first_error: Option<ParseError> = None;
     for _ in 0..MAX_ATTEMPTS {
-        let err = match run_feed_rs(&doc) {
+        let failure = match run_feed_rs(&doc) {
             Ok(feed) => return Ok((feed, doc)),
-            Err(Failure::Panicked(msg)) => return Err(ParseError::Panicked(msg)),
-            Err(Failure::Error(err)) => err,
+            Err(failure) => failure,
         };
-        let described = describe(&err);
-        let Some((patched, what)) = fix(&doc, &err) else {
+        let described = match &failure {
+            Failure::Error(err) => describe(err),
+            Failure::Panicked(msg) => ParseError::Panicked(msg.clone()),
+        };
+        let Some((patched, what)) = fix(&doc, &failure) else {
             return Err(first_error.unwrap_or(described));
         };
         tracing::debug!(error = %described, fix = %what, "patched a feed feed-rs rejected");
@@ -244,17 +268,42 @@ fn prepare_xml<'a>(text: &'a str, root: &Tag<'_>) -> Cow<'a, str> {
         }
     }
     // The text is UTF-8 now; a declaration naming another encoding would make feed-rs
-    // decode it a second time (and, for some, panic).
-    if let Some(((start, end), label)) = encoding::declaration_encoding_label(doc.as_bytes())
-        && encoding_rs::Encoding::for_label(label) != Some(encoding_rs::UTF_8)
-    {
-        let mut patched = String::with_capacity(doc.len());
-        patched.push_str(doc.get(..start).unwrap_or_default());
-        patched.push_str("UTF-8");
-        patched.push_str(doc.get(end..).unwrap_or_default());
+    // decode it a second time, and one past the first 64 bytes (two documents glued
+    // together) makes it panic. So every declaration is made to say UTF-8.
+    if let Some(patched) = declarations_to_utf8(&doc) {
         doc = Cow::Owned(patched);
     }
     doc
+}
+
+/// Rewrites the `encoding` of every XML declaration in `doc` that does not already say
+/// UTF-8; `None` when none needed it.
+fn declarations_to_utf8(doc: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = doc.get(from..).and_then(|rest| rest.find("<?xml")) {
+        let at = from + found;
+        let Some(len) = doc.get(at..).and_then(|rest| rest.find("?>")) else {
+            break;
+        };
+        from = at + len;
+        let decl = doc.get(at..at + len + 2).unwrap_or_default();
+        let Some(((start, end), label)) = encoding::declaration_encoding_label(decl.as_bytes())
+        else {
+            continue;
+        };
+        if encoding_rs::Encoding::for_label(label) == Some(encoding_rs::UTF_8) {
+            continue;
+        }
+        let buf = out.get_or_insert_with(|| String::with_capacity(doc.len()));
+        buf.push_str(doc.get(copied..at + start).unwrap_or_default());
+        buf.push_str("UTF-8");
+        copied = at + end;
+    }
+    let mut out = out?;
+    out.push_str(doc.get(copied..).unwrap_or_default());
+    Some(out)
 }
 
 const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
@@ -1043,6 +1092,29 @@ mod tests {
     }
 
     #[test]
+    fn every_declaration_says_utf8() {
+        let cases = [
+            ("<?xml version='1.0'?><a/>", None),
+            ("<?xml version='1.0' encoding='utf-8'?><a/>", None),
+            (
+                "<?xml version='1.0' encoding='latin1'?><a/><?xml encoding=\"koi8-r\" ?>",
+                Some("<?xml version='1.0' encoding='UTF-8'?><a/><?xml encoding=\"UTF-8\" ?>"),
+            ),
+            ("<?xml-stylesheet href='x'?><?xml encoding='x", None),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(declarations_to_utf8(doc).as_deref(), want, "{doc}");
+        }
+        // Two documents glued together: feed-rs would panic on the second declaration.
+        let glued = format!(
+            "<?xml version=\"1.0\" encoding=\"iso-8859-1\"?><rss version=\"2.0\"><channel><item><title>One</title></item>{}</channel></rss><?xml version=\"1.0\" encoding=\"iso-8859-1\"?><rss/>",
+            " ".repeat(100)
+        );
+        let feed = parse(glued.as_bytes()).unwrap();
+        assert_eq!(titles(&feed), ["One"]);
+    }
+
+    #[test]
     fn normalises_entries() {
         let doc = r#"<?xml version="1.0"?>
 <rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom">
@@ -1256,6 +1328,14 @@ mod tests {
     }
 
     #[test]
+    fn survives_feed_rs_author_panic() {
+        // feed-rs 3 slices "±webmaster@…" inside the '±' and panics.
+        let doc = "<rss version=\"2.0\"><channel><managingEditor>±webmaster@example.com</managingEditor><item><title>One</title><author>±a@example.com</author></item></channel></rss>";
+        let feed = parse(doc.as_bytes()).unwrap();
+        assert_eq!(titles(&feed), ["One"]);
+    }
+
+    #[test]
     fn utf16be_without_declared_utf8_does_not_reach_feed_rs_decoder() {
         // feed-rs 3 panics on UTF-16BE it decodes itself; we hand it UTF-8.
         let body = utf16(RSS_UTF16, true);
@@ -1278,6 +1358,59 @@ mod tests {
         ];
         for body in inputs {
             let _ = parse(&body);
+        }
+    }
+
+    /// Pieces of feeds, glued at random: every mix must give items or a clean error.
+    const PIECES: &[&str] = &[
+        "<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>",
+        "<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\">",
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\">",
+        "<channel>",
+        "</channel>",
+        "<item>",
+        "</item>",
+        "<entry>",
+        "</entry>",
+        "<title>",
+        "</title>",
+        "<link>",
+        "/a?b=1&c=2",
+        "</link>",
+        "<guid>",
+        "</guid>",
+        "<![CDATA[",
+        "]]>",
+        "<!--",
+        "-->",
+        "<media:content url=\"https://i.example/x.jpg\" medium=\"image\">",
+        "</media:content>",
+        "<media:thumbnail url='t.png'/>",
+        "<media:description></media:description>",
+        "<content type=\"html\">",
+        "</content>",
+        "<content src=\"x\" type=\"%\">",
+        "<enclosure url=\"e.jpg\" type=\"image/jpeg\"/>",
+        "&",
+        "&amp;",
+        "<",
+        ">",
+        "é",
+        "text",
+        " ",
+        "</rss>",
+        "</feed>",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #[test]
+        fn random_feed_pieces_never_panic(picks in proptest::collection::vec(0..PIECES.len(), 0..40)) {
+            let doc: String = picks.iter().map(|&i| PIECES[i]).collect();
+            if let Ok(feed) = parse(doc.as_bytes()) {
+                let ids = crate::feed::item::identify(&feed.items);
+                proptest::prop_assert_eq!(ids.len(), feed.items.len());
+            }
         }
     }
 

@@ -700,6 +700,36 @@ pub(crate) fn remove_empty_elements(doc: &str, name: &str) -> Option<String> {
     cut_spans(doc, &cuts)
 }
 
+/// Removes every element whose local name is in `locals`, with its content. `None`
+/// when there was none.
+pub(crate) fn remove_elements(doc: &str, locals: &[&str]) -> Option<String> {
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    // The element being removed: its name, start, and how deep we are inside it.
+    let mut open: Option<(&str, usize, usize)> = None;
+    for token in Lexer::new(doc) {
+        let Token::Tag(tag) = token else { continue };
+        match (&mut open, tag.kind) {
+            (None, TagKind::Empty) if locals.contains(&tag.local()) => {
+                cuts.push((tag.start, tag.end));
+            }
+            (None, TagKind::Start) if locals.contains(&tag.local()) => {
+                open = Some((tag.name, tag.start, 0));
+            }
+            (Some((name, _, depth)), TagKind::Start) if tag.name == *name => *depth += 1,
+            (Some((name, start, depth)), TagKind::End) if tag.name == *name => {
+                if *depth == 0 {
+                    cuts.push((*start, tag.end));
+                    open = None;
+                } else {
+                    *depth -= 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    cut_spans(doc, &cuts)
+}
+
 /// Removes the element whose start tag ends at byte `pos` (feed-rs reports errors at
 /// the position just after the start tag), with its content. Returns the new document
 /// and the element's name.
@@ -927,6 +957,16 @@ mod tests {
         assert!(remove_empty_elements(doc, "m:t").is_none());
         let (text, name) = remove_element_at("<a><b t='x'><c/>y</b><b/></a>", 12).unwrap();
         assert_eq!((text.as_str(), name.as_str()), ("<a><b/></a>", "b"));
+    }
+
+    #[test]
+    fn removes_named_elements() {
+        let doc = "<i><author>a<author>b</author></author><dc:creator/><t>x</t><dc:creator>c</dc:creator></i>";
+        assert_eq!(
+            remove_elements(doc, &["author", "creator"]).as_deref(),
+            Some("<i><t>x</t></i>")
+        );
+        assert!(remove_elements(doc, &["none"]).is_none());
     }
 
     #[test]
