@@ -700,32 +700,53 @@ pub(crate) fn remove_empty_elements(doc: &str, name: &str) -> Option<String> {
     cut_spans(doc, &cuts)
 }
 
-/// Removes every element whose local name is in `locals`, with its content. `None`
-/// when there was none.
+/// Removes every element whose local name is in `locals`, with its content. One that
+/// never closes (its end tag mangled) loses its start tag and the text after it, which
+/// also rebalances the document. `None` when there was none.
 pub(crate) fn remove_elements(doc: &str, locals: &[&str]) -> Option<String> {
+    struct Open<'a> {
+        name: &'a str,
+        start: usize,
+        /// End of the start tag and the text right after it.
+        head_end: usize,
+        depth: usize,
+        seen_other: bool,
+    }
     let mut cuts: Vec<(usize, usize)> = Vec::new();
-    // The element being removed: its name, start, and how deep we are inside it.
-    let mut open: Option<(&str, usize, usize)> = None;
+    let mut open: Option<Open<'_>> = None;
     for token in Lexer::new(doc) {
-        let Token::Tag(tag) = token else { continue };
-        match (&mut open, tag.kind) {
-            (None, TagKind::Empty) if locals.contains(&tag.local()) => {
-                cuts.push((tag.start, tag.end));
-            }
-            (None, TagKind::Start) if locals.contains(&tag.local()) => {
-                open = Some((tag.name, tag.start, 0));
-            }
-            (Some((name, _, depth)), TagKind::Start) if tag.name == *name => *depth += 1,
-            (Some((name, start, depth)), TagKind::End) if tag.name == *name => {
-                if *depth == 0 {
-                    cuts.push((*start, tag.end));
-                    open = None;
+        match (&mut open, token) {
+            (Some(o), Token::Text { end, .. }) if !o.seen_other => o.head_end = end,
+            (None, Token::Tag(tag)) if locals.contains(&tag.local()) => match tag.kind {
+                TagKind::Empty => cuts.push((tag.start, tag.end)),
+                TagKind::Start => {
+                    open = Some(Open {
+                        name: tag.name,
+                        start: tag.start,
+                        head_end: tag.end,
+                        depth: 0,
+                        seen_other: false,
+                    });
+                }
+                TagKind::End => {}
+            },
+            (Some(o), Token::Tag(tag)) if tag.name == o.name && tag.kind != TagKind::Empty => {
+                o.seen_other = true;
+                if tag.kind == TagKind::Start {
+                    o.depth += 1;
+                } else if o.depth > 0 {
+                    o.depth -= 1;
                 } else {
-                    *depth -= 1;
+                    cuts.push((o.start, tag.end));
+                    open = None;
                 }
             }
-            _ => {}
+            (Some(o), _) => o.seen_other = true,
+            (None, _) => {}
         }
+    }
+    if let Some(o) = open {
+        cuts.push((o.start, o.head_end));
     }
     cut_spans(doc, &cuts)
 }
@@ -967,6 +988,12 @@ mod tests {
             Some("<i><t>x</t></i>")
         );
         assert!(remove_elements(doc, &["none"]).is_none());
+        // An end tag mangled away: drop the start tag and its text, keep the rest.
+        let doc = "<c><webMaster>w@x.com\u{a8}/webMaster>\n<item>i</item></c>";
+        assert_eq!(
+            remove_elements(doc, &["webMaster"]).as_deref(),
+            Some("<c><item>i</item></c>")
+        );
     }
 
     #[test]
