@@ -561,7 +561,7 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
         let counts = store.item_counts(feed.id).await?;
         let held = counts.get("held").copied().unwrap_or(0);
         if let Some(since) = feed.failing_since
-            && now - since > 24 * 3600
+            && now - since > settings.status.feed_failing_after.as_secs() as i64
         {
             healthy = false;
             problems.push(format!(
@@ -590,6 +590,16 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
             healthy = false;
             problems.push(format!("account {} paused: {reason}", account.name));
         }
+        // The earliest the next post may go out: pacing after the last publish.
+        let next_publish = if counts.queued > 0 && account.paused_reason.is_none() {
+            let min_interval = settings
+                .account(&account.name)
+                .map_or(0, |a| a.min_interval.as_secs() as i64);
+            let last = store.last_published_at(account.id).await?;
+            Some(last.map_or(now, |l| (l + min_interval).max(now)))
+        } else {
+            None
+        };
         accounts_json.push(serde_json::json!({
             "name": account.name,
             "username": account.username,
@@ -600,12 +610,28 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
             "published_24h": counts.published_24h,
             "quota_usage": account.quota_usage,
             "quota_total": account.quota_total,
+            "next_publish": next_publish,
             "token_expires_at": account.token_expires_at,
             "has_token": account.token().is_some(),
             "paused": account.paused_reason,
         }));
     }
     let heartbeat = store.last_heartbeat().await?;
+    let stale = settings.status.heartbeat_stale_after.as_secs() as i64;
+    match heartbeat {
+        None => {
+            healthy = false;
+            problems.push("the daemon has not run on this store yet".to_string());
+        }
+        Some(beat) if now - beat > stale => {
+            healthy = false;
+            problems.push(format!(
+                "the daemon's heartbeat is {} old: it is not running, or stuck",
+                humantime::format_duration(Duration::from_secs((now - beat) as u64))
+            ));
+        }
+        Some(_) => {}
+    }
     if args.json {
         let doc = serde_json::json!({
             "now": now,
@@ -639,8 +665,16 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
         writeln!(out, "\nACCOUNTS")?;
         writeln!(
             out,
-            "{:<16} {:>6} {:>6} {:>9} {:>6} {:>8} {:>11}  {:<20} paused",
-            "name", "queued", "held", "in flight", "failed", "pub 24h", "quota", "token expires"
+            "{:<16} {:>6} {:>6} {:>9} {:>6} {:>8} {:>11}  {:<20} {:<20} paused",
+            "name",
+            "queued",
+            "held",
+            "in flight",
+            "failed",
+            "pub 24h",
+            "quota",
+            "token expires",
+            "next publish"
         )?;
         for a in &accounts_json {
             let quota = match (a["quota_usage"].as_i64(), a["quota_total"].as_i64()) {
@@ -649,7 +683,7 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
             };
             writeln!(
                 out,
-                "{:<16} {:>6} {:>6} {:>9} {:>6} {:>8} {:>11}  {:<20} {}",
+                "{:<16} {:>6} {:>6} {:>9} {:>6} {:>8} {:>11}  {:<20} {:<20} {}",
                 truncate(a["name"].as_str().unwrap_or(""), 16),
                 a["queued"],
                 a["held"],
@@ -662,6 +696,7 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
                 } else {
                     "no token".into()
                 },
+                format_time(a["next_publish"].as_i64()),
                 a["paused"].as_str().unwrap_or("")
             )?;
         }

@@ -73,6 +73,13 @@ struct RawHttp {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawStatus {
+    feed_failing_after: Option<String>,
+    heartbeat_stale_after: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawFetch {
     user_agent: Option<String>,
     connect_timeout: Option<String>,
@@ -162,6 +169,7 @@ pub struct Settings {
     pub threads: ThreadsSettings,
     pub http: HttpSettings,
     pub fetch: FetchSettings,
+    pub status: StatusSettings,
     pub accounts: Vec<AccountSettings>,
     pub feeds: Vec<FeedSettings>,
     /// Composition settings of `[defaults]`, for `preview` of a URL that is not configured.
@@ -184,6 +192,15 @@ pub struct ThreadsSettings {
 pub struct HttpSettings {
     /// `None` when `listen = "off"`.
     pub listen: Option<SocketAddr>,
+}
+
+/// When `status --check` says a human is needed.
+#[derive(Debug, Clone)]
+pub struct StatusSettings {
+    /// A feed failing for longer than this needs a look.
+    pub feed_failing_after: Duration,
+    /// The daemon's heartbeat older than this means it is not running (or stuck).
+    pub heartbeat_stale_after: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -294,7 +311,7 @@ impl Settings {
                 })?;
 
         const TOP: &[&str] = &[
-            "store", "threads", "http", "fetch", "defaults", "accounts", "feeds",
+            "store", "threads", "http", "fetch", "status", "defaults", "accounts", "feeds",
         ];
         if let Some(unknown) = table.keys().find(|k| !TOP.contains(&k.as_str())) {
             return Err(key_error(
@@ -307,6 +324,7 @@ impl Settings {
         let threads: RawThreads = section(&mut table, "threads")?;
         let http: RawHttp = section(&mut table, "http")?;
         let fetch: RawFetch = section(&mut table, "fetch")?;
+        let status: RawStatus = section(&mut table, "status")?;
         let defaults: RawFeedOptions = section(&mut table, "defaults")?;
 
         let accounts_raw: Vec<RawAccount> = match table.remove("accounts") {
@@ -332,6 +350,18 @@ impl Settings {
         let threads = validate_threads(threads)?;
         let http = validate_http(http)?;
         let fetch = validate_fetch(fetch)?;
+        let status = StatusSettings {
+            feed_failing_after: optional_duration(
+                "status.feed_failing_after",
+                status.feed_failing_after.as_deref(),
+                Duration::from_secs(6 * 3600),
+            )?,
+            heartbeat_stale_after: optional_duration(
+                "status.heartbeat_stale_after",
+                status.heartbeat_stale_after.as_deref(),
+                Duration::from_secs(300),
+            )?,
+        };
 
         let mut accounts = Vec::new();
         for (i, raw) in accounts_raw.into_iter().enumerate() {
@@ -387,6 +417,7 @@ impl Settings {
             threads,
             http,
             fetch,
+            status,
             accounts,
             feeds,
             default_compose,
@@ -478,6 +509,12 @@ impl Settings {
             out,
             "max_backoff = \"{}\"\n",
             humantime::format_duration(f.max_backoff)
+        );
+        let _ = writeln!(
+            out,
+            "[status]\nfeed_failing_after = \"{}\"\nheartbeat_stale_after = \"{}\"\n",
+            humantime::format_duration(self.status.feed_failing_after),
+            humantime::format_duration(self.status.heartbeat_stale_after)
         );
         for a in &self.accounts {
             let _ = writeln!(out, "[[accounts]]");

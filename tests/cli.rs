@@ -338,3 +338,56 @@ async fn sighup_adds_and_removes_feeds_and_rejects_a_bad_config() {
     assert!(reloaded[0].contains("\"feeds\":1"), "{}", reloaded[0]);
     assert_eq!(server.hits("/a.xml"), 1, "a is no longer polled");
 }
+
+#[tokio::test]
+async fn status_check_says_when_a_human_is_needed() {
+    let server = FeedServer::start().await;
+    server.set("/down.xml", Route::status(500));
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!(
+        "[store]\nurl = \"sqlite://{}\"\n[http]\nlisten = \"off\"\n[status]\nfeed_failing_after = \"1s\"\n",
+        dir.path().join("s.db").display()
+    );
+    let healthy = write_config(dir.path(), &store);
+    let broken_dir = tempfile::tempdir().unwrap();
+    let broken = write_config(
+        broken_dir.path(),
+        &format!(
+            "{store}[[accounts]]\nname = \"desk\"\n[[feeds]]\nname = \"down\"\nurl = \"{}\"\n",
+            server.url("/down.xml")
+        ),
+    );
+    tokio::task::spawn_blocking(move || {
+        // A store the daemon never ran on needs a look.
+        let fresh = run(&healthy, &["status", "--check"]);
+        assert_eq!(fresh.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&fresh.stdout).contains("has not run"));
+
+        assert!(run(&healthy, &["run", "--once"]).status.success());
+        let ok = run(&healthy, &["status", "--check"]);
+        assert_eq!(
+            ok.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&ok.stdout)
+        );
+
+        // A failing feed (for longer than status.feed_failing_after) and an account
+        // without a token (paused) both need a human.
+        assert!(run(&broken, &["run", "--once"]).status.success());
+        std::thread::sleep(Duration::from_millis(2100));
+        let bad = run(&broken, &["status", "--check"]);
+        assert_eq!(bad.status.code(), Some(1));
+        let text = String::from_utf8_lossy(&bad.stdout);
+        assert!(text.contains("feed down failing"), "{text}");
+        assert!(text.contains("account desk paused"), "{text}");
+        assert!(text.contains("feed2threads auth desk"), "{text}");
+        let json = run(&broken, &["status", "--json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(doc["healthy"], false);
+        assert_eq!(doc["feeds"][0]["last_result"], "server_error");
+        assert_eq!(doc["feeds"][0]["consecutive_failures"], 1);
+    })
+    .await
+    .unwrap();
+}

@@ -509,4 +509,14 @@ impl Store {
         .fetch_all(self.pool())
         .await?)
     }
+
+    /// When the account last published, if ever.
+    pub async fn last_published_at(&self, account_id: i64) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(published_at) FROM outbox WHERE account_id = ? AND state = 'published'",
+        )
+        .bind(account_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
 }
