@@ -194,7 +194,8 @@ fn utf32(body: &[u8], big_endian: bool, source: EncodingSource) -> Decoded<'stat
     let mut text = String::with_capacity(body.len() / 4);
     let mut had_errors = !body.len().is_multiple_of(4);
     for chunk in body.chunks_exact(4) {
-        let word = [chunk[0], chunk[1], chunk[2], chunk[3]];
+        let mut word = [0u8; 4];
+        word.copy_from_slice(chunk);
         let code = if big_endian {
             u32::from_be_bytes(word)
         } else {

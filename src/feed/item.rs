@@ -297,7 +297,9 @@ pub fn canonical_url(url: &Url) -> String {
     let mut out = String::with_capacity(url.as_str().len());
     let host = host.trim_end_matches('.');
     let host = match host.get(..4) {
-        Some(w) if w.eq_ignore_ascii_case("www.") && host.len() > 4 => &host[4..],
+        Some(w) if w.eq_ignore_ascii_case("www.") && host.len() > 4 => {
+            host.get(4..).unwrap_or(host)
+        }
         _ => host,
     };
     out.extend(host.chars().map(|c| c.to_ascii_lowercase()));
@@ -327,7 +329,7 @@ fn push_normalised(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%'
+        if bytes.get(i) == Some(&b'%')
             && let (Some(&h), Some(&l)) = (bytes.get(i + 1), bytes.get(i + 2))
             && let (Some(hv), Some(lv)) = (hex_val(h), hex_val(l))
         {

@@ -102,7 +102,7 @@ impl<'a> Iterator for Lexer<'a> {
         if start >= bytes.len() {
             return None;
         }
-        if bytes[start] != b'<' {
+        if bytes.get(start) != Some(&b'<') {
             let end = find_byte(src, start, b'<').unwrap_or(bytes.len());
             self.pos = end;
             return Some(Token::Text { start, end });
