@@ -25,14 +25,16 @@ use super::ComposeError;
 use super::html::{guard, sanitize_plain};
 use super::links::{MAX_LINKS, count_links, limit_links, remove_links};
 use super::template::{Fields, Template};
-use super::text::{Cut, ELLIPSIS, MAX_TEXT_BYTES, sentence_prefix, truncate};
+use super::text::{Cut, Cutter, ELLIPSIS, MAX_TEXT_BYTES, sentence_prefix, truncate};
 use std::borrow::Cow;
 
 /// A body cut shorter than this says nothing; drop the body instead.
 const MIN_BODY_BYTES: usize = 40;
-/// Body budgets above this cannot be needed: the whole post is at most 500 bytes, and a
-/// template that shortens fields itself does not need them longer than this.
-const MAX_BODY_BUDGET: usize = 4 * MAX_TEXT_BYTES;
+/// Body fields are never longer than this when they reach a template: the whole post is
+/// at most 500 bytes, and a template that shortens fields itself (`truncate(300)`) gets
+/// the same result from the first 2000 bytes. Keeps every render small however long
+/// the article is.
+pub(crate) const MAX_BODY_BUDGET: usize = 4 * MAX_TEXT_BYTES;
 
 /// How much a post had to be shortened to fit, from least to most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -152,13 +154,18 @@ impl Fitter<'_> {
             .map(|s| s.len())
             .max()
             .unwrap_or(0)
-            .min(MAX_BODY_BUDGET);
+            // A body longer than the post cannot fit whole; templates that shorten it
+            // themselves get the same from its first 500 bytes.
+            .min(MAX_TEXT_BYTES);
+        let cutters = [
+            Cutter::new(body_src.summary, longest),
+            Cutter::new(body_src.content, longest),
+            Cutter::new(body_src.standfirst, longest),
+        ];
         let word_body = |budget: usize| {
-            [
-                truncate(body_src.summary, budget, Cut::Word, ELLIPSIS),
-                truncate(body_src.content, budget, Cut::Word, ELLIPSIS),
-                truncate(body_src.standfirst, budget, Cut::Word, ELLIPSIS),
-            ]
+            cutters
+                .each_ref()
+                .map(|c| c.cut(budget, Cut::Word, ELLIPSIS))
         };
         let with_budget = |budget: usize| -> Result<Option<String>, ComposeError> {
             let cut = word_body(budget);
@@ -194,8 +201,9 @@ impl Fitter<'_> {
         }
 
         // 3. Body dropped; shorten the title.
+        let title_cutter = Cutter::new(&title, title.len());
         let with_title = |budget: usize| -> Result<Option<String>, ComposeError> {
-            let cut = truncate(&title, budget, Cut::Word, ELLIPSIS);
+            let cut = title_cutter.cut(budget, Cut::Word, ELLIPSIS);
             let t = self.finish(&self.render(&cut, Body::EMPTY)?);
             Ok(self.fits(&t).then_some(t))
         };

@@ -31,9 +31,19 @@ const MAX_DECODE_ROUNDS: usize = 8;
 /// splitting it.
 const MAX_GRAPHEME_BYTES: usize = 64;
 
-/// Elements whose content is not text a reader should see.
+/// Elements whose content is not text a reader should see. Figure captions are photo
+/// credits ("Illustration by … / The Verge") more often than not: noise in a post.
 const DROP_CONTENT: &[&str] = &[
-    "script", "style", "noscript", "template", "iframe", "object", "svg", "math", "head",
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "iframe",
+    "object",
+    "svg",
+    "math",
+    "head",
+    "figcaption",
 ];
 /// Elements that start and end a paragraph.
 const PARAGRAPH: &[&str] = &[
@@ -102,8 +112,7 @@ pub fn html_to_text(input: &str) -> String {
     // Decoding may have produced control or zero-width characters (`&#8203;`).
     let cleaned = clean_chars(&cur, Markers::Keep);
     let collapsed = collapse_html_whitespace(&cleaned);
-    let nfc: String = collapsed.nfc().collect();
-    guard(&cap_graphemes(&nfc)).into_owned()
+    guard(&cap_graphemes(&nfc(collapsed))).into_owned()
 }
 
 /// Like [`html_to_text`] but on one line: for titles, categories, authors, alt text.
@@ -119,26 +128,40 @@ pub fn html_to_line(input: &str) -> String {
 /// newlines kept (at most one blank line in a row), spaces collapsed within lines,
 /// stray tags removed, entities decoded, junk characters removed, NFC, trimmed.
 pub fn sanitize_plain(input: &str) -> String {
+    // Runs on every render while a post is fitted, so the usual case (clean fields plus
+    // a little template text) skips every step it can.
     let mut cur = clean_chars(input, Markers::Remove);
-    for _ in 0..MAX_HTML_ROUNDS {
-        let stripped = strip_tag_like(&cur);
-        let decoded = decode_entities(&stripped);
-        let decoded = repair_mojibake(&decoded).into_owned();
-        let again = decoded != cur && find_tag_like(&decoded, 0).is_some();
-        cur = decoded;
-        if !again {
-            break;
+    if cur.contains(['<', '&']) || might_be_mojibake(&cur) {
+        for _ in 0..MAX_HTML_ROUNDS {
+            let stripped = strip_tag_like(&cur);
+            let decoded = decode_entities(&stripped);
+            let decoded = repair_mojibake(&decoded).into_owned();
+            let again = decoded != cur && find_tag_like(&decoded, 0).is_some();
+            cur = decoded;
+            if !again {
+                break;
+            }
         }
+        cur = clean_chars(&cur, Markers::Remove);
     }
-    let cleaned = clean_chars(&cur, Markers::Remove);
-    let collapsed = collapse_plain_whitespace(&cleaned);
-    let nfc: String = collapsed.nfc().collect();
-    guard(&cap_graphemes(&nfc)).into_owned()
+    let collapsed = collapse_plain_whitespace(&cur);
+    // No grapheme capping here: fields were capped by `html_to_text`, and the rest is
+    // the operator's own template text.
+    guard(&nfc(collapsed)).into_owned()
 }
 
-/// Byte offset of the first tag-like construct: `<` followed by a letter, `/letter`, `!`
-/// or `?`, closed by a `>` before any other `<`. This is the definition the post limits
-/// check and the one [`guard`] enforces.
+fn nfc(s: String) -> String {
+    if unicode_normalization::is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
+        s
+    } else {
+        s.nfc().collect()
+    }
+}
+
+/// Byte range of the first tag-like construct: `<` followed by a letter, `/`, `!` or
+/// `?`, closed by a `>` before any other `<` (so `a < b > c` and `<3` are text, while
+/// `</ x>` counts, as browsers treat it as markup). This is the definition the post
+/// limits check and the one [`guard`] enforces.
 pub fn find_tag_like(s: &str, from: usize) -> Option<(usize, usize)> {
     let bytes = s.as_bytes();
     let mut i = from;
@@ -146,9 +169,8 @@ pub fn find_tag_like(s: &str, from: usize) -> Option<(usize, usize)> {
         let lt = i + memchr(b'<', &bytes[i..])?;
         let next = bytes.get(lt + 1).copied();
         let starts = match next {
-            Some(c) if c.is_ascii_alphabetic() || c == b'!' || c == b'?' => true,
-            Some(b'/') => bytes.get(lt + 2).is_some_and(|c| c.is_ascii_alphabetic()),
-            _ => false,
+            Some(c) => c.is_ascii_alphabetic() || matches!(c, b'!' | b'?' | b'/'),
+            None => false,
         };
         if starts {
             for (j, &c) in bytes.iter().enumerate().skip(lt + 1) {
@@ -207,7 +229,21 @@ pub fn guard(s: &str) -> Cow<'_, str> {
 /// characters (the base and its first marks).
 fn cap_graphemes(s: &str) -> Cow<'_, str> {
     use unicode_segmentation::UnicodeSegmentation;
-    if !s.graphemes(true).any(|g| g.len() > MAX_GRAPHEME_BYTES) {
+    // A cluster over 64 bytes needs at least 8 characters that extend a cluster
+    // (combining marks, ZWJ, variation selectors, tags, skin tones, conjoining jamo,
+    // regional indicators); without that many in the whole text, skip the segmentation.
+    let extenders = s
+        .chars()
+        .filter(|&c| {
+            !c.is_ascii()
+                && (unicode_normalization::char::is_combining_mark(c)
+                    || matches!(c, '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0000}'..='\u{E0FFF}'
+                        | '\u{1F3FB}'..='\u{1F3FF}' | '\u{1F1E6}'..='\u{1F1FF}' | '\u{1100}'..='\u{11FF}'
+                        | '\u{A960}'..='\u{A97F}' | '\u{D7B0}'..='\u{D7FF}'))
+        })
+        .take(8)
+        .count();
+    if extenders < 8 || !s.graphemes(true).any(|g| g.len() > MAX_GRAPHEME_BYTES) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
@@ -296,10 +332,19 @@ fn strip_tags(input: &str) -> (String, bool) {
                     resume = None;
                 }
             }
-        } else if matches!(bytes.get(lt + 1), Some(b'!' | b'?')) {
+        } else if matches!(bytes.get(lt + 1), Some(b'!' | b'?'))
+            || (bytes.get(lt + 1) == Some(&b'/')
+                && !bytes.get(lt + 2).is_some_and(|c| c.is_ascii_alphabetic()))
+        {
+            // Doctype, processing instruction, or `</` + non-letter (a "bogus comment"
+            // in HTML5): markup up to the next `>`. Without one it is just text.
+            let Some(e) = memchr(b'>', &bytes[lt..]) else {
+                i = lt + 1;
+                continue;
+            };
             out.push_str(&input[text_start..lt]);
             saw_markup = true;
-            resume = memchr(b'>', &bytes[lt..]).map(|e| lt + e + 1);
+            resume = Some(lt + e + 1);
         } else if bytes.get(lt + 1) == Some(&b'/')
             && bytes.get(lt + 2).is_some_and(|c| c.is_ascii_alphabetic())
         {
@@ -579,11 +624,14 @@ enum Markers {
 /// emoji sequences (👩‍👩‍👧) and Persian/Indic spelling need them. LRM/RLM are kept:
 /// they are how RTL text with Latin parts displays correctly.
 fn clean_chars(s: &str, markers: Markers) -> String {
-    let chars: Vec<char> = s.chars().collect();
+    if !s.chars().any(|c| needs_cleaning(c, markers)) {
+        return s.to_owned();
+    }
     let mut out = String::with_capacity(s.len());
-    for (idx, &c) in chars.iter().enumerate() {
-        let prev = idx.checked_sub(1).and_then(|p| chars.get(p)).copied();
-        let next = chars.get(idx + 1).copied();
+    let mut prev: Option<char> = None;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
         match c {
             // Newlines are kept: they are line breaks in plain text, and in HTML mode the
             // whitespace collapsing treats them as spaces.
@@ -625,8 +673,33 @@ fn clean_chars(s: &str, markers: Markers) -> String {
             }
             c => out.push(c),
         }
+        prev = Some(c);
     }
     out
+}
+
+/// Whether `clean_chars` would change or drop `c` (its fast path).
+fn needs_cleaning(c: char, markers: Markers) -> bool {
+    match c {
+        '\n' => false,
+        LINE | PARA => markers == Markers::Remove,
+        c if c.is_control() => true,
+        '\u{200B}'..='\u{200D}'
+        | '\u{2028}'
+        | '\u{2029}'
+        | '\u{2060}'
+        | '\u{FEFF}'
+        | '\u{00AD}'
+        | '\u{180E}'
+        | '\u{034F}' => true,
+        '\u{202A}'..='\u{202E}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{FFFE}'
+        | '\u{FFFF}' => true,
+        '\u{E0000}'..='\u{E007F}' => true,
+        _ => false,
+    }
 }
 
 /// A C1 control character read from bytes that were really windows-1252.
@@ -642,7 +715,7 @@ fn cp1252_c1(c: char) -> Option<char> {
 /// Only complete, valid multi-byte sequences are repaired, so genuine Latin-1 text
 /// ("café", "Ärger") is never touched.
 fn repair_mojibake(s: &str) -> Cow<'_, str> {
-    if s.is_ascii() {
+    if !might_be_mojibake(s) {
         return Cow::Borrowed(s);
     }
     let chars: Vec<char> = s.chars().collect();
@@ -694,6 +767,11 @@ fn repair_mojibake(s: &str) -> Cow<'_, str> {
         }
         None => Cow::Borrowed(s),
     }
+}
+
+/// Whether `s` has a character that could start a mojibake sequence (Â..ô).
+fn might_be_mojibake(s: &str) -> bool {
+    !s.is_ascii() && s.chars().any(|c| ('\u{C2}'..='\u{F4}').contains(&c))
 }
 
 /// The windows-1252 byte a character came from, for bytes ≥ 0x80.

@@ -26,6 +26,11 @@ pub fn find_links(text: &str) -> Vec<Range<usize>> {
     let mut spans = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
+        // Only `h`/`H` (http) and `w`/`W` (www.) can start a link.
+        if !matches!(bytes[i], b'h' | b'H' | b'w' | b'W') {
+            i += 1;
+            continue;
+        }
         let scheme = if starts_with_ci(bytes, i, b"https://") {
             8
         } else if starts_with_ci(bytes, i, b"http://") {

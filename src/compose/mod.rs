@@ -397,8 +397,12 @@ impl Composer {
     /// The item's fields as plain text, once per item.
     fn prepare(&self, item: &Item) -> Prepared {
         let title = html_to_line(item.title.as_deref().unwrap_or_default());
-        let summary = html_to_text(item.summary.as_deref().unwrap_or_default());
-        let content = html_to_text(item.content.as_deref().unwrap_or_default());
+        let body = |html: Option<&str>| {
+            let text = html_to_text(html.unwrap_or_default());
+            truncate(&text, fit::MAX_BODY_BUDGET, Cut::Word, ELLIPSIS).into_owned()
+        };
+        let summary = body(item.summary.as_deref());
+        let content = body(item.content.as_deref());
         // Many feeds repeat the headline as description; a post saying it twice is noise.
         let same_as_title = |s: &str| !s.is_empty() && s.to_lowercase() == title.to_lowercase();
         let standfirst = if !summary.is_empty() && !same_as_title(&summary) {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Deref;
-use unicode_segmentation::UnicodeSegmentation;
+use unicode_segmentation::{GraphemeCursor, UnicodeSegmentation};
 
 /// Longest post text, in UTF-8 bytes.
 pub const MAX_TEXT_BYTES: usize = 500;
@@ -168,54 +168,92 @@ pub fn truncate<'a>(text: &'a str, max: usize, cut: Cut, ellipsis: &str) -> Cow<
     if text.len() <= max {
         return Cow::Borrowed(text);
     }
-    let Some(limit) = max.checked_sub(ellipsis.len()) else {
-        return Cow::Owned(String::new());
-    };
-    let urls = find_links(&text[..text.len().min(limit.saturating_add(2048))]);
-    let inside_url = |i: usize| {
-        urls.iter()
-            .find(|u| u.start < i && i < u.end)
-            .map(|u| u.start)
-    };
+    Cutter::new(text, max).cut(max, cut, ellipsis)
+}
 
-    let mut grapheme_cut = 0;
-    for (i, _) in text.grapheme_indices(true) {
-        if i > limit {
-            break;
+/// The cut points of one text, found once, for cutting it at many budgets (fitting a
+/// post tries a dozen). Segmenting is the expensive part of truncation.
+#[derive(Debug, Clone)]
+pub struct Cutter<'a> {
+    text: &'a str,
+    /// Grapheme boundaries up to the largest budget, ascending (0 included).
+    graphemes: Vec<usize>,
+    /// Word ends (see [`Cut::Word`]) outside URLs up to the largest budget, ascending.
+    words: Vec<usize>,
+    /// URLs starting before the largest budget.
+    urls: Vec<std::ops::Range<usize>>,
+}
+
+impl<'a> Cutter<'a> {
+    /// Prepare to cut `text` at budgets of at most `max_budget` bytes.
+    pub fn new(text: &'a str, max_budget: usize) -> Self {
+        let limit = max_budget.min(text.len());
+        // URLs matter only near a cut; a URL running past this window is still found
+        // (it just looks shorter), which is all the checks below need.
+        let mut window = text.len().min(limit.saturating_add(512));
+        while !text.is_char_boundary(window) {
+            window -= 1;
         }
-        grapheme_cut = i;
+        let urls = find_links(&text[..window]);
+        let inside = |i: usize| urls.iter().any(|u| u.start < i && i < u.end);
+        let graphemes = text
+            .grapheme_indices(true)
+            .map(|(i, _)| i)
+            .take_while(|&i| i <= limit)
+            .collect();
+        let words = text
+            .split_word_bound_indices()
+            .map(|(i, _)| i)
+            .take_while(|&i| i <= limit)
+            .filter(|&i| i > 0 && is_word_end(text, i) && !inside(i))
+            .collect();
+        Cutter {
+            text,
+            graphemes,
+            words,
+            urls,
+        }
     }
-    // `limit` may itself be a boundary that grapheme_indices did not yield (the end).
-    let grapheme_cut = inside_url(grapheme_cut).unwrap_or(grapheme_cut);
 
-    let mut chosen = grapheme_cut;
-    if cut == Cut::Word {
-        let mut word_cut = None;
-        for (i, _) in text.split_word_bound_indices() {
-            if i > limit {
-                break;
-            }
-            if i > 0 && is_word_end(text, i) && inside_url(i).is_none() {
-                word_cut = Some(i);
-            }
+    /// [`truncate`] with the prepared cut points (`max` at most the prepared budget).
+    pub fn cut(&self, max: usize, cut: Cut, ellipsis: &str) -> Cow<'a, str> {
+        let text = self.text;
+        if text.len() <= max {
+            return Cow::Borrowed(text);
         }
-        // A word end far back ("A Supercalifragilistic…" → "A…") is worse than cutting
-        // the long word itself.
-        if let Some(w) = word_cut
+        let Some(limit) = max.checked_sub(ellipsis.len()) else {
+            return Cow::Owned(String::new());
+        };
+        let last_at_most = |v: &[usize]| {
+            v.partition_point(|&i| i <= limit)
+                .checked_sub(1)
+                .map(|p| v[p])
+        };
+        let grapheme_cut = last_at_most(&self.graphemes).unwrap_or(0);
+        let grapheme_cut = self
+            .urls
+            .iter()
+            .find(|u| u.start < grapheme_cut && grapheme_cut < u.end)
+            .map_or(grapheme_cut, |u| u.start);
+        let mut chosen = grapheme_cut;
+        if cut == Cut::Word
+            && let Some(w) = last_at_most(&self.words)
+            // A word end far back ("A Supercalifragilistic…" → "A…") is worse than
+            // cutting the long word itself.
             && w >= limit / 2
         {
             chosen = w;
         }
+        let mut prefix = trim_cut_end(text, chosen);
+        // "… https://x.com/a…" would make the ellipsis part of the link: drop the URL.
+        if let Some(u) = self.urls.iter().find(|u| u.end == prefix.len()) {
+            prefix = trim_cut_end(text, u.start);
+        }
+        if prefix.is_empty() {
+            return Cow::Owned(String::new());
+        }
+        Cow::Owned(format!("{prefix}{ellipsis}"))
     }
-    let mut prefix = trim_cut_end(&text[..chosen]);
-    // "… https://x.com/a…" would make the ellipsis part of the link: drop the URL.
-    if let Some(u) = urls.iter().find(|u| u.end == prefix.len()) {
-        prefix = trim_cut_end(&text[..u.start]);
-    }
-    if prefix.is_empty() {
-        return Cow::Owned(String::new());
-    }
-    Cow::Owned(format!("{prefix}{ellipsis}"))
 }
 
 /// The longest prefix of `text` that ends at a sentence boundary and has at most `max`
@@ -255,35 +293,49 @@ fn is_wide(c: char) -> bool {
         | 0x20000..=0x3FFFF) // CJK Extensions B..
 }
 
-/// Remove what should not stand before an ellipsis: spaces, separators, opening
-/// brackets and quotes ("The quick, …" → "The quick…").
-fn trim_cut_end(s: &str) -> &str {
-    s.trim_end_matches(|c: char| {
-        c.is_whitespace()
-            || matches!(
-                c,
-                ',' | ';'
-                    | ':'
-                    | '-'
-                    | '–'
-                    | '—'
-                    | '/'
-                    | '('
-                    | '['
-                    | '{'
-                    | '«'
-                    | '“'
-                    | '‘'
-                    | '„'
-                    | '&'
-                    | '·'
-                    | '|'
-                    | '#'
-                    | '@'
-                    | '、'
-                    | '，'
-            )
-    })
+/// `text[..end]` without what should not stand before an ellipsis: spaces, separators,
+/// opening brackets and quotes ("The quick, …" → "The quick…"). Trimming stops at a
+/// grapheme boundary of the whole text (a space can belong to the cluster before it,
+/// after a prepended mark like U+0600).
+fn trim_cut_end(text: &str, end: usize) -> &str {
+    let mut end = end;
+    loop {
+        let trimmed = text[..end].trim_end_matches(|c: char| {
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    ',' | ';'
+                        | ':'
+                        | '-'
+                        | '–'
+                        | '—'
+                        | '/'
+                        | '('
+                        | '['
+                        | '{'
+                        | '«'
+                        | '“'
+                        | '‘'
+                        | '„'
+                        | '&'
+                        | '·'
+                        | '|'
+                        | '#'
+                        | '@'
+                        | '、'
+                        | '，'
+                )
+        });
+        let mut cursor = GraphemeCursor::new(trimmed.len(), text.len(), true);
+        match cursor.is_boundary(text, 0) {
+            Ok(true) => return trimmed,
+            // Back off to the start of the cluster the trim cut into, and trim again.
+            _ => match cursor.prev_boundary(text, 0) {
+                Ok(Some(prev)) if prev < end => end = prev,
+                _ => return "",
+            },
+        }
+    }
 }
 
 #[cfg(test)]
