@@ -111,7 +111,7 @@ pub fn html_to_text(input: &str) -> String {
     }
     // Decoding may have produced control or zero-width characters (`&#8203;`).
     let cleaned = clean_chars(&cur, Markers::Keep);
-    let collapsed = collapse_html_whitespace(&cleaned);
+    let collapsed = collapse_html_whitespace(&drop_orphans(&cleaned));
     guard(&cap_graphemes(&nfc(collapsed))).into_owned()
 }
 
@@ -130,12 +130,13 @@ pub fn html_to_line(input: &str) -> String {
 pub fn sanitize_plain(input: &str) -> String {
     // Runs on every render while a post is fitted, so the usual case (clean fields plus
     // a little template text) skips every step it can.
+    // No mojibake repair here: the fields were repaired by `html_to_text`, and on cut
+    // text it would misread our own ellipsis (cp1252 0x85) as a UTF-8 continuation byte.
     let mut cur = clean_chars(input, Markers::Remove);
-    if cur.contains(['<', '&']) || might_be_mojibake(&cur) {
+    if cur.contains(['<', '&']) {
         for _ in 0..MAX_HTML_ROUNDS {
             let stripped = strip_tag_like(&cur);
             let decoded = decode_entities(&stripped);
-            let decoded = repair_mojibake(&decoded).into_owned();
             let again = decoded != cur && find_tag_like(&decoded, 0).is_some();
             cur = decoded;
             if !again {
@@ -144,7 +145,7 @@ pub fn sanitize_plain(input: &str) -> String {
         }
         cur = clean_chars(&cur, Markers::Remove);
     }
-    let collapsed = collapse_plain_whitespace(&cur);
+    let collapsed = collapse_plain_whitespace(&drop_orphans(&cur));
     // No grapheme capping here: fields were capped by `html_to_text`, and the rest is
     // the operator's own template text.
     guard(&nfc(collapsed)).into_owned()
@@ -678,6 +679,59 @@ fn clean_chars(s: &str, markers: Markers) -> String {
     out
 }
 
+/// Drop orphans: a combining mark (or other cluster-extending character) with no base,
+/// at the start or after whitespace, and a prepended mark (U+0600…) before whitespace.
+/// With a space they would form one grapheme cluster, which collapsing or trimming
+/// whitespace would then split. Runs after `clean_chars`, on the characters that stay.
+fn drop_orphans(s: &str) -> Cow<'_, str> {
+    let mut cur = Cow::Borrowed(s);
+    // Dropping one orphan can orphan its neighbour (" \u{301}\u{302}"); a few passes
+    // settle any real text.
+    for _ in 0..4 {
+        let mut out: Option<String> = None;
+        let mut chars = cur.char_indices().peekable();
+        let mut prev: Option<char> = None;
+        while let Some((i, c)) = chars.next() {
+            let next = chars.peek().map(|&(_, n)| n);
+            if is_orphan(prev, c, next) {
+                out.get_or_insert_with(|| cur[..i].to_owned());
+                continue;
+            }
+            if let Some(o) = out.as_mut() {
+                o.push(c);
+            }
+            prev = Some(c);
+        }
+        match out {
+            Some(o) => cur = Cow::Owned(o),
+            None => break,
+        }
+    }
+    cur
+}
+
+/// Whether `c` is a cluster-extending character without a base (see `drop_orphans`).
+fn is_orphan(prev: Option<char>, c: char, next: Option<char>) -> bool {
+    if c.is_ascii() {
+        return false;
+    }
+    let breaks_at_1 = |a: char, b: char| {
+        let mut buf = [0u8; 8];
+        let len_a = a.encode_utf8(&mut buf).len();
+        let len_b = b.encode_utf8(&mut buf[len_a..]).len();
+        let Ok(pair) = std::str::from_utf8(&buf[..len_a + len_b]) else {
+            return true;
+        };
+        let mut cursor = unicode_segmentation::GraphemeCursor::new(len_a, pair.len(), true);
+        cursor.is_boundary(pair, 0).unwrap_or(true)
+    };
+    let no_base = prev.is_none_or(|p| p.is_whitespace() || p == LINE || p == PARA);
+    let extends = no_base && !breaks_at_1('a', c);
+    let before_space =
+        next.is_some_and(|n| n.is_whitespace() || n == LINE || n == PARA) && !breaks_at_1(c, 'a');
+    extends || before_space
+}
+
 /// Whether `clean_chars` would change or drop `c` (its fast path).
 fn needs_cleaning(c: char, markers: Markers) -> bool {
     match c {
@@ -854,6 +908,13 @@ mod tests {
         assert_eq!(html_to_text(family), family);
         assert_eq!(html_to_text("a\u{200D}b"), "ab");
         assert_eq!(html_to_text("e\u{301}"), "é");
+        // Marks without a base would merge with a space and be split by trimming.
+        assert_eq!(html_to_text("\u{301}a \u{301}\u{302}b\n\u{301}"), "a b");
+        assert_eq!(html_to_text("x\u{600} y"), "x y");
+        assert_eq!(
+            sanitize_plain("Title\n\n \u{1F3FD} \u{1E4EC}x"),
+            "Title\n\nx"
+        );
     }
 
     #[test]

@@ -55,7 +55,9 @@ pub fn find_links(text: &str) -> Vec<Range<usize>> {
         }
         let end = trim_url_end(&text[start..end]) + start;
         if end > start + 4 {
-            spans.push(start..end);
+            // A span that starts or ends inside a grapheme cluster (a prepended mark
+            // like U+0D4E before `<`) would split it when the URL is removed.
+            spans.push(snap_to_graphemes(text, start, end));
         }
         i = end.max(start + 1);
         while i < bytes.len() && !text.is_char_boundary(i) {
@@ -159,6 +161,25 @@ pub fn apply_link_params(url: &Url, params: &BTreeMap<String, String>) -> Url {
     let mut out = url.clone();
     out.set_query(Some(&pairs.join("&")));
     out
+}
+
+/// Widen `start..end` to the grapheme clusters it touches.
+fn snap_to_graphemes(text: &str, start: usize, end: usize) -> Range<usize> {
+    use unicode_segmentation::GraphemeCursor;
+    let mut snapped = start..end;
+    let mut at_start = GraphemeCursor::new(start, text.len(), true);
+    if !at_start.is_boundary(text, 0).unwrap_or(true)
+        && let Ok(Some(prev)) = at_start.prev_boundary(text, 0)
+    {
+        snapped.start = prev;
+    }
+    let mut at_end = GraphemeCursor::new(end, text.len(), true);
+    if !at_end.is_boundary(text, 0).unwrap_or(true)
+        && let Ok(Some(next)) = at_end.next_boundary(text, 0)
+    {
+        snapped.end = next;
+    }
+    snapped
 }
 
 fn starts_with_ci(hay: &[u8], at: usize, needle: &[u8]) -> bool {
