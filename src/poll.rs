@@ -581,7 +581,8 @@ impl Poller {
         if self.dry_run {
             tx.abandon().await?;
         } else {
-            tx.finish(success, now.timestamp()).await?;
+            let held = tx.finish(success, now.timestamp()).await?;
+            tracing::debug!(write_ms = held.as_millis() as u64, "ingest committed");
         }
         Ok((counts, queued, held))
     }

@@ -8,11 +8,8 @@
 use super::feeds::FeedRow;
 use super::{Store, StoreResult};
 use crate::compose::Post;
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 use std::collections::{HashMap, HashSet};
-
-/// Bound on the host parameters of one statement (SQLite allows 32766; stay far below).
-const CHUNK: usize = 200;
 
 /// Why an item that was recognised for the first time will or will not be published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +80,8 @@ pub struct IngestTx {
     tx: Transaction<'static, Sqlite>,
     // Dropped after `tx` (fields drop in order), so the turn outlives the transaction.
     _turn: super::WriteTurn,
+    /// When the write turn was taken, to report how long a poll held it.
+    acquired: std::time::Instant,
     feed_id: i64,
     account_id: i64,
 }
@@ -93,6 +92,7 @@ impl Store {
         Ok(IngestTx {
             tx,
             _turn: turn,
+            acquired: std::time::Instant::now(),
             feed_id: feed.id,
             account_id: feed.account_id,
         })
@@ -113,18 +113,20 @@ impl Store {
 impl IngestTx {
     /// Recognise the items of one document, in document order.
     pub async fn recognise(&mut self, items: &[IngestItem]) -> StoreResult<Vec<Recognised>> {
-        let mut known: HashSet<String> = HashSet::new();
-        for chunk in items.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new("SELECT item_key FROM items WHERE feed_id = ");
-            q.push_bind(self.feed_id).push(" AND item_key IN (");
-            let mut sep = q.separated(", ");
-            for item in chunk {
-                sep.push_bind(item.key.as_str());
-            }
-            q.push(")");
-            let rows: Vec<(String,)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
-            known.extend(rows.into_iter().map(|(k,)| k));
-        }
+        // Whole lists travel as one JSON parameter: the SQL text stays the same whatever
+        // the number of items, so SQLite prepares each statement once per connection
+        // (statements built with one placeholder per row were re-prepared for nearly
+        // every feed, and that dominated a cold cycle).
+        let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT item_key FROM items WHERE feed_id = ? \
+             AND item_key IN (SELECT value FROM json_each(?))",
+        )
+        .bind(self.feed_id)
+        .bind(json_list(&keys))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let known: HashSet<String> = rows.into_iter().map(|(k,)| k).collect();
 
         let candidates: Vec<&str> = items
             .iter()
@@ -132,16 +134,15 @@ impl IngestTx {
             .flat_map(|i| i.aliases.iter().map(String::as_str))
             .collect();
         let mut seen: HashSet<String> = HashSet::new();
-        for chunk in candidates.chunks(CHUNK) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("SELECT key FROM seen_keys WHERE account_id = ");
-            q.push_bind(self.account_id).push(" AND key IN (");
-            let mut sep = q.separated(", ");
-            for key in chunk {
-                sep.push_bind(*key);
-            }
-            q.push(")");
-            let rows: Vec<(String,)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
+        if !candidates.is_empty() {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT key FROM seen_keys WHERE account_id = ? \
+                 AND key IN (SELECT value FROM json_each(?))",
+            )
+            .bind(self.account_id)
+            .bind(json_list(&candidates))
+            .fetch_all(&mut *self.tx)
+            .await?;
             seen.extend(rows.into_iter().map(|(k,)| k));
         }
 
@@ -170,39 +171,52 @@ impl IngestTx {
         now: i64,
     ) -> StoreResult<Vec<i64>> {
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(items.len());
-        for chunk in items.chunks(CHUNK / 8) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO items (feed_id, item_key, title, link, published_at, first_seen_at, disposition) ",
-            );
-            q.push_values(chunk, |mut row, (item, disposition)| {
-                row.push_bind(self.feed_id)
-                    .push_bind(item.key.as_str())
-                    .push_bind(item.title.as_deref())
-                    .push_bind(item.link.as_deref())
-                    .push_bind(item.published_at)
-                    .push_bind(now)
-                    .push_bind(disposition.as_str());
-            });
-            q.push(" ON CONFLICT (feed_id, item_key) DO NOTHING RETURNING id, item_key");
-            let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
+        if !items.is_empty() {
+            let rows_json = serde_json::Value::Array(
+                items
+                    .iter()
+                    .map(|(item, disposition)| {
+                        serde_json::json!([
+                            item.key,
+                            item.title,
+                            item.link,
+                            item.published_at,
+                            disposition.as_str()
+                        ])
+                    })
+                    .collect(),
+            )
+            .to_string();
+            // `WHERE true` lets SQLite tell the upsert clause from a join constraint.
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "INSERT INTO items (feed_id, item_key, title, link, published_at, first_seen_at, disposition) \
+                 SELECT ?, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, ?, j.value ->> 4 \
+                 FROM json_each(?) AS j WHERE true \
+                 ON CONFLICT (feed_id, item_key) DO NOTHING RETURNING id, item_key",
+            )
+            .bind(self.feed_id)
+            .bind(now)
+            .bind(rows_json)
+            .fetch_all(&mut *self.tx)
+            .await?;
             ids.extend(rows.into_iter().map(|(id, key)| (key, id)));
         }
 
-        let keys: Vec<(&str, i64)> = items
+        let keys: Vec<serde_json::Value> = items
             .iter()
             .filter_map(|(item, _)| ids.get(&item.key).map(|id| (item, *id)))
-            .flat_map(|(item, id)| item.aliases.iter().map(move |a| (a.as_str(), id)))
+            .flat_map(|(item, id)| item.aliases.iter().map(move |a| serde_json::json!([a, id])))
             .collect();
-        for chunk in keys.chunks(CHUNK / 3) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("INSERT INTO seen_keys (account_id, key, item_id) ");
-            q.push_values(chunk, |mut row, (key, id)| {
-                row.push_bind(self.account_id)
-                    .push_bind(*key)
-                    .push_bind(*id);
-            });
-            q.push(" ON CONFLICT (account_id, key) DO NOTHING");
-            q.build().execute(&mut *self.tx).await?;
+        if !keys.is_empty() {
+            sqlx::query(
+                "INSERT INTO seen_keys (account_id, key, item_id) \
+                 SELECT ?, j.value ->> 0, j.value ->> 1 FROM json_each(?) AS j WHERE true \
+                 ON CONFLICT (account_id, key) DO NOTHING",
+            )
+            .bind(self.account_id)
+            .bind(serde_json::Value::Array(keys).to_string())
+            .execute(&mut *self.tx)
+            .await?;
         }
 
         items
@@ -243,7 +257,12 @@ impl IngestTx {
     }
 
     /// Commit the poll: the feed's validators go in last, in the same transaction.
-    pub async fn finish(mut self, success: FeedSuccess<'_>, now: i64) -> StoreResult<()> {
+    /// Returns how long the write turn was held.
+    pub async fn finish(
+        mut self,
+        success: FeedSuccess<'_>,
+        now: i64,
+    ) -> StoreResult<std::time::Duration> {
         sqlx::query(
             "UPDATE feeds SET etag = ?, last_modified = ?, body_hash = COALESCE(?, body_hash), \
              baseline_done = 1, last_result = ?, last_polled_at = ?, last_success_at = ?, \
@@ -263,7 +282,7 @@ impl IngestTx {
         .execute(&mut *self.tx)
         .await?;
         self.tx.commit().await?;
-        Ok(())
+        Ok(self.acquired.elapsed())
     }
 
     /// Throw the poll's writes away (dry run).
@@ -271,4 +290,15 @@ impl IngestTx {
         self.tx.rollback().await?;
         Ok(())
     }
+}
+
+/// A list of strings as one JSON array parameter.
+fn json_list(values: &[&str]) -> String {
+    serde_json::Value::Array(
+        values
+            .iter()
+            .map(|v| serde_json::Value::String((*v).to_string()))
+            .collect(),
+    )
+    .to_string()
 }
