@@ -268,6 +268,11 @@ fn require_app_id(t: &ThreadsSettings) -> Result<&str, AuthError> {
 }
 
 fn require_secret(t: &ThreadsSettings) -> Result<&SecretString, AuthError> {
+    if let Some(problem) = &t.app_secret_problem {
+        return Err(AuthError::NotACode(format!(
+            "cannot read the Threads App secret: {problem}"
+        )));
+    }
     t.app_secret.as_ref().ok_or(AuthError::MissingKey {
         key: "threads.app_secret",
         why: "the code exchange needs the Threads App secret; set app_secret_file, \

@@ -181,6 +181,9 @@ pub struct ThreadsSettings {
     pub api_base: Url,
     pub app_id: Option<String>,
     pub app_secret: Option<SecretString>,
+    /// Why a configured app secret could not be read. Only `auth` needs the secret, so
+    /// the daemon starts without it and `auth` reports this.
+    pub app_secret_problem: Option<String>,
     pub redirect_uri: Option<Url>,
     pub authorize_url: Url,
     pub scopes: Vec<String>,
@@ -457,7 +460,17 @@ impl Settings {
                 .as_deref()
                 .map_or("(none)".into(), |s| format!("{s:?}"))
         );
-        let _ = writeln!(out, "app_secret = {}", secret(&t.app_secret));
+        match &t.app_secret_problem {
+            Some(problem) => {
+                let _ = writeln!(
+                    out,
+                    "app_secret = (unreadable: {problem}; only `auth` needs it)"
+                );
+            }
+            None => {
+                let _ = writeln!(out, "app_secret = {}", secret(&t.app_secret));
+            }
+        }
         let _ = writeln!(
             out,
             "redirect_uri = {}",
@@ -692,12 +705,17 @@ fn validate_threads(raw: RawThreads) -> Result<ThreadsSettings, ConfigError> {
         .as_deref()
         .map(|u| parse_http_url("threads.redirect_uri", u))
         .transpose()?;
-    let app_secret = read_secret(
+    let (app_secret, app_secret_problem) = match read_secret(
         "threads.app_secret",
         raw.app_secret,
         raw.app_secret_env,
         raw.app_secret_file,
-    )?;
+    ) {
+        Ok(secret) => (secret, None),
+        // Giving more than one form is a mistake in the file itself: refuse it now.
+        Err(e) if e.to_string().contains("give only one of") => return Err(e),
+        Err(e) => (None, Some(e.to_string())),
+    };
     if let Some(id) = &raw.app_id
         && (id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()))
     {
@@ -718,6 +736,7 @@ fn validate_threads(raw: RawThreads) -> Result<ThreadsSettings, ConfigError> {
         api_base,
         app_id: raw.app_id,
         app_secret,
+        app_secret_problem,
         redirect_uri,
         authorize_url,
         scopes,
@@ -1223,6 +1242,17 @@ backlog = "all"
         let err = parse(text).unwrap_err().to_string();
         assert!(err.starts_with("accounts[0].access_token_env:"), "{err}");
         assert!(err.contains("F2T_TEST_SURELY_UNSET_VAR"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_app_secret_does_not_stop_the_daemon() {
+        let text = "[threads]\napp_secret_env = \"F2T_TEST_UNSET_APP_SECRET\"\n";
+        let s = parse(text).unwrap();
+        assert!(s.threads.app_secret.is_none());
+        let problem = s.threads.app_secret_problem.unwrap();
+        assert!(problem.contains("F2T_TEST_UNSET_APP_SECRET"), "{problem}");
+        let both = "[threads]\napp_secret = \"x\"\napp_secret_env = \"Y\"\n";
+        assert!(parse(both).is_err());
     }
 
     #[test]
