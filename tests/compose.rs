@@ -1085,6 +1085,31 @@ proptest! {
     }
 
     #[test]
+    fn any_template_source_is_accepted_or_a_config_error(
+        source in prop::collection::vec(
+            prop_oneof![
+                Just("{{ ".to_owned()), Just(" }}".to_owned()), Just("{% ".to_owned()), Just(" %}".to_owned()),
+                Just("{# ".to_owned()), Just(" #}".to_owned()), Just("raw".to_owned()), Just("endraw".to_owned()),
+                Just("|".to_owned()), Just(" is ".to_owned()), Just("not ".to_owned()), Just("filter ".to_owned()),
+                Just("title".to_owned()), Just("truncate(".to_owned()), Just(")".to_owned()), Just("'\\é".to_owned()),
+                Just("\"".to_owned()), Just("if ".to_owned()), Just("endif".to_owned()), "\\PC{0,4}",
+            ],
+            0..30,
+        ).prop_map(|v| v.concat())
+    ) {
+        let options = ComposeOptions { template: Some(source), ..ComposeOptions::default() };
+        match Composer::new(&options, "feeds[2]") {
+            Ok(c) => {
+                if let Ok(post) = c.compose(&item("Headline", "Summary."), &ctx()) {
+                    assert_within_limits(&post);
+                }
+            }
+            Err(ComposeError::Config { key, .. }) => prop_assert_eq!(key, "feeds[2].template"),
+            Err(e) => prop_assert!(false, "unexpected error {e}"),
+        }
+    }
+
+    #[test]
     fn html_to_text_output_is_clean(s in feed_text(60)) {
         let text = html_to_text(&s);
         prop_assert!(!TAG.is_match(&text), "tag in {:?}", text);

@@ -39,6 +39,10 @@ pub const DEFAULT_TEMPLATE: &str = "{{ title }}{% if standfirst %}\n\n{{ standfi
 /// Default `date_format`: unambiguous across locales, with the zone.
 pub const DEFAULT_DATE_FORMAT: &str = "%Y-%m-%d %H:%M %Z";
 
+/// Work one render may do (minijinja "fuel": about one unit per instruction or per 64
+/// bytes of data). A generous template over 2 KB fields uses a few thousand.
+const TEMPLATE_FUEL: u64 = 500_000;
+
 /// An item's fields as the template sees them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Fields<'a> {
@@ -179,6 +183,9 @@ fn build_env(tz: Tz, undefined: UndefinedBehavior) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_undefined_behavior(undefined);
+    // A template is config, but a runaway loop (`range(100000)` nested) must be an error
+    // for the feed, not a poll loop that never returns.
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.add_filter("truncate", truncate_filter);
     env.add_filter("truncate_bytes", truncate_filter);
     env.add_filter("hashtag", |v: Value| hashtag(&value_str(&v)));
@@ -403,6 +410,20 @@ mod tests {
         );
         assert_eq!(f, vec!["lower", "truncate", "upper"]);
         assert_eq!(t, vec!["defined", "odd"]);
+    }
+
+    #[test]
+    fn runaway_template_is_an_error_not_a_hang() {
+        let err = Template::new(
+            Some(
+                "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+            ),
+            "feeds[2]",
+            Tz::UTC,
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("feeds[2].template: "), "{err}");
     }
 
     #[test]
