@@ -86,6 +86,10 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// metric. Idempotent: later calls return the same handle (tests start several servers in one
 /// process, and the global recorder can be set only once).
 pub fn install() -> Result<PrometheusHandle, MetricsError> {
+    // Two first calls at once (parallel tests) must not both try to set the global
+    // recorder: the loser would fail. Serialise the first installation.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
