@@ -100,6 +100,31 @@ enum Ready {
     Stop(Outcome),
 }
 
+/// What the step loop does after a container's status was read.
+#[derive(Debug)]
+enum Next {
+    /// Go on to the publish call.
+    Proceed,
+    /// Go round the loop again with this row (queued for a new container, or turned into
+    /// a text post).
+    Again(Box<OutboxRow>),
+    /// The step ends with this outcome.
+    Done(Outcome),
+    /// The container is still processing.
+    StillProcessing,
+}
+
+impl Next {
+    /// The outcome of a step that ends here. `fall_back_or_fail` only ever answers
+    /// `Again` or `Done`; anything else ends the step without a change, as skipped.
+    fn into_outcome(self, post: i64) -> Outcome {
+        match self {
+            Next::Done(o) => o,
+            Next::Proceed | Next::Again(_) | Next::StillProcessing => Outcome::Skipped { post },
+        }
+    }
+}
+
 /// Publishes one account's outbox. Build with [`AccountPublisher::new`]; tests drive it
 /// step by step with [`AccountPublisher::try_publish_next`], the daemon runs
 /// [`AccountPublisher::run`].
@@ -440,12 +465,12 @@ impl AccountPublisher {
                         Err(CallError::Paused(reason)) => return Ok(Outcome::Paused { reason }),
                         Err(CallError::Api(e)) if e.action() == ErrorAction::Permanent => {
                             let why = format!("Threads refused the container: {e}");
-                            match self.media_failed(&row, feed.as_ref(), &why).await? {
-                                Some(text_row) => {
-                                    row = text_row;
+                            match self.fall_back_or_fail(&row, feed.as_ref(), &why).await? {
+                                Next::Again(text_row) => {
+                                    row = *text_row;
                                     continue;
                                 }
-                                None => return self.fail(&row, &why).await,
+                                next => return Ok(next.into_outcome(row.id)),
                             }
                         }
                         Err(CallError::Api(e)) => {
@@ -476,43 +501,28 @@ impl AccountPublisher {
                         continue;
                     }
                     if !ready {
-                        match self.await_container(&row, fresh, token).await? {
-                            Ready::Stop(o) => return Ok(o),
-                            Ready::Verdict(Verdict::Publish) => {}
-                            Ready::Verdict(Verdict::Published) => {
-                                return self.record_found(&row, token).await;
+                        let ready_now = self.await_container(&row, fresh, token).await?;
+                        let next = match self.settle(&row, feed.as_ref(), ready_now, token).await? {
+                            Next::StillProcessing if row.media_type != "TEXT" => {
+                                let why = format!(
+                                    "container still IN_PROGRESS after {:?}",
+                                    self.config.media_ready_timeout
+                                );
+                                self.fall_back_or_fail(&row, feed.as_ref(), &why).await?
                             }
-                            Ready::Verdict(Verdict::Recreate) => {
-                                tracing::info!("container expired unpublished; creating a new one");
-                                row.state = OutboxState::Queued.as_str().to_string();
+                            Next::StillProcessing => Next::Done(
+                                self.defer(&row, "text container not ready in time").await?,
+                            ),
+                            next => next,
+                        };
+                        match next {
+                            Next::Proceed => {}
+                            Next::Again(r) => {
+                                row = *r;
                                 continue;
                             }
-                            Ready::Verdict(Verdict::Failed(msg)) => {
-                                let why = format!("container processing failed: {msg}");
-                                match self.media_failed(&row, feed.as_ref(), &why).await? {
-                                    Some(text_row) => {
-                                        row = text_row;
-                                        continue;
-                                    }
-                                    None => return self.fail(&row, &why).await,
-                                }
-                            }
-                            Ready::Verdict(Verdict::Wait) => {
-                                if row.media_type != "TEXT" {
-                                    let why = format!(
-                                        "container still IN_PROGRESS after {:?}",
-                                        self.config.media_ready_timeout
-                                    );
-                                    match self.media_failed(&row, feed.as_ref(), &why).await? {
-                                        Some(text_row) => {
-                                            row = text_row;
-                                            continue;
-                                        }
-                                        None => return self.fail(&row, &why).await,
-                                    }
-                                }
-                                return self.defer(&row, "text container not ready in time").await;
-                            }
+                            Next::Done(o) => return Ok(o),
+                            Next::StillProcessing => unreachable!("handled above"),
                         }
                     }
                     if let Some(wait) = self.gate(token).await? {
@@ -530,28 +540,15 @@ impl AccountPublisher {
                 Some(OutboxState::Publishing) => {
                     if !ready {
                         // A publish may have happened: only the container's status can say.
-                        match self.await_container(&row, false, token).await? {
-                            Ready::Stop(o) => return Ok(o),
-                            Ready::Verdict(Verdict::Publish) => {}
-                            Ready::Verdict(Verdict::Published) => {
-                                return self.record_found(&row, token).await;
-                            }
-                            Ready::Verdict(Verdict::Recreate) => {
-                                tracing::info!("container expired unpublished; creating a new one");
-                                row.state = OutboxState::Queued.as_str().to_string();
+                        let ready_now = self.await_container(&row, false, token).await?;
+                        match self.settle(&row, feed.as_ref(), ready_now, token).await? {
+                            Next::Proceed => {}
+                            Next::Again(r) => {
+                                row = *r;
                                 continue;
                             }
-                            Ready::Verdict(Verdict::Failed(msg)) => {
-                                let why = format!("container processing failed: {msg}");
-                                match self.media_failed(&row, feed.as_ref(), &why).await? {
-                                    Some(text_row) => {
-                                        row = text_row;
-                                        continue;
-                                    }
-                                    None => return self.fail(&row, &why).await,
-                                }
-                            }
-                            Ready::Verdict(Verdict::Wait) => {
+                            Next::Done(o) => return Ok(o),
+                            Next::StillProcessing => {
                                 return self
                                     .defer(&row, "container still not ready while reconciling")
                                     .await;
@@ -897,6 +894,50 @@ impl AccountPublisher {
             }
             Err(e) => Ok(Err(CallError::Api(e))),
         }
+    }
+
+    /// Act on what a container's status says, the same way wherever the step loop asks.
+    /// A container still processing is left to the caller: what that means differs
+    /// between a fresh container and a publish being reconciled.
+    async fn settle(
+        &mut self,
+        row: &OutboxRow,
+        feed: Option<&FeedInfo>,
+        ready: Ready,
+        token: &mut SecretString,
+    ) -> Result<Next, PublishError> {
+        match ready {
+            Ready::Stop(o) => Ok(Next::Done(o)),
+            Ready::Verdict(Verdict::Publish) => Ok(Next::Proceed),
+            Ready::Verdict(Verdict::Published) => {
+                Ok(Next::Done(self.record_found(row, token).await?))
+            }
+            Ready::Verdict(Verdict::Recreate) => {
+                tracing::info!("container expired unpublished; creating a new one");
+                let mut again = row.clone();
+                again.state = OutboxState::Queued.as_str().to_string();
+                Ok(Next::Again(Box::new(again)))
+            }
+            Ready::Verdict(Verdict::Failed(msg)) => {
+                let why = format!("container processing failed: {msg}");
+                self.fall_back_or_fail(row, feed, &why).await
+            }
+            Ready::Verdict(Verdict::Wait) => Ok(Next::StillProcessing),
+        }
+    }
+
+    /// A media container that cannot become a post: retry as a text post where the feed
+    /// allows it, else fail the post.
+    async fn fall_back_or_fail(
+        &mut self,
+        row: &OutboxRow,
+        feed: Option<&FeedInfo>,
+        why: &str,
+    ) -> Result<Next, PublishError> {
+        Ok(match self.media_failed(row, feed, why).await? {
+            Some(text_row) => Next::Again(Box::new(text_row)),
+            None => Next::Done(self.fail(row, why).await?),
+        })
     }
 
     /// The container is PUBLISHED: find the post among the account's recent ones and record
