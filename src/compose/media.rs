@@ -12,7 +12,6 @@ use super::ComposeError;
 use super::html::html_to_line;
 use super::text::{Cut, ELLIPSIS, LimitError, MAX_ALT_BYTES, truncate};
 use crate::feed::item::ImageCandidate;
-use std::fmt;
 use std::str::FromStr;
 
 /// What kind of post a feed makes (`media = "text" | "image"`).
@@ -61,50 +60,14 @@ impl ImageFallback {
     }
 }
 
-/// Who may reply to a post (threads-api.md §2.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReplyControl {
-    Everyone,
-    AccountsYouFollow,
-    MentionedOnly,
-    ParentPostAuthorOnly,
-    FollowersOnly,
-}
-
-impl ReplyControl {
-    pub const ALL: [ReplyControl; 5] = [
-        ReplyControl::Everyone,
-        ReplyControl::AccountsYouFollow,
-        ReplyControl::MentionedOnly,
-        ReplyControl::ParentPostAuthorOnly,
-        ReplyControl::FollowersOnly,
-    ];
-
-    /// The API's value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReplyControl::Everyone => "everyone",
-            ReplyControl::AccountsYouFollow => "accounts_you_follow",
-            ReplyControl::MentionedOnly => "mentioned_only",
-            ReplyControl::ParentPostAuthorOnly => "parent_post_author_only",
-            ReplyControl::FollowersOnly => "followers_only",
-        }
-    }
-}
+/// Who may reply to a post (threads-api.md §2.1): the API client's type, so the value
+/// validated here is the one sent.
+pub use crate::threads::ReplyControl;
 
 impl FromStr for ReplyControl {
     type Err = LimitError;
     fn from_str(s: &str) -> Result<Self, LimitError> {
-        ReplyControl::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s.trim())
-            .ok_or_else(|| LimitError::ReplyControl(s.to_owned()))
-    }
-}
-
-impl fmt::Display for ReplyControl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        ReplyControl::parse(s).ok_or_else(|| LimitError::ReplyControl(s.to_owned()))
     }
 }
 

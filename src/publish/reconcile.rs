@@ -90,7 +90,9 @@ pub fn fallback_link(text: &str) -> Option<String> {
 pub fn container_for(row: &OutboxRow) -> Result<NewContainer, String> {
     let reply_control = match row.reply_control.as_deref() {
         None => None,
-        Some(v) => Some(reply_control(v).ok_or_else(|| format!("unknown reply_control {v:?}"))?),
+        Some(v) => {
+            Some(ReplyControl::parse(v).ok_or_else(|| format!("unknown reply_control {v:?}"))?)
+        }
     };
     match row.media_type.as_str() {
         "TEXT" => Ok(NewContainer::Text(TextContainer {
@@ -114,17 +116,6 @@ pub fn container_for(row: &OutboxRow) -> Result<NewContainer, String> {
         }
         other => Err(format!("unsupported media_type {other:?}")),
     }
-}
-
-fn reply_control(v: &str) -> Option<ReplyControl> {
-    Some(match v {
-        "everyone" => ReplyControl::Everyone,
-        "accounts_you_follow" => ReplyControl::AccountsYouFollow,
-        "mentioned_only" => ReplyControl::MentionedOnly,
-        "parent_post_author_only" => ReplyControl::ParentPostAuthorOnly,
-        "followers_only" => ReplyControl::FollowersOnly,
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

@@ -78,6 +78,21 @@ pub enum ReplyControl {
 }
 
 impl ReplyControl {
+    pub const ALL: [ReplyControl; 5] = [
+        ReplyControl::Everyone,
+        ReplyControl::AccountsYouFollow,
+        ReplyControl::MentionedOnly,
+        ReplyControl::ParentPostAuthorOnly,
+        ReplyControl::FollowersOnly,
+    ];
+
+    /// The value for the API's `reply_control` parameter, e.g. "accounts_you_follow".
+    pub fn parse(s: &str) -> Option<ReplyControl> {
+        ReplyControl::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim())
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ReplyControl::Everyone => "everyone",
@@ -86,6 +101,12 @@ impl ReplyControl {
             ReplyControl::ParentPostAuthorOnly => "parent_post_author_only",
             ReplyControl::FollowersOnly => "followers_only",
         }
+    }
+}
+
+impl std::fmt::Display for ReplyControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
