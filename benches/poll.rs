@@ -107,7 +107,19 @@ struct Run {
 
 fn run_once(binary: &std::path::Path, config: &std::path::Path) -> Run {
     let start = Instant::now();
-    let output = Command::new(binary)
+    // BENCH_WRAPPER runs the daemon under another program, e.g. a profiler:
+    // BENCH_WRAPPER="perf record -o /tmp/perf.data --" (words split on spaces).
+    let wrapper = std::env::var("BENCH_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(binary);
+            c
+        }
+        None => Command::new(binary),
+    };
+    let output = command
         .args([
             "--config",
             config.to_str().unwrap(),

@@ -382,14 +382,18 @@ impl Settings {
         }
 
         let default_compose = compose_options(&defaults);
-        Composer::new(&default_compose, "defaults").map_err(|e| ConfigError::Key {
-            key: "defaults".to_string(),
-            message: e.to_string(),
-        })?;
+        let default_composer =
+            Composer::new(&default_compose, "defaults").map_err(|e| ConfigError::Key {
+                key: "defaults".to_string(),
+                message: e.to_string(),
+            })?;
+        // Feeds that compose as `[defaults]` says share its composer: a compiled template
+        // costs ~15 KB, which a newsroom's thousands of feeds would otherwise each pay.
+        let shared = (default_compose.clone(), Arc::new(default_composer));
         let mut feeds: Vec<FeedSettings> = Vec::new();
         for (i, value) in feeds_raw.into_iter().enumerate() {
             let key = format!("feeds[{i}]");
-            let feed = validate_feed(value, &key, &defaults, &accounts)?;
+            let feed = validate_feed(value, &key, &defaults, &shared, &accounts)?;
             if let Some(other) = feeds.iter().position(|f| f.name == feed.name) {
                 return Err(key_error(
                     format!("{key}.name"),
@@ -948,6 +952,7 @@ fn validate_feed(
     value: toml::Value,
     key: &str,
     defaults: &RawFeedOptions,
+    (default_compose, default_composer): &(ComposeOptions, Arc<Composer>),
     accounts: &[AccountSettings],
 ) -> Result<FeedSettings, ConfigError> {
     let toml::Value::Table(mut table) = value else {
@@ -1033,10 +1038,14 @@ fn validate_feed(
         }
     };
     let compose = compose_options(&options);
-    let composer = Composer::new(&compose, key).map_err(|e| ConfigError::Key {
-        key: key.to_string(),
-        message: e.to_string(),
-    })?;
+    let composer = if compose == *default_compose {
+        Arc::clone(default_composer)
+    } else {
+        Arc::new(Composer::new(&compose, key).map_err(|e| ConfigError::Key {
+            key: key.to_string(),
+            message: e.to_string(),
+        })?)
+    };
     Ok(FeedSettings {
         name,
         url,
@@ -1046,7 +1055,7 @@ fn validate_feed(
         max_age,
         flood_limit,
         compose,
-        composer: Arc::new(composer),
+        composer,
     })
 }
 

@@ -14,7 +14,9 @@ use crate::feed::parse::{ParseError, parse_feed};
 use crate::schedule::{self, CacheHint, Limits};
 use crate::store::feeds::FeedFailure;
 use crate::store::items::FeedSuccess;
-use crate::store::{FeedRow, IngestItem, ItemDisposition, Recognised, Store, StoreError};
+use crate::store::{
+    FeedRow, IngestItem, ItemDisposition, PendingCommit, Recognised, Store, StoreError,
+};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -182,16 +184,22 @@ impl Poller {
             etag: row.etag.clone(),
             last_modified: row.last_modified.clone(),
         };
-        let (_poll_permit, host_permit) = self.limiter.acquire(&fetch_url).await;
+        let (poll_permit, host_permit) = self.limiter.acquire(&fetch_url).await;
         let fetched = self.fetcher.fetch(&request).await;
         drop(host_permit);
 
+        // The poll slot bounds the bodies in memory; a poll without one (or done with it)
+        // gives it back before waiting for its writes to commit.
         let body = match fetched {
-            Err(e) => return self.fail_fetch(feed, row, now, &e).await,
+            Err(e) => {
+                drop(poll_permit);
+                return self.fail_fetch(feed, row, now, &e).await;
+            }
             Ok(FetchOutcome::NotModified {
                 last_modified,
                 cache,
             }) => {
+                drop(poll_permit);
                 let hint = CacheHint {
                     ttl: None,
                     max_age: cache.max_age,
@@ -225,6 +233,7 @@ impl Poller {
 
         let body_hash = hex::encode(Sha256::digest(&body.body));
         if row.body_hash.as_deref() == Some(body_hash.as_str()) && row.baseline_done {
+            drop(poll_permit);
             let hint = CacheHint {
                 ttl: None,
                 max_age: body.cache.max_age,
@@ -267,6 +276,7 @@ impl Poller {
         let parsed = match parsed {
             Ok(p) => p,
             Err(e) => {
+                drop(poll_permit);
                 let class = e.class();
                 let message = e.to_string();
                 return self
@@ -285,7 +295,7 @@ impl Poller {
             feed_name: &feed.name,
             feed_title: parsed.title.as_deref(),
         };
-        let (counts, queued, held) = self
+        let (counts, queued, held, pending) = self
             .ingest(
                 feed,
                 row,
@@ -302,6 +312,12 @@ impl Poller {
                 },
             )
             .await?;
+        drop(parsed);
+        drop(body);
+        drop(poll_permit);
+        if let Some(pending) = pending {
+            pending.wait().await?;
+        }
         if counts.held > 0 {
             tracing::warn!(
                 held = counts.held,
@@ -440,7 +456,7 @@ impl Poller {
         ctx: &FeedContext<'_>,
         now: DateTime<Utc>,
         mut success: FeedSuccess<'_>,
-    ) -> Result<(IngestCounts, Vec<Post>, Vec<Post>), PollError> {
+    ) -> Result<(IngestCounts, Vec<Post>, Vec<Post>, Option<PendingCommit>), PollError> {
         let identities = identify(items);
         let ingest_items: Vec<IngestItem> = items
             .iter()
@@ -578,13 +594,15 @@ impl Poller {
         } else {
             "no_new_items"
         };
-        if self.dry_run {
+        let pending = if self.dry_run {
             tx.abandon().await?;
+            None
         } else {
-            let held = tx.finish(success, now.timestamp()).await?;
-            tracing::debug!(write_ms = held.as_millis() as u64, "ingest committed");
-        }
-        Ok((counts, queued, held))
+            let (turn_held, pending) = tx.finish(success, now.timestamp()).await?;
+            tracing::debug!(write_ms = turn_held.as_millis() as u64, "ingest written");
+            Some(pending)
+        };
+        Ok((counts, queued, held, pending))
     }
 }
 

@@ -274,14 +274,22 @@ async fn sighup_adds_and_removes_feeds_and_rejects_a_bad_config() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(healthy, "/healthz did not answer 200");
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The fetch is counted when the poll ends, a little after the server saw it.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("feed=\"a\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(metrics.contains("feed2threads_fetches_total"), "{metrics}");
     assert!(metrics.contains("feed=\"a\""), "{metrics}");
 

@@ -100,13 +100,12 @@ impl Store {
     /// Persist the next check before the fetch starts, so that however the poll ends
     /// (crash included) the feed is not hammered on restart.
     pub async fn set_next_check(&self, feed_id: i64, at: i64) -> StoreResult<()> {
-        let _turn = self.write_turn().await;
-        sqlx::query("UPDATE feeds SET next_check_at = ? WHERE id = ?")
-            .bind(at)
-            .bind(feed_id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.write_one(
+            sqlx::query("UPDATE feeds SET next_check_at = ? WHERE id = ?")
+                .bind(at)
+                .bind(feed_id),
+        )
+        .await
     }
 
     /// A failed poll: count it, keep the reason for `status`, schedule the retry.
@@ -116,22 +115,21 @@ impl Store {
         failure: &FeedFailure<'_>,
         now: i64,
     ) -> StoreResult<()> {
-        let _turn = self.write_turn().await;
-        sqlx::query(
-            "UPDATE feeds SET consecutive_failures = consecutive_failures + 1, \
+        self.write_one(
+            sqlx::query(
+                "UPDATE feeds SET consecutive_failures = consecutive_failures + 1, \
              failing_since = COALESCE(failing_since, ?), last_polled_at = ?, \
              last_result = ?, last_error = ?, next_check_at = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(now)
+            .bind(now)
+            .bind(failure.class)
+            .bind(failure.message)
+            .bind(failure.next_check_at)
+            .bind(now)
+            .bind(feed_id),
         )
-        .bind(now)
-        .bind(now)
-        .bind(failure.class)
-        .bind(failure.message)
-        .bind(failure.next_check_at)
-        .bind(now)
-        .bind(feed_id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        .await
     }
 
     /// A poll that changed nothing (304, or the same body as last time).
@@ -143,8 +141,8 @@ impl Store {
         next_check_at: i64,
         now: i64,
     ) -> StoreResult<()> {
-        let _turn = self.write_turn().await;
-        sqlx::query(
+        self.write_one(
+            sqlx::query(
             "UPDATE feeds SET consecutive_failures = 0, failing_since = NULL, last_error = NULL, \
              last_result = ?, last_polled_at = ?, last_success_at = ?, next_check_at = ?, \
              last_modified = COALESCE(?, last_modified), updated_at = ? WHERE id = ?",
@@ -156,19 +154,18 @@ impl Store {
         .bind(last_modified)
         .bind(now)
         .bind(feed_id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        )
+        .await
     }
 
     /// The feed moved for good (every redirect was permanent): poll the new URL from now on.
     pub async fn set_fetch_url(&self, feed_id: i64, url: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE feeds SET fetch_url = ? WHERE id = ?")
-            .bind(url)
-            .bind(feed_id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.write_one(
+            sqlx::query("UPDATE feeds SET fetch_url = ? WHERE id = ?")
+                .bind(url)
+                .bind(feed_id),
+        )
+        .await
     }
 
     /// Feeds due at `now`, soonest first.

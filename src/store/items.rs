@@ -1,14 +1,15 @@
 //! Items, the account-wide seen set, and the ingest transaction.
 //!
-//! One poll's results are written in one transaction: items and their keys first, then
-//! the outbox rows, then the feed's validators, so validators are never stored without
-//! the items behind them. Dedupe reads happen inside the same (immediate) transaction,
-//! so two feeds of one account ingesting the same story at once cannot both queue it.
+//! One poll's results are written as one unit (a savepoint of the pollers' shared batch,
+//! see `group_commit`): items and their keys first, then the outbox rows, then the feed's
+//! validators, so validators are never stored without the items behind them. Dedupe reads
+//! happen under the same write turn, so two feeds of one account ingesting the same story
+//! at once cannot both queue it.
 
 use super::feeds::FeedRow;
+use super::group_commit::{PendingCommit, WriteSlot};
 use super::{Store, StoreResult};
 use crate::compose::Post;
-use sqlx::{Sqlite, Transaction};
 use std::collections::{HashMap, HashSet};
 
 /// Why an item that was recognised for the first time will or will not be published.
@@ -75,11 +76,9 @@ pub struct FeedSuccess<'a> {
     pub new_items: i64,
 }
 
-/// The transaction of one poll of one feed.
+/// The writes of one poll of one feed; dropped unfinished, they are undone.
 pub struct IngestTx {
-    tx: Transaction<'static, Sqlite>,
-    // Dropped after `tx` (fields drop in order), so the turn outlives the transaction.
-    _turn: super::WriteTurn,
+    slot: WriteSlot,
     /// When the write turn was taken, to report how long a poll held it.
     acquired: std::time::Instant,
     feed_id: i64,
@@ -88,10 +87,9 @@ pub struct IngestTx {
 
 impl Store {
     pub async fn begin_ingest(&self, feed: &FeedRow) -> StoreResult<IngestTx> {
-        let (turn, tx) = self.begin_write().await?;
+        let slot = self.begin_write().await?;
         Ok(IngestTx {
-            tx,
-            _turn: turn,
+            slot,
             acquired: std::time::Instant::now(),
             feed_id: feed.id,
             account_id: feed.account_id,
@@ -124,7 +122,7 @@ impl IngestTx {
         )
         .bind(self.feed_id)
         .bind(json_list(&keys))
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.slot.conn())
         .await?;
         let known: HashSet<String> = rows.into_iter().map(|(k,)| k).collect();
 
@@ -141,7 +139,7 @@ impl IngestTx {
             )
             .bind(self.account_id)
             .bind(json_list(&candidates))
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.slot.conn())
             .await?;
             seen.extend(rows.into_iter().map(|(k,)| k));
         }
@@ -172,21 +170,19 @@ impl IngestTx {
     ) -> StoreResult<Vec<i64>> {
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(items.len());
         if !items.is_empty() {
-            let rows_json = serde_json::Value::Array(
-                items
-                    .iter()
-                    .map(|(item, disposition)| {
-                        serde_json::json!([
-                            item.key,
-                            item.title,
-                            item.link,
-                            item.published_at,
-                            disposition.as_str()
-                        ])
-                    })
-                    .collect(),
-            )
-            .to_string();
+            let rows: Vec<_> = items
+                .iter()
+                .map(|(item, disposition)| {
+                    (
+                        &item.key,
+                        &item.title,
+                        &item.link,
+                        item.published_at,
+                        disposition.as_str(),
+                    )
+                })
+                .collect();
+            let rows_json = to_json(&rows);
             // `WHERE true` lets SQLite tell the upsert clause from a join constraint.
             let rows: Vec<(i64, String)> = sqlx::query_as(
                 "INSERT INTO items (feed_id, item_key, title, link, published_at, first_seen_at, disposition) \
@@ -197,15 +193,15 @@ impl IngestTx {
             .bind(self.feed_id)
             .bind(now)
             .bind(rows_json)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.slot.conn())
             .await?;
             ids.extend(rows.into_iter().map(|(id, key)| (key, id)));
         }
 
-        let keys: Vec<serde_json::Value> = items
+        let keys: Vec<(&String, i64)> = items
             .iter()
             .filter_map(|(item, _)| ids.get(&item.key).map(|id| (item, *id)))
-            .flat_map(|(item, id)| item.aliases.iter().map(move |a| serde_json::json!([a, id])))
+            .flat_map(|(item, id)| item.aliases.iter().map(move |a| (a, id)))
             .collect();
         if !keys.is_empty() {
             sqlx::query(
@@ -214,8 +210,8 @@ impl IngestTx {
                  ON CONFLICT (account_id, key) DO NOTHING",
             )
             .bind(self.account_id)
-            .bind(serde_json::Value::Array(keys).to_string())
-            .execute(&mut *self.tx)
+            .bind(to_json(&keys))
+            .execute(self.slot.conn())
             .await?;
         }
 
@@ -242,7 +238,7 @@ impl IngestTx {
         now: i64,
     ) -> StoreResult<i64> {
         super::outbox::insert(
-            &mut self.tx,
+            self.slot.conn(),
             super::outbox::NewPost {
                 account_id: self.account_id,
                 feed_id: self.feed_id,
@@ -256,13 +252,14 @@ impl IngestTx {
         .await
     }
 
-    /// Commit the poll: the feed's validators go in last, in the same transaction.
-    /// Returns how long the write turn was held.
+    /// Keep the poll's writes: the feed's validators go in last, in the same unit. Returns
+    /// how long the write turn was held and the commit to wait for; nothing that depends
+    /// on these writes may happen before it resolves.
     pub async fn finish(
         mut self,
         success: FeedSuccess<'_>,
         now: i64,
-    ) -> StoreResult<std::time::Duration> {
+    ) -> StoreResult<(std::time::Duration, PendingCommit)> {
         sqlx::query(
             "UPDATE feeds SET etag = ?, last_modified = ?, body_hash = COALESCE(?, body_hash), \
              baseline_done = 1, last_result = ?, last_polled_at = ?, last_success_at = ?, \
@@ -279,26 +276,26 @@ impl IngestTx {
         .bind(success.new_items)
         .bind(now)
         .bind(self.feed_id)
-        .execute(&mut *self.tx)
+        .execute(self.slot.conn())
         .await?;
-        self.tx.commit().await?;
-        Ok(self.acquired.elapsed())
+        let held = self.acquired.elapsed();
+        Ok((held, self.slot.commit().await?))
     }
 
     /// Throw the poll's writes away (dry run).
     pub async fn abandon(self) -> StoreResult<()> {
-        self.tx.rollback().await?;
-        Ok(())
+        self.slot.rollback().await
     }
 }
 
 /// A list of strings as one JSON array parameter.
 fn json_list(values: &[&str]) -> String {
-    serde_json::Value::Array(
-        values
-            .iter()
-            .map(|v| serde_json::Value::String((*v).to_string()))
-            .collect(),
-    )
-    .to_string()
+    to_json(values)
+}
+
+/// Rows (tuples serialise as arrays) as one JSON parameter, written straight from the
+/// borrowed values.
+fn to_json<T: serde::Serialize + ?Sized>(rows: &T) -> String {
+    // Serialising strings, numbers and tuples of them cannot fail.
+    serde_json::to_string(rows).unwrap_or_else(|_| "[]".to_owned())
 }

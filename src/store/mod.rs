@@ -10,9 +10,11 @@
 pub mod accounts;
 pub mod admin;
 pub mod feeds;
+mod group_commit;
 pub mod items;
 pub mod outbox;
 
+use group_commit::{GroupCommit, WriteSlot};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -21,6 +23,7 @@ use std::time::Duration;
 
 pub use accounts::AccountRow;
 pub use feeds::FeedRow;
+pub use group_commit::PendingCommit;
 pub use items::{IngestItem, IngestTx, ItemDisposition, Recognised};
 pub use outbox::{OutboxRow, OutboxState};
 
@@ -34,6 +37,8 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("{0}")]
     NotFound(String),
+    #[error("store commit failed: {0}")]
+    Commit(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -45,13 +50,18 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
-    /// Writers of this process queue here rather than in SQLite's busy handler, which
-    /// sleeps between retries and leaves the write lock idle while every writer naps.
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The pollers' writes: they queue here rather than in SQLite's busy handler (which
+    /// sleeps between retries and leaves the write lock idle while every writer naps),
+    /// and the writes of a short window share one commit.
+    group: std::sync::Arc<GroupCommit>,
 }
 
-/// The process-wide write turn; hold it for the length of a write transaction.
-pub(crate) type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
+/// How long the pollers' writes may wait to share a commit. A cold cycle ingests a feed
+/// every millisecond or so; 20 ms gathers tens of them per commit, and a poll's result
+/// reaching the disk 20 ms later changes nothing for anyone.
+const COMMIT_WINDOW: Duration = Duration::from_millis(20);
+/// Commit at once when this many writes are waiting.
+const COMMIT_MAX_WRITES: usize = 256;
 
 /// Current time as the store keeps it: unix seconds.
 pub fn now_unix() -> i64 {
@@ -62,6 +72,15 @@ impl Store {
     /// Open (creating if missing) and migrate. `url` is a sqlx SQLite URL such as
     /// `sqlite://feed2threads.db` or `sqlite::memory:`.
     pub async fn open(url: &str) -> StoreResult<Store> {
+        Self::open_with_commit(url, COMMIT_WINDOW, COMMIT_MAX_WRITES).await
+    }
+
+    /// `open`, with the group commit's window and batch size chosen (tests).
+    pub(crate) async fn open_with_commit(
+        url: &str,
+        window: Duration,
+        max_writes: usize,
+    ) -> StoreResult<Store> {
         let open_err = |source| StoreError::Open {
             url: url.to_string(),
             source,
@@ -75,9 +94,6 @@ impl Store {
             // for each other instead of failing.
             .busy_timeout(Duration::from_secs(30))
             .synchronous(SqliteSynchronous::Normal)
-            // A cold cycle inserts ~100k rows into indexes keyed by long URLs: a bigger page
-            // cache keeps the index pages in memory instead of re-reading them.
-            .pragma("cache_size", "-16384")
             // Checkpoint every ~40 MB of WAL instead of every 4 MB: each checkpoint syncs
             // the disk, and a cold cycle's many small commits otherwise pay that hundreds
             // of times.
@@ -89,6 +105,10 @@ impl Store {
         };
         // An in-memory database exists per connection: keep exactly one.
         let max = if memory { 1 } else { 8 };
+        // Readers keep SQLite's default 2 MB page cache each; the pollers' writer, one
+        // connection, keeps 16 MB: a cold cycle inserts ~100k rows into indexes keyed by
+        // long URLs, and the hot index pages should stay in memory.
+        let writer = (!memory).then(|| options.clone().pragma("cache_size", "-16384"));
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             .min_connections(1)
@@ -97,28 +117,30 @@ impl Store {
             .await
             .map_err(open_err)?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store {
-            pool,
-            writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
-        })
+        // The single connection of an in-memory store cannot be held open for a window:
+        // every read would wait for it.
+        let window = if memory { Duration::ZERO } else { window };
+        let group = GroupCommit::new(pool.clone(), writer, window, max_writes);
+        Ok(Store { pool, group })
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
-    /// A write transaction that takes the write lock at once, so that a read-then-write
-    /// sequence never fails on lock upgrade and concurrent ingests see each other's keys.
-    pub(crate) async fn begin_write(
-        &self,
-    ) -> StoreResult<(WriteTurn, sqlx::Transaction<'static, sqlx::Sqlite>)> {
-        let turn = self.write_turn().await;
-        Ok((turn, self.pool.begin_with("BEGIN IMMEDIATE").await?))
+    /// A poller's write: runs in the shared batch, under the write turn.
+    pub(crate) async fn begin_write(&self) -> StoreResult<WriteSlot> {
+        self.group.begin().await
     }
 
-    /// Wait for this process's turn to write.
-    pub(crate) async fn write_turn(&self) -> WriteTurn {
-        self.writer.clone().lock_owned().await
+    /// Run one statement as a poller's write and wait until it is committed.
+    pub(crate) async fn write_one<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> StoreResult<()> {
+        let mut slot = self.begin_write().await?;
+        query.execute(slot.conn()).await?;
+        slot.commit().await?.wait().await
     }
 
     /// Does the store answer?
@@ -149,6 +171,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.group.close().await;
         self.pool.close().await;
     }
 }

@@ -7,7 +7,6 @@
 
 use super::{Store, StoreResult};
 use crate::compose::{Media, Post};
-use sqlx::{Sqlite, Transaction};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxState {
@@ -114,7 +113,7 @@ pub(crate) struct NewPost<'a> {
 }
 
 pub(crate) async fn insert(
-    tx: &mut Transaction<'static, Sqlite>,
+    conn: &mut sqlx::SqliteConnection,
     new: NewPost<'_>,
     now: i64,
 ) -> StoreResult<i64> {
@@ -146,7 +145,7 @@ pub(crate) async fn insert(
     .bind(new.item_date)
     .bind(now)
     .bind(now)
-    .fetch_one(&mut **tx)
+    .fetch_one(conn)
     .await?;
     Ok(id)
 }
