@@ -8,6 +8,7 @@
 
 use super::feeds::FeedRow;
 use super::group_commit::{PendingCommit, WriteSlot};
+use super::padded::{MAX_ROWS, PaddedSql};
 use super::{Store, StoreResult};
 use crate::compose::Post;
 use std::collections::{HashMap, HashSet};
@@ -111,20 +112,25 @@ impl Store {
 impl IngestTx {
     /// Recognise the items of one document, in document order.
     pub async fn recognise(&mut self, items: &[IngestItem]) -> StoreResult<Vec<Recognised>> {
-        // Whole lists travel as one JSON parameter: the SQL text stays the same whatever
-        // the number of items, so SQLite prepares each statement once per connection
-        // (statements built with one placeholder per row were re-prepared for nearly
-        // every feed, and that dominated a cold cycle).
-        let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT item_key FROM items WHERE feed_id = ? \
-             AND item_key IN (SELECT value FROM json_each(?))",
-        )
-        .bind(self.feed_id)
-        .bind(json_list(&keys))
-        .fetch_all(self.slot.conn())
-        .await?;
-        let known: HashSet<String> = rows.into_iter().map(|(k,)| k).collect();
+        static KNOWN: PaddedSql = PaddedSql::new(
+            "SELECT item_key FROM items WHERE feed_id = ? AND item_key IN (",
+            "?",
+            ")",
+        );
+        static SEEN: PaddedSql = PaddedSql::new(
+            "SELECT key FROM seen_keys WHERE account_id = ? AND key IN (",
+            "?",
+            ")",
+        );
+        let mut known: HashSet<String> = HashSet::new();
+        for chunk in items.chunks(MAX_ROWS) {
+            let (sql, rows) = KNOWN.sql(chunk.len());
+            let mut query = sqlx::query_scalar(sql).bind(self.feed_id);
+            for i in 0..rows {
+                query = query.bind(chunk.get(i).map(|item| item.key.as_str()));
+            }
+            known.extend(query.fetch_all(self.slot.conn()).await?);
+        }
 
         let candidates: Vec<&str> = items
             .iter()
@@ -132,16 +138,13 @@ impl IngestTx {
             .flat_map(|i| i.aliases.iter().map(String::as_str))
             .collect();
         let mut seen: HashSet<String> = HashSet::new();
-        if !candidates.is_empty() {
-            let rows: Vec<(String,)> = sqlx::query_as(
-                "SELECT key FROM seen_keys WHERE account_id = ? \
-                 AND key IN (SELECT value FROM json_each(?))",
-            )
-            .bind(self.account_id)
-            .bind(json_list(&candidates))
-            .fetch_all(self.slot.conn())
-            .await?;
-            seen.extend(rows.into_iter().map(|(k,)| k));
+        for chunk in candidates.chunks(MAX_ROWS) {
+            let (sql, rows) = SEEN.sql(chunk.len());
+            let mut query = sqlx::query_scalar(sql).bind(self.account_id);
+            for i in 0..rows {
+                query = query.bind(chunk.get(i).copied());
+            }
+            seen.extend(query.fetch_all(self.slot.conn()).await?);
         }
 
         let mut out = Vec::with_capacity(items.len());
@@ -168,57 +171,59 @@ impl IngestTx {
         items: &[(&IngestItem, ItemDisposition)],
         now: i64,
     ) -> StoreResult<Vec<i64>> {
+        // Padding rows are all NULL; the WHERE clause skips them (and lets SQLite tell
+        // the upsert clause from a join constraint).
+        static ITEMS: PaddedSql = PaddedSql::new(
+            "INSERT INTO items (feed_id, item_key, title, link, published_at, first_seen_at, disposition) \
+             SELECT ?, column1, column2, column3, column4, ?, column5 FROM (VALUES ",
+            "(?, ?, ?, ?, ?)",
+            ") WHERE column1 IS NOT NULL \
+             ON CONFLICT (feed_id, item_key) DO NOTHING RETURNING id, item_key",
+        );
+        static KEYS: PaddedSql = PaddedSql::new(
+            "INSERT INTO seen_keys (account_id, key, item_id) \
+             SELECT ?, column1, column2 FROM (VALUES ",
+            "(?, ?)",
+            ") WHERE column1 IS NOT NULL ON CONFLICT (account_id, key) DO NOTHING",
+        );
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(items.len());
-        if !items.is_empty() {
-            let rows: Vec<_> = items
-                .iter()
-                .map(|(item, disposition)| {
-                    (
-                        &item.key,
-                        &item.title,
-                        &item.link,
-                        item.published_at,
-                        disposition.as_str(),
-                    )
-                })
-                .collect();
-            let rows_json = to_json(&rows);
-            // `WHERE true` lets SQLite tell the upsert clause from a join constraint.
-            let rows: Vec<(i64, String)> = sqlx::query_as(
-                "INSERT INTO items (feed_id, item_key, title, link, published_at, first_seen_at, disposition) \
-                 SELECT ?, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, ?, j.value ->> 4 \
-                 FROM json_each(?) AS j WHERE true \
-                 ON CONFLICT (feed_id, item_key) DO NOTHING RETURNING id, item_key",
-            )
-            .bind(self.feed_id)
-            .bind(now)
-            .bind(rows_json)
-            .fetch_all(self.slot.conn())
-            .await?;
-            ids.extend(rows.into_iter().map(|(id, key)| (key, id)));
+        for chunk in items.chunks(MAX_ROWS) {
+            let (sql, rows) = ITEMS.sql(chunk.len());
+            let mut query = sqlx::query_as(sql).bind(self.feed_id).bind(now);
+            for i in 0..rows {
+                let row = chunk.get(i);
+                query = query
+                    .bind(row.map(|(item, _)| item.key.as_str()))
+                    .bind(row.and_then(|(item, _)| item.title.as_deref()))
+                    .bind(row.and_then(|(item, _)| item.link.as_deref()))
+                    .bind(row.and_then(|(item, _)| item.published_at))
+                    .bind(row.map(|(_, disposition)| disposition.as_str()));
+            }
+            let inserted: Vec<(i64, String)> = query.fetch_all(self.slot.conn()).await?;
+            ids.extend(inserted.into_iter().map(|(id, key)| (key, id)));
         }
 
-        let keys: Vec<(&String, i64)> = items
+        let keys: Vec<(&str, i64)> = items
             .iter()
-            .filter_map(|(item, _)| ids.get(&item.key).map(|id| (item, *id)))
-            .flat_map(|(item, id)| item.aliases.iter().map(move |a| (a, id)))
+            .filter_map(|(item, _)| ids.get(item.key.as_str()).map(|id| (item, *id)))
+            .flat_map(|(item, id)| item.aliases.iter().map(move |a| (a.as_str(), id)))
             .collect();
-        if !keys.is_empty() {
-            sqlx::query(
-                "INSERT INTO seen_keys (account_id, key, item_id) \
-                 SELECT ?, j.value ->> 0, j.value ->> 1 FROM json_each(?) AS j WHERE true \
-                 ON CONFLICT (account_id, key) DO NOTHING",
-            )
-            .bind(self.account_id)
-            .bind(to_json(&keys))
-            .execute(self.slot.conn())
-            .await?;
+        for chunk in keys.chunks(MAX_ROWS) {
+            let (sql, rows) = KEYS.sql(chunk.len());
+            let mut query = sqlx::query(sql).bind(self.account_id);
+            for i in 0..rows {
+                let row = chunk.get(i);
+                query = query
+                    .bind(row.map(|(key, _)| *key))
+                    .bind(row.map(|(_, id)| *id));
+            }
+            query.execute(self.slot.conn()).await?;
         }
 
         items
             .iter()
             .map(|(item, _)| {
-                ids.get(&item.key).copied().ok_or_else(|| {
+                ids.get(item.key.as_str()).copied().ok_or_else(|| {
                     super::StoreError::NotFound(format!(
                         "item {} was recorded twice in one document",
                         item.key
@@ -288,14 +293,73 @@ impl IngestTx {
     }
 }
 
-/// A list of strings as one JSON array parameter.
-fn json_list(values: &[&str]) -> String {
-    to_json(values)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Rows (tuples serialise as arrays) as one JSON parameter, written straight from the
-/// borrowed values.
-fn to_json<T: serde::Serialize + ?Sized>(rows: &T) -> String {
-    // Serialising strings, numbers and tuples of them cannot fail.
-    serde_json::to_string(rows).unwrap_or_else(|_| "[]".to_owned())
+    fn item(n: usize, alias: &str) -> IngestItem {
+        IngestItem {
+            key: format!("guid:{n}"),
+            aliases: vec![format!("url:example.org/{alias}")],
+            title: Some(format!("Story {n}")),
+            link: Some(format!("https://example.org/{alias}")),
+            published_at: Some(1_700_000_000 + n as i64),
+        }
+    }
+
+    /// Documents longer than one statement's chunk: every row must land, in order, and
+    /// a story repeated across chunks must still be caught.
+    #[tokio::test]
+    async fn a_document_of_several_chunks_is_recognised_and_recorded_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let account = store.ensure_account("news", 0).await.unwrap();
+        let feed = super::super::FeedConfig {
+            name: "front",
+            url: "https://example.org/feed",
+            account_id: account.id,
+        };
+        let id = store.sync_feeds(&[feed], 0).await.unwrap()[0];
+        let row = store.feed_by_id(id).await.unwrap().unwrap();
+
+        let n = 2 * MAX_ROWS + 77;
+        let mut items: Vec<IngestItem> = (0..n).map(|i| item(i, &format!("s{i}"))).collect();
+        // The last item is the first story again, under another guid.
+        items.push(item(n, "s0"));
+
+        let mut tx = store.begin_ingest(&row).await.unwrap();
+        let recognised = tx.recognise(&items).await.unwrap();
+        assert!(recognised[..n].iter().all(|r| *r == Recognised::New));
+        assert_eq!(recognised[n], Recognised::Duplicate);
+        let rows: Vec<_> = items
+            .iter()
+            .zip(&recognised)
+            .map(|(item, r)| {
+                let d = if *r == Recognised::New {
+                    ItemDisposition::Backlog
+                } else {
+                    ItemDisposition::Duplicate
+                };
+                (item, d)
+            })
+            .collect();
+        let ids = tx.record(&rows, 0).await.unwrap();
+        assert_eq!(ids.len(), n + 1);
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "ids follow input order"
+        );
+        let (_, pending) = tx.finish(FeedSuccess::default(), 0).await.unwrap();
+        pending.wait().await.unwrap();
+
+        let mut tx = store.begin_ingest(&row).await.unwrap();
+        let again = tx.recognise(&items).await.unwrap();
+        assert!(again.iter().all(|r| *r == Recognised::Known));
+        tx.abandon().await.unwrap();
+        let counts = store.item_counts(id).await.unwrap();
+        assert_eq!(counts.get("backlog"), Some(&(n as i64)));
+        assert_eq!(counts.get("duplicate"), Some(&1));
+        store.close().await;
+    }
 }

@@ -13,6 +13,7 @@ pub mod feeds;
 mod group_commit;
 pub mod items;
 pub mod outbox;
+mod padded;
 
 use group_commit::{GroupCommit, WriteSlot};
 use sqlx::sqlite::{
@@ -22,7 +23,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use accounts::AccountRow;
-pub use feeds::FeedRow;
+pub use feeds::{FeedConfig, FeedRow};
 pub use group_commit::PendingCommit;
 pub use items::{IngestItem, IngestTx, ItemDisposition, Recognised};
 pub use outbox::{OutboxRow, OutboxState};
