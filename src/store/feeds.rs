@@ -35,40 +35,48 @@ pub struct FeedFailure<'a> {
     pub next_check_at: i64,
 }
 
+/// A feed as the config names it.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedConfig<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+    pub account_id: i64,
+}
+
 impl Store {
-    /// Make the store's feed match the config. A feed is identified by its name; when its
-    /// configured URL changes, the fetch state starts afresh but its items stay (they are
-    /// the tombstones that keep old stories from coming back).
-    pub async fn sync_feed(
-        &self,
-        name: &str,
-        url: &str,
-        account_id: i64,
-        now: i64,
-    ) -> StoreResult<FeedRow> {
-        sqlx::query(
-            "INSERT INTO feeds (name, url, fetch_url, account_id, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (name) DO UPDATE SET \
-               fetch_url = CASE WHEN feeds.url = excluded.url THEN feeds.fetch_url ELSE excluded.url END, \
-               etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END, \
-               last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END, \
-               body_hash = CASE WHEN feeds.url = excluded.url THEN feeds.body_hash END, \
-               url = excluded.url, account_id = excluded.account_id, \
-               updated_at = CASE WHEN feeds.url = excluded.url AND feeds.account_id = excluded.account_id \
-                            THEN feeds.updated_at ELSE excluded.updated_at END",
-        )
-        .bind(name)
-        .bind(url)
-        .bind(url)
-        .bind(account_id)
-        .bind(now)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        self.feed_by_name(name)
-            .await?
-            .ok_or_else(|| super::StoreError::NotFound(format!("feed {name}")))
+    /// Make the store's feeds match the config, all in one commit. A feed is identified
+    /// by its name; when its configured URL changes, the fetch state starts afresh but its
+    /// items stay (they are the tombstones that keep old stories from coming back).
+    /// Returns each feed's row id, in input order.
+    pub async fn sync_feeds(&self, feeds: &[FeedConfig<'_>], now: i64) -> StoreResult<Vec<i64>> {
+        let mut slot = self.begin_write().await?;
+        let mut ids = Vec::with_capacity(feeds.len());
+        for feed in feeds {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO feeds (name, url, fetch_url, account_id, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (name) DO UPDATE SET \
+                   fetch_url = CASE WHEN feeds.url = excluded.url THEN feeds.fetch_url ELSE excluded.url END, \
+                   etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END, \
+                   last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END, \
+                   body_hash = CASE WHEN feeds.url = excluded.url THEN feeds.body_hash END, \
+                   url = excluded.url, account_id = excluded.account_id, \
+                   updated_at = CASE WHEN feeds.url = excluded.url AND feeds.account_id = excluded.account_id \
+                                THEN feeds.updated_at ELSE excluded.updated_at END \
+                 RETURNING id",
+            )
+            .bind(feed.name)
+            .bind(feed.url)
+            .bind(feed.url)
+            .bind(feed.account_id)
+            .bind(now)
+            .bind(now)
+            .fetch_one(slot.conn())
+            .await?;
+            ids.push(id);
+        }
+        slot.commit().await?.wait().await?;
+        Ok(ids)
     }
 
     pub async fn feed_by_name(&self, name: &str) -> StoreResult<Option<FeedRow>> {
