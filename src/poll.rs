@@ -185,7 +185,10 @@ impl Poller {
             last_modified: row.last_modified.clone(),
         };
         let (poll_permit, host_permit) = self.limiter.acquire(&fetch_url).await;
-        let fetched = self.fetcher.fetch(&request).await;
+        // Boxed, as is the ingest below: a daemon spawns every due poll at once, and each
+        // task is allocated at the size of its largest state. Unboxed, 2000 waiting polls
+        // held 14 MB of fetch and ingest state that only the 32 running ones use.
+        let fetched = Box::pin(self.fetcher.fetch(&request)).await;
         drop(host_permit);
 
         // The poll slot bounds the bodies in memory; a poll without one (or done with it)
@@ -295,23 +298,22 @@ impl Poller {
             feed_name: &feed.name,
             feed_title: parsed.title.as_deref(),
         };
-        let (counts, queued, held, pending) = self
-            .ingest(
-                feed,
-                row,
-                &parsed.items,
-                &ctx,
-                now,
-                FeedSuccess {
-                    etag: body.etag.as_deref(),
-                    last_modified: body.last_modified.as_deref(),
-                    body_hash: Some(&body_hash),
-                    result: "",
-                    next_check_at: next,
-                    new_items: 0,
-                },
-            )
-            .await?;
+        let (counts, queued, held, pending) = Box::pin(self.ingest(
+            feed,
+            row,
+            &parsed.items,
+            &ctx,
+            now,
+            FeedSuccess {
+                etag: body.etag.as_deref(),
+                last_modified: body.last_modified.as_deref(),
+                body_hash: Some(&body_hash),
+                result: "",
+                next_check_at: next,
+                new_items: 0,
+            },
+        ))
+        .await?;
         drop(parsed);
         drop(body);
         drop(poll_permit);
@@ -457,13 +459,12 @@ impl Poller {
         now: DateTime<Utc>,
         mut success: FeedSuccess<'_>,
     ) -> Result<(IngestCounts, Vec<Post>, Vec<Post>, Option<PendingCommit>), PollError> {
-        let identities = identify(items);
         let ingest_items: Vec<IngestItem> = items
             .iter()
-            .zip(&identities)
+            .zip(identify(items))
             .map(|(item, id)| IngestItem {
-                key: id.key.clone(),
-                aliases: id.aliases.clone(),
+                key: id.key,
+                aliases: id.aliases,
                 title: item.title.clone(),
                 link: item.link.as_ref().map(|l| l.to_string()),
                 published_at: item.date().map(|d| d.timestamp()),
