@@ -139,7 +139,7 @@ impl Store {
         &self,
         query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
     ) -> StoreResult<()> {
-        let mut slot = self.begin_write().await?;
+        let mut slot = self.group.begin_single().await?;
         query.execute(slot.conn()).await?;
         slot.commit().await?.wait().await
     }
