@@ -217,8 +217,10 @@ fn main() {
         "build the daemon first: cargo build --release"
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut config = String::from(
-        "[http]\nlisten = \"off\"\n[defaults]\nbacklog = \"skip\"\nmax_age = \"off\"\n[[accounts]]\nname = \"bench\"\n",
+    // BENCH_CONFIG adds top-level tables, e.g. "[fetch]\nconcurrency = 64".
+    let extra = std::env::var("BENCH_CONFIG").unwrap_or_default();
+    let mut config = format!(
+        "{extra}\n[http]\nlisten = \"off\"\n[defaults]\nbacklog = \"skip\"\nmax_age = \"off\"\n[[accounts]]\nname = \"bench\"\n",
     );
     for i in 0..n {
         let addr = ports[i % HOSTS];

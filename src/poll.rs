@@ -25,16 +25,21 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
-/// Bounds on concurrent work: fetches in all and per host, and parses at once.
+/// Bounds on concurrent work: fetches in all and per host, parses at once, and parsed
+/// documents waiting for the store.
 ///
-/// A poll holds its global permit from the fetch until its items are stored, so at most
+/// A poll holds its global permit from the fetch until its body is parsed, so at most
 /// `global` bodies are in memory at a time; parsing (CPU work) runs at most one per core.
+/// A parsed document then waits for the store's single writer under a queue permit
+/// (twice `global`): enough that parsing goes on while the writer works through a
+/// backlog, and still a bound on the documents held in memory.
 #[derive(Debug, Clone)]
 pub struct FetchLimiter {
     global: Arc<Semaphore>,
     per_host: usize,
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
     parse: Arc<Semaphore>,
+    store_queue: Arc<Semaphore>,
 }
 
 /// Held while a poll's body is in memory.
@@ -51,6 +56,7 @@ impl FetchLimiter {
             per_host: per_host.max(1),
             hosts: Arc::new(Mutex::new(HashMap::new())),
             parse: Arc::new(Semaphore::new(cores)),
+            store_queue: Arc::new(Semaphore::new(2 * global.max(1))),
         }
     }
 
@@ -77,6 +83,11 @@ impl FetchLimiter {
     /// memory flat.
     pub async fn acquire_parse(&self) -> OwnedSemaphorePermit {
         acquire(self.parse.clone()).await
+    }
+
+    /// A place in the queue of parsed documents waiting for the store.
+    pub async fn acquire_store_queue(&self) -> OwnedSemaphorePermit {
+        acquire(self.store_queue.clone()).await
     }
 }
 
@@ -193,7 +204,7 @@ impl Poller {
 
         // The poll slot bounds the bodies in memory; a poll without one (or done with it)
         // gives it back before waiting for its writes to commit.
-        let body = match fetched {
+        let mut body = match fetched {
             Err(e) => {
                 drop(poll_permit);
                 return self.fail_fetch(feed, row, now, &e).await;
@@ -258,7 +269,8 @@ impl Poller {
         }
 
         let (parsed, parse_time) = {
-            let bytes = body.body.clone();
+            // Moved into the parser, so the body is freed as soon as it is parsed.
+            let bytes = std::mem::take(&mut body.body);
             let content_type = body.content_type.clone();
             let base = body.final_url.clone();
             let _parse_permit = self.limiter.acquire_parse().await;
@@ -288,6 +300,9 @@ impl Poller {
             }
         };
 
+        // Parsed: the body is gone; wait for the store in the queue, not in a fetch slot.
+        let queue_permit = self.limiter.acquire_store_queue().await;
+        drop(poll_permit);
         let store_started = std::time::Instant::now();
         let hint = CacheHint {
             ttl: parsed.ttl,
@@ -316,7 +331,7 @@ impl Poller {
         .await?;
         drop(parsed);
         drop(body);
-        drop(poll_permit);
+        drop(queue_permit);
         if let Some(pending) = pending {
             pending.wait().await?;
         }
@@ -619,4 +634,38 @@ fn newest(items: &[Item], indices: &[usize], n: usize) -> Vec<usize> {
     });
     sorted.truncate(n);
     sorted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn blocks<T>(f: impl std::future::Future<Output = T>) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), f)
+            .await
+            .is_err()
+    }
+
+    #[tokio::test]
+    async fn the_limiter_bounds_fetches_per_host_and_in_all_and_the_store_queue() {
+        let limiter = FetchLimiter::new(3, 2);
+        let a = Url::parse("http://a.example/feed").unwrap();
+        let b = Url::parse("http://B.example/feed").unwrap();
+        let _a1 = limiter.acquire(&a).await;
+        let _a2 = limiter.acquire(&a).await;
+        // A third fetch from host a waits for its host, not for the global limit.
+        assert!(blocks(limiter.acquire(&a)).await);
+        let b1 = limiter.acquire(&b).await;
+        // Three polls in flight: the global limit holds back host b too.
+        assert!(blocks(limiter.acquire(&Url::parse("http://b.example/x").unwrap())).await);
+        drop(b1);
+        let _b2 = limiter.acquire(&b).await;
+
+        // Parsed documents wait for the store in a queue twice the global limit.
+        let queued: Vec<_> =
+            futures_util::future::join_all((0..6).map(|_| limiter.acquire_store_queue())).await;
+        assert!(blocks(limiter.acquire_store_queue()).await);
+        drop(queued);
+        let _q = limiter.acquire_store_queue().await;
+    }
 }
