@@ -6,7 +6,8 @@
 //!     cargo bench --bench parse            # 5 rounds, median
 //!     cargo bench --bench parse -- 11      # 11 rounds
 
-use std::path::PathBuf;
+mod support;
+
 use std::time::Instant;
 
 fn main() {
@@ -15,24 +16,8 @@ fn main() {
         .find(|a| !a.starts_with("--"))
         .and_then(|a| a.parse().ok())
         .unwrap_or(5);
-    let corpus =
-        PathBuf::from(std::env::var("FEED_CORPUS").unwrap_or_else(|_| "../shared/feeds".into()));
+    let files = support::corpus_feeds(&support::corpus_dir());
     let base = url::Url::parse("https://example.org/").unwrap();
-    let mut paths: Vec<_> = std::fs::read_dir(&corpus)
-        .expect("FEED_CORPUS names a directory")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    paths.sort();
-    // The poll benchmark's selection: UTF-8 files of at least 2 KiB with 5 or more items.
-    let files: Vec<Vec<u8>> = paths
-        .iter()
-        .filter_map(|p| std::fs::read(p).ok())
-        .filter(|b| b.len() >= 2048 && std::str::from_utf8(b).is_ok())
-        .filter(|b| {
-            feed2threads::feed::parse::parse_feed(b, None, &base).is_ok_and(|f| f.items.len() >= 5)
-        })
-        .collect();
     let bytes: usize = files.iter().map(Vec::len).sum();
     println!(
         "{} files, {:.1} MB; {rounds} rounds",
@@ -54,11 +39,7 @@ fn main() {
         }
         ours.push(bytes as f64 / 1e6 / start.elapsed().as_secs_f64());
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
-    };
-    let (a, b) = (median(feed_rs), median(ours));
+    let (a, b) = (support::median(feed_rs), support::median(ours));
     println!("feed-rs alone: {a:.0} MB/s");
     println!("parse_feed:    {b:.0} MB/s ({:.2}x feed-rs's time)", a / b);
 }

@@ -10,6 +10,8 @@
 //! addresses (127.0.0.1-8) so the per-host limit (4) and the global limit (32) both apply
 //! as they would for a newsroom's many hosts.
 
+mod support;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -54,33 +56,6 @@ async fn serve(
         .header(header::ETAG, etag)
         .body(Body::from(body.clone()))
         .unwrap()
-}
-
-/// Corpus files that parse into items, as raw bytes.
-fn corpus_feeds(dir: &std::path::Path) -> Vec<Vec<u8>> {
-    let base = url::Url::parse("https://example.org/").unwrap();
-    let mut out = Vec::new();
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    paths.sort();
-    for path in paths {
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        // Keep UTF-8 news feeds: the identity rewrite below works on text.
-        if bytes.len() < 2048 || std::str::from_utf8(&bytes).is_err() {
-            continue;
-        }
-        if let Ok(feed) = feed2threads::feed::parse::parse_feed(&bytes, None, &base)
-            && feed.items.len() >= 5
-        {
-            out.push(bytes);
-        }
-    }
-    out
 }
 
 /// Give every item of copy `n` identities no other copy has: append `?b=n` to the text
@@ -165,11 +140,6 @@ fn run_once(binary: &std::path::Path, config: &std::path::Path) -> Run {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -177,9 +147,8 @@ fn main() {
         .collect();
     let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let runs: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
-    let corpus =
-        PathBuf::from(std::env::var("FEED_CORPUS").unwrap_or_else(|_| "../shared/feeds".into()));
-    let sources = corpus_feeds(&corpus);
+    let corpus = support::corpus_dir();
+    let sources = support::corpus_feeds(&corpus);
     assert!(
         !sources.is_empty(),
         "no usable feeds in {}",
@@ -247,8 +216,8 @@ fn main() {
         warm.push(run_once(&binary, &path));
     }
     for (name, runs) in [("cold", &cold), ("warm", &warm)] {
-        let wall = median(runs.iter().map(|r| r.wall).collect());
-        let cpu = median(runs.iter().map(|r| r.cpu).collect());
+        let wall = support::median(runs.iter().map(|r| r.wall).collect());
+        let cpu = support::median(runs.iter().map(|r| r.cpu).collect());
         let rss = runs.iter().map(|r| r.peak_rss_mb).fold(0.0, f64::max);
         println!(
             "{name}: {wall:.2} s wall (median), {:.0} feeds/s, {cpu:.2} CPU s, peak RSS {rss:.0} MB (max over runs)",

@@ -204,7 +204,13 @@ async fn commit_locked(turn: &mut Turn) {
         Ok(_) => Ok(()),
         Err(e) => {
             let _ = sqlx::query("ROLLBACK").execute(&mut *batch.conn).await;
-            tracing::error!("store: a group commit failed: {e}");
+            tracing::error!(
+                writes = batch.writes,
+                "store: committing {} pollers' writes failed ({e}); those feeds are \
+                 polled again at the run loop's next tick. Check the disk space and \
+                 permissions of the store file",
+                batch.writes
+            );
             Err(Arc::from(e.to_string()))
         }
     };
@@ -220,7 +226,12 @@ async fn abandon(turn: &mut Turn, reason: &str) {
         return;
     };
     let _ = sqlx::query("ROLLBACK").execute(&mut *batch.conn).await;
-    tracing::error!("store: a batch of writes was rolled back: {reason}");
+    tracing::error!(
+        writes = batch.writes,
+        "store: {} pollers' writes were rolled back ({reason}); those feeds are polled again \
+         at the run loop's next tick",
+        batch.writes
+    );
     batch
         .outcome
         .send_replace(Some(Err(Arc::from(format!("rolled back: {reason}")))));
@@ -334,13 +345,16 @@ mod tests {
         names.into_iter().map(|(n,)| n).collect()
     }
 
-    async fn add_account(store: &Store, name: &str) -> super::PendingCommit {
-        let mut slot = store.begin_write().await.unwrap();
+    fn insert_account(
+        name: &str,
+    ) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
         sqlx::query("INSERT INTO accounts (name, created_at, updated_at) VALUES (?, 0, 0)")
             .bind(name)
-            .execute(slot.conn())
-            .await
-            .unwrap();
+    }
+
+    async fn add_account(store: &Store, name: &str) -> super::PendingCommit {
+        let mut slot = store.begin_write().await.unwrap();
+        insert_account(name).execute(slot.conn()).await.unwrap();
         slot.commit().await.unwrap()
     }
 
@@ -382,20 +396,12 @@ mod tests {
         {
             // An ingest that fails (or is cancelled) after its first statement.
             let mut slot = store.begin_write().await.unwrap();
-            sqlx::query(
-                "INSERT INTO accounts (name, created_at, updated_at) VALUES ('half', 0, 0)",
-            )
-            .execute(slot.conn())
-            .await
-            .unwrap();
+            insert_account("half").execute(slot.conn()).await.unwrap();
         }
         let after = add_account(&store, "after").await;
         // A dry run's write, rolled back on purpose.
         let mut slot = store.begin_write().await.unwrap();
-        sqlx::query("INSERT INTO accounts (name, created_at, updated_at) VALUES ('dry', 0, 0)")
-            .execute(slot.conn())
-            .await
-            .unwrap();
+        insert_account("dry").execute(slot.conn()).await.unwrap();
         slot.rollback().await.unwrap();
 
         before.wait().await.unwrap();
@@ -409,13 +415,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir).await;
         let first = add_account(&store, "first").await;
-        let insert = |name: &'static str| {
-            sqlx::query("INSERT INTO accounts (name, created_at, updated_at) VALUES (?, 0, 0)")
-                .bind(name)
-        };
         // The name is taken: the statement fails and SQLite undoes it alone.
-        assert!(store.write_one(insert("first")).await.is_err());
-        store.write_one(insert("second")).await.unwrap();
+        assert!(store.write_one(insert_account("first")).await.is_err());
+        store.write_one(insert_account("second")).await.unwrap();
         first.wait().await.unwrap();
         assert_eq!(names_on_disk(&dir).await, ["first", "second"]);
         store.close().await;

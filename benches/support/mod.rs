@@ -1,0 +1,34 @@
+//! What the benchmarks share: the corpus selection and the median.
+
+use std::path::{Path, PathBuf};
+
+/// The corpus directory: FEED_CORPUS, else ../shared/feeds.
+pub fn corpus_dir() -> PathBuf {
+    PathBuf::from(std::env::var("FEED_CORPUS").unwrap_or_else(|_| "../shared/feeds".into()))
+}
+
+/// The corpus news feeds the benchmarks use, as raw bytes, in file-name order: UTF-8 (the
+/// poll benchmark rewrites identities in the text), at least 2 KiB, and parsing into at
+/// least 5 items.
+pub fn corpus_feeds(dir: &Path) -> Vec<Vec<u8>> {
+    let base = url::Url::parse("https://example.org/").unwrap();
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read the corpus at {}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter(|b| b.len() >= 2048 && std::str::from_utf8(b).is_ok())
+        .filter(|b| {
+            feed2threads::feed::parse::parse_feed(b, None, &base).is_ok_and(|f| f.items.len() >= 5)
+        })
+        .collect()
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
