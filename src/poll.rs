@@ -11,6 +11,7 @@ use crate::config::{Backlog, FeedSettings};
 use crate::feed::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::feed::item::{Item, identify};
 use crate::feed::parse::{ParseError, parse_feed};
+use crate::feed::parse_pool::ParsePool;
 use crate::schedule::{self, CacheHint, Limits};
 use crate::store::feeds::FeedFailure;
 use crate::store::items::FeedSuccess;
@@ -25,20 +26,20 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
-/// Bounds on concurrent work: fetches in all and per host, parses at once, and parsed
-/// documents waiting for the store.
+/// Bounds on concurrent work: fetches in all and per host, the parser threads, and
+/// parsed documents waiting for the store.
 ///
 /// A poll holds its global permit from the fetch until its body is parsed, so at most
-/// `global` bodies are in memory at a time; parsing (CPU work) runs at most one per core.
-/// A parsed document then waits for the store's single writer under a queue permit
-/// (twice `global`): enough that parsing goes on while the writer works through a
-/// backlog, and still a bound on the documents held in memory.
+/// `global` bodies are in memory at a time; parsing (CPU work) runs on a fixed pool of
+/// one thread per core (`ParsePool`). A parsed document then waits for the store's single
+/// writer under a queue permit (twice `global`): enough that parsing goes on while the
+/// writer works through a backlog, and still a bound on the documents held in memory.
 #[derive(Debug, Clone)]
 pub struct FetchLimiter {
     global: Arc<Semaphore>,
     per_host: usize,
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
-    parse: Arc<Semaphore>,
+    parsers: ParsePool,
     store_queue: Arc<Semaphore>,
 }
 
@@ -50,12 +51,11 @@ pub struct PollPermit {
 
 impl FetchLimiter {
     pub fn new(global: usize, per_host: usize) -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         FetchLimiter {
             global: Arc::new(Semaphore::new(global.max(1))),
             per_host: per_host.max(1),
             hosts: Arc::new(Mutex::new(HashMap::new())),
-            parse: Arc::new(Semaphore::new(cores)),
+            parsers: ParsePool::per_core(),
             store_queue: Arc::new(Semaphore::new(2 * global.max(1))),
         }
     }
@@ -79,10 +79,10 @@ impl FetchLimiter {
         (PollPermit { _global: global }, host)
     }
 
-    /// A parse slot: parsing is CPU work, one per core is as fast as it gets and keeps
-    /// memory flat.
-    pub async fn acquire_parse(&self) -> OwnedSemaphorePermit {
-        acquire(self.parse.clone()).await
+    /// The parser threads: parsing is CPU work, one thread per core is as fast as it gets
+    /// and keeps memory flat.
+    pub fn parsers(&self) -> &ParsePool {
+        &self.parsers
     }
 
     /// A place in the queue of parsed documents waiting for the store.
@@ -273,19 +273,15 @@ impl Poller {
             let bytes = std::mem::take(&mut body.body);
             let content_type = body.content_type.clone();
             let base = body.final_url.clone();
-            let _parse_permit = self.limiter.acquire_parse().await;
-            let parse_started = std::time::Instant::now();
             // Parsing is CPU work: keep it off the async worker threads.
-            match tokio::task::spawn_blocking(move || {
-                parse_feed(&bytes, content_type.as_deref(), &base)
-            })
-            .await
+            match self
+                .limiter
+                .parsers()
+                .run(move || parse_feed(&bytes, content_type.as_deref(), &base))
+                .await
             {
-                Ok(result) => (result, parse_started.elapsed()),
-                Err(join) => (
-                    Err(ParseError::NotAFeed(format!("parser task failed: {join}"))),
-                    parse_started.elapsed(),
-                ),
+                Ok(done) => done,
+                Err(e) => (Err(ParseError::NotAFeed(e.to_string())), Duration::ZERO),
             }
         };
         let parsed = match parsed {
