@@ -107,9 +107,10 @@ impl Store {
         // An in-memory database exists per connection: keep exactly one.
         let max = if memory { 1 } else { 8 };
         // Readers keep SQLite's default 2 MB page cache each; the pollers' writer, one
-        // connection, keeps 16 MB: a cold cycle inserts ~100k rows into indexes keyed by
-        // long URLs, and the hot index pages should stay in memory.
-        let writer = (!memory).then(|| options.clone().pragma("cache_size", "-16384"));
+        // connection, keeps 4 MB for the hot index pages of the seen set. More bought
+        // nothing measurable: a cold cycle of 2000 feeds (~100k rows) took the same CPU
+        // time with 16 MB, and peak memory was 14 MB higher.
+        let writer = (!memory).then(|| options.clone().pragma("cache_size", "-4096"));
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             .min_connections(1)
