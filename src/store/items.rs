@@ -84,6 +84,10 @@ pub struct IngestTx {
     acquired: std::time::Instant,
     feed_id: i64,
     account_id: i64,
+    /// Whether the feed can have items yet. A feed's first items are written in the same
+    /// unit as its first `finish` (which sets `baseline_done`), so before its first
+    /// successful poll it has none, and a cold start need not look for them.
+    feed_has_items: bool,
 }
 
 impl Store {
@@ -94,6 +98,7 @@ impl Store {
             acquired: std::time::Instant::now(),
             feed_id: feed.id,
             account_id: feed.account_id,
+            feed_has_items: feed.baseline_done,
         })
     }
 
@@ -123,7 +128,8 @@ impl IngestTx {
             ")",
         );
         let mut known: HashSet<String> = HashSet::new();
-        for chunk in items.chunks(MAX_ROWS) {
+        let to_look_up = if self.feed_has_items { items } else { &[] };
+        for chunk in to_look_up.chunks(MAX_ROWS) {
             let (sql, rows) = KNOWN.sql(chunk.len());
             let mut query = sqlx::query_scalar(sql).bind(self.feed_id);
             for i in 0..rows {
@@ -353,6 +359,9 @@ mod tests {
         let (_, pending) = tx.finish(FeedSuccess::default(), 0).await.unwrap();
         pending.wait().await.unwrap();
 
+        // The next poll reads the feed's row again: its first poll is done now.
+        let row = store.feed_by_id(id).await.unwrap().unwrap();
+        assert!(row.baseline_done);
         let mut tx = store.begin_ingest(&row).await.unwrap();
         let again = tx.recognise(&items).await.unwrap();
         assert!(again.iter().all(|r| *r == Recognised::Known));

@@ -98,7 +98,11 @@ impl Store {
             // Checkpoint every ~40 MB of WAL instead of every 4 MB: each checkpoint syncs
             // the disk, and a cold cycle's many small commits otherwise pay that hundreds
             // of times.
-            .pragma("wal_autocheckpoint", "10000");
+            .pragma("wal_autocheckpoint", "10000")
+            // Each poll's writes run in a savepoint of the shared batch, and SQLite copies
+            // every page a savepoint changes to a sub-journal. Past 64 KiB that goes to a
+            // temporary file; in memory it costs a copy instead of a write system call.
+            .pragma("temp_store", "memory");
         let options = if memory {
             options
         } else {
