@@ -98,11 +98,9 @@ impl Store {
             // Checkpoint every ~40 MB of WAL instead of every 4 MB: each checkpoint syncs
             // the disk, and a cold cycle's many small commits otherwise pay that hundreds
             // of times.
-            .pragma("wal_autocheckpoint", "10000")
-            // Each poll's writes run in a savepoint of the shared batch, and SQLite copies
-            // every page a savepoint changes to a sub-journal. Past 64 KiB that goes to a
-            // temporary file; in memory it costs a copy instead of a write system call.
-            .pragma("temp_store", "memory");
+            // (temp_store stays a file: the savepoint of one large poll journals ~5 MB of
+            // pages, which in memory showed up in the peak.)
+            .pragma("wal_autocheckpoint", "10000");
         let options = if memory {
             options
         } else {
@@ -144,9 +142,14 @@ impl Store {
         &self,
         query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
     ) -> StoreResult<()> {
-        let mut slot = self.group.begin_single().await?;
-        query.execute(slot.conn()).await?;
-        slot.commit().await?.wait().await
+        // Boxed: this future is over 3 KB inline, and every poll waiting for a fetch slot
+        // would carry it (a poll persists its next check before it waits).
+        Box::pin(async move {
+            let mut slot = self.group.begin_single().await?;
+            query.execute(slot.conn()).await?;
+            slot.commit().await?.wait().await
+        })
+        .await
     }
 
     /// Does the store answer?
