@@ -162,13 +162,15 @@ pub async fn run(
 
     let mut summary = RunSummary::default();
     let mut next_check: HashMap<i64, i64> = HashMap::new();
-    for (_, id) in &feeds {
-        let at = if args.once {
-            0
-        } else {
-            store.feed_by_id(*id).await?.map_or(0, |r| r.next_check_at)
-        };
-        next_check.insert(*id, at);
+    let ids: Vec<i64> = feeds.iter().map(|(_, id)| *id).collect();
+    let stored = if args.once {
+        HashMap::new()
+    } else {
+        store.feed_rows(&ids).await?
+    };
+    for id in ids {
+        let at = stored.get(&id).map_or(0, |r| r.next_check_at);
+        next_check.insert(id, at);
     }
     let mut by_id: HashMap<i64, Arc<FeedSettings>> =
         feeds.iter().map(|(f, id)| (*id, f.clone())).collect();
@@ -206,10 +208,30 @@ pub async fn run(
             .map(|(id, _)| *id)
             .collect();
         due.sort_by_key(|id| next_check.get(id).copied().unwrap_or(0));
+        // Read now, not in each task: no poll of these feeds is in flight, so the rows are
+        // current.
+        let mut rows = if due.is_empty() {
+            HashMap::new()
+        } else {
+            match store.feed_rows(&due).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!(
+                        feeds = due.len(),
+                        "cannot read the due feeds from the store: {e}; trying again at the next tick"
+                    );
+                    for id in due.drain(..) {
+                        next_check.insert(id, now + TICK.as_secs() as i64);
+                    }
+                    HashMap::new()
+                }
+            }
+        };
         for id in due {
             let Some(feed) = by_id.get(&id).cloned() else {
                 continue;
             };
+            let row = rows.remove(&id);
             in_flight.insert(id);
             polled_once.insert(id);
             let poller = poller.clone();
@@ -218,11 +240,7 @@ pub async fn run(
             tracker.spawn(async move {
                 let started = std::time::Instant::now();
                 let work = async {
-                    let row = poller
-                        .store
-                        .feed_by_id(id)
-                        .await?
-                        .context("feed row vanished")?;
+                    let row = row.context("feed row vanished")?;
                     Ok(poller.poll(&feed, &row).await?)
                 };
                 let result = tokio::select! {
