@@ -10,8 +10,8 @@
 //! set of allocator arenas instead of spreading them over whichever blocking threads
 //! tokio happens to pick, which keeps peak memory down.
 
+use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How much lower than the daemon's other threads parsers run (a nice increment).
@@ -23,7 +23,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// is dropped.
 #[derive(Debug, Clone)]
 pub struct ParsePool {
-    jobs: Arc<Mutex<Sender<Job>>>,
+    jobs: Sender<Job>,
 }
 
 /// The job did not produce a result: it panicked (the parser catches its own panics, so
@@ -36,7 +36,7 @@ impl ParsePool {
     /// Start `threads` parser threads (at least one).
     pub fn new(threads: usize) -> Self {
         let (sender, receiver) = std::sync::mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
+        let receiver = std::sync::Arc::new(Mutex::new(receiver));
         for n in 0..threads.max(1) {
             let receiver = receiver.clone();
             let spawned = std::thread::Builder::new()
@@ -48,9 +48,7 @@ impl ParsePool {
                 tracing::error!("cannot start parser thread {n}: {e}");
             }
         }
-        ParsePool {
-            jobs: Arc::new(Mutex::new(sender)),
-        }
+        ParsePool { jobs: sender }
     }
 
     /// One parser thread per core.
@@ -72,10 +70,7 @@ impl ParsePool {
             // The caller may have gone away (a cancelled poll); nothing to do then.
             let _ = tx.send((result, started.elapsed()));
         });
-        {
-            let sender = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-            sender.send(job).map_err(|_| ParsePoolError)?;
-        }
+        self.jobs.send(job).map_err(|_| ParsePoolError)?;
         rx.await.map_err(|_| ParsePoolError)
     }
 }
@@ -124,7 +119,7 @@ mod tests {
 
         // Both threads still take jobs: two jobs that wait for each other finish only
         // if they run at once.
-        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
         let both = async {
             tokio::join!(
                 pool.run({
