@@ -97,7 +97,15 @@ fn lower_priority() {
         let me = rustix::thread::gettid();
         let current = rustix::process::getpriority_process(Some(me)).unwrap_or(0);
         if let Err(e) = rustix::process::setpriority_process(Some(me), current + PARSER_NICENESS) {
-            tracing::debug!("parser thread keeps its priority: {e}");
+            // Once per process: every parser thread would say the same.
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    "parser threads keep the daemon's CPU priority (setpriority: {e}); on busy \
+                     cycles the store's writer may wait for parsing. A seccomp filter that \
+                     denies setpriority (systemd's @resources) causes this."
+                );
+            });
         }
     }
 }
