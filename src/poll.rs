@@ -297,7 +297,8 @@ impl Poller {
                 .await
             {
                 Ok(done) => done,
-                Err(e) => (Err(ParseError::NotAFeed(e.to_string())), Duration::ZERO),
+                // Our fault, not the feed's: say so rather than call it "not a feed".
+                Err(e) => (Err(ParseError::Panicked(e.to_string())), Duration::ZERO),
             }
         };
         let parsed = match parsed {
