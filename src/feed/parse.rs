@@ -1416,7 +1416,7 @@ mod tests {
 
     #[test]
     fn reads_corpus_samples_when_available() {
-        // Full coverage lives in tests/corpus.rs; this spot-checks a few known cases.
+        // Full coverage lives in tests/it/corpus.rs; this spot-checks a few known cases.
         let Some(dir) = std::env::var_os("FEED_CORPUS") else {
             return;
         };

@@ -2,8 +2,7 @@
 //! fake can produce and the action the client assigns to it, the token endpoints, paging, the
 //! API's own limits, and that no token ever shows in an error.
 
-#[path = "support/fake_threads.rs"]
-mod fake_threads;
+use crate::support::fake_threads;
 
 use std::time::Duration;
 

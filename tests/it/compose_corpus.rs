@@ -3,7 +3,7 @@
 //!
 //! Runs only when `FEED_CORPUS` names the corpus directory (CI sets it to
 //! `../shared/feeds`); otherwise it says "skipped" and passes. Files the parser rejects
-//! count as zero items: this test is about composition, `tests/corpus.rs` about parsing.
+//! count as zero items: this test is about composition, `tests/it/corpus.rs` about parsing.
 //! Prints how many items were composed and how many had to be shortened. With
 //! `COMPOSE_SHOW=<part of a file name>` it also prints the posts of matching files, for
 //! reviewing what composition does to real feeds.

@@ -21,9 +21,7 @@
 //! # Usage
 //!
 //! ```text
-//! #[path = "support/fake_threads.rs"]   // or `pub mod fake_threads;` in tests/support/mod.rs
-//! mod fake_threads;
-//! use fake_threads::{FakeThreads, PublishFault, Switches, Endpoint};
+//! use crate::support::fake_threads::{FakeThreads, PublishFault, Switches, Endpoint};
 //!
 //! let fake = FakeThreads::start();                      // sync; own thread and runtime
 //! let client = ThreadsClient::new(ClientConfig::new(fake.base_url()))?;

@@ -2,8 +2,7 @@
 //! redirect, code → short-lived → long-lived exchange, `/me`), `--token` import, every known
 //! failure with its advice, and no token, code or secret ever on the screen.
 
-#[path = "support/fake_threads.rs"]
-mod fake_threads;
+use crate::support::fake_threads;
 
 use fake_threads::{APP_ID, APP_SECRET, Endpoint, FakeThreads, REDIRECT_URI, TokenKind, USERNAME};
 use feed2threads::auth::{self, AuthError, Connected};

@@ -1,7 +1,7 @@
 //! Ingestion end to end: a real SQLite file, real HTTP on 127.0.0.1 (the local feed
 //! server), the real fetcher, parser, policies and outbox.
 
-mod support;
+use crate::support;
 
 use feed2threads::app::sync_config;
 use feed2threads::config::Settings;

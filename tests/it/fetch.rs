@@ -1,7 +1,7 @@
 //! The fetcher against a real HTTP server on loopback: conditional GET, redirects, caps,
 //! decompression, timeouts and error classes.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

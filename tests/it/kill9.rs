@@ -3,9 +3,8 @@
 //! many times, restarted after each kill. A final `run --once` drains the queue. Every story
 //! must then be on Threads exactly once: no duplicate, none missing.
 
-#[path = "support/fake_threads.rs"]
-mod fake_threads;
-mod support;
+use crate::support;
+use crate::support::fake_threads;
 
 use fake_threads::{FakeThreads, RandomFaults};
 use feed2threads::store::Store;

@@ -1,7 +1,7 @@
 //! The binary as a user runs it: exit codes, `check`, `run --once --dry-run`, SIGTERM,
 //! `queue` and `status`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -5,9 +5,8 @@
 //! What is checked everywhere: every story is published exactly once (no duplicate on the
 //! fake, every outbox row `published` with its text and link present once).
 
-#[path = "support/fake_threads.rs"]
-mod fake_threads;
-mod support;
+use crate::support;
+use crate::support::fake_threads;
 
 use fake_threads::{Endpoint, FakeThreads, MediaOutcome, PublishFault, RandomFaults, TokenKind};
 use feed2threads::app::sync_config;

@@ -10,14 +10,7 @@
 //! # Including it
 //!
 //! ```ignore
-//! mod support;                                    // tests/support/mod.rs
-//! use support::feed_server::{FeedServer, Route};
-//! ```
-//! or, without going through `tests/support/mod.rs`:
-//! ```ignore
-//! #[path = "support/feed_server.rs"]
-//! mod feed_server;
-//! use feed_server::{FeedServer, Route};
+//! use crate::support::feed_server::{FeedServer, Route};   // tests/it/support/mod.rs
 //! ```
 //!
 //! # Example

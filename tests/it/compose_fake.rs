@@ -2,8 +2,7 @@
 //! a container to the fake Threads server, which validates text length, links and topic
 //! tags exactly as the API does: none may be rejected. Runs when FEED_CORPUS is set.
 
-#[path = "support/fake_threads.rs"]
-mod fake_threads;
+use crate::support::fake_threads;
 
 use fake_threads::FakeThreads;
 use feed2threads::compose::{ComposeOptions, Composer, FeedContext, Media};

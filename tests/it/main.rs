@@ -1,0 +1,18 @@
+//! The integration tests, one crate: each file is a module, `support` holds the shared
+//! local feed server and fake Threads API.
+
+mod auth;
+mod cli;
+mod compose;
+mod compose_corpus;
+mod compose_fake;
+mod corpus;
+mod deploy;
+mod fetch;
+mod http;
+mod ingest;
+mod kill9;
+mod opml;
+mod publish;
+mod support;
+mod threads_client;

@@ -1,0 +1,4 @@
+//! Helpers shared by the integration tests (one test crate: `tests/it/main.rs`).
+
+pub mod fake_threads;
+pub mod feed_server;
