@@ -239,6 +239,9 @@ pub struct FeedSettings {
     pub backlog: Backlog,
     pub max_age: Option<Duration>,
     pub flood_limit: usize,
+    /// At most this many items of one document are considered (the newest). The key
+    /// itself comes with centre-config's change; until then every feed has the default.
+    pub max_items: usize,
     pub compose: ComposeOptions,
     pub composer: Arc<Composer>,
 }
@@ -1054,6 +1057,7 @@ fn validate_feed(
         backlog,
         max_age,
         flood_limit,
+        max_items: 500,
         compose,
         composer,
     })

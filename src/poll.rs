@@ -6,18 +6,17 @@
 //! poll, max_age, filters, flood guard), compose, and commit items + outbox + validators
 //! in one transaction. A dry run does all of it and rolls the transaction back.
 
-use crate::compose::{FeedContext, FilterDecision, Post};
-use crate::config::{Backlog, FeedSettings};
+mod ingest;
+
+use crate::compose::{FeedContext, Post};
+use crate::config::FeedSettings;
 use crate::feed::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
-use crate::feed::item::{Item, identify};
-use crate::feed::parse::{ParseError, parse_feed};
+use crate::feed::parse::{ParseError, ParseLimits, parse_feed_with};
 use crate::feed::parse_pool::ParsePool;
 use crate::schedule::{self, CacheHint, Limits};
 use crate::store::feeds::FeedFailure;
 use crate::store::items::FeedSuccess;
-use crate::store::{
-    FeedRow, IngestItem, ItemDisposition, PendingCommit, Recognised, Store, StoreError,
-};
+use crate::store::{FeedRow, Store, StoreError};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -289,11 +288,14 @@ impl Poller {
             let bytes = std::mem::take(&mut body.body);
             let content_type = body.content_type.clone();
             let base = body.final_url.clone();
+            let limits = ParseLimits {
+                max_items: feed.max_items,
+            };
             // Parsing is CPU work: keep it off the async worker threads.
             match self
                 .limiter
                 .parsers()
-                .run(move || parse_feed(&bytes, content_type.as_deref(), &base))
+                .run(move || parse_feed_with(&bytes, content_type.as_deref(), &base, limits))
                 .await
             {
                 Ok(done) => done,
@@ -326,23 +328,36 @@ impl Poller {
             feed_name: &feed.name,
             feed_title: parsed.title.as_deref(),
         };
-        let (counts, queued, held, pending) = self
-            .ingest(
-                feed,
-                row,
-                &parsed.items,
-                &ctx,
-                now,
-                FeedSuccess {
-                    etag: body.etag.as_deref(),
-                    last_modified: body.last_modified.as_deref(),
-                    body_hash: Some(&body_hash),
-                    result: "",
-                    next_check_at: next,
-                    new_items: 0,
-                },
-            )
-            .await?;
+        if parsed.items_in_document > parsed.items.len() {
+            tracing::info!(
+                items = parsed.items_in_document,
+                considered = parsed.items.len(),
+                "the document holds more than max_items items; only the newest are considered"
+            );
+        }
+        let ingest::Ingested {
+            counts,
+            queued,
+            held,
+            pending,
+        } = ingest::Ingest {
+            store: &self.store,
+            feed,
+            row,
+            items: &parsed.items,
+            ctx: &ctx,
+            now,
+            dry_run: self.dry_run,
+        }
+        .run(FeedSuccess {
+            etag: body.etag.as_deref(),
+            last_modified: body.last_modified.as_deref(),
+            body_hash: Some(&body_hash),
+            result: "",
+            next_check_at: next,
+            new_items: 0,
+        })
+        .await?;
         drop(parsed);
         drop(body);
         drop(queue_permit);
@@ -477,177 +492,6 @@ impl Poller {
             next,
         ))
     }
-
-    /// Recognise, decide, compose and record, in one transaction.
-    async fn ingest(
-        &self,
-        feed: &FeedSettings,
-        row: &FeedRow,
-        items: &[Item],
-        ctx: &FeedContext<'_>,
-        now: DateTime<Utc>,
-        mut success: FeedSuccess<'_>,
-    ) -> Result<(IngestCounts, Vec<Post>, Vec<Post>, Option<PendingCommit>), PollError> {
-        let ingest_items: Vec<IngestItem> = items
-            .iter()
-            .zip(identify(items))
-            .map(|(item, id)| IngestItem {
-                key: id.key,
-                aliases: id.aliases,
-                title: item.title.clone(),
-                link: item.link.as_ref().map(|l| l.to_string()),
-                published_at: item.date().map(|d| d.timestamp()),
-            })
-            .collect();
-
-        let mut tx = self.store.begin_ingest(row).await?;
-        let recognised = tx.recognise(&ingest_items).await?;
-
-        let mut counts = IngestCounts {
-            items: items.len(),
-            ..IngestCounts::default()
-        };
-        let new_indices: Vec<usize> = recognised
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| **r == Recognised::New)
-            .map(|(i, _)| i)
-            .collect();
-        counts.new = new_indices.len();
-        counts.duplicates = recognised
-            .iter()
-            .filter(|r| **r == Recognised::Duplicate)
-            .count();
-
-        // Backlog policy on the first successful poll.
-        let mut backlog_keep: Option<Vec<usize>> = None;
-        if !row.baseline_done {
-            backlog_keep = Some(match feed.backlog {
-                Backlog::Skip => Vec::new(),
-                Backlog::All => new_indices.clone(),
-                Backlog::Latest(n) => newest(items, &new_indices, n),
-            });
-        }
-
-        let max_age_cutoff = feed
-            .max_age
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| now - d);
-
-        let mut decisions: Vec<(usize, ItemDisposition, Option<Post>)> = Vec::new();
-        for &i in &new_indices {
-            let item = &items[i];
-            if let Some(keep) = &backlog_keep
-                && !keep.contains(&i)
-            {
-                decisions.push((i, ItemDisposition::Backlog, None));
-                continue;
-            }
-            if let (Some(cutoff), Some(date)) = (max_age_cutoff, item.date())
-                && date < cutoff
-            {
-                decisions.push((i, ItemDisposition::TooOld, None));
-                continue;
-            }
-            if let FilterDecision::Reject { reason } = feed.composer.filter(item) {
-                tracing::debug!(item = %ingest_items[i].key, "filtered: {reason}");
-                decisions.push((i, ItemDisposition::Filtered, None));
-                continue;
-            }
-            match feed.composer.compose(item, ctx) {
-                Ok(post) => decisions.push((i, ItemDisposition::Queued, Some(post))),
-                Err(e) => {
-                    tracing::warn!(item = %ingest_items[i].key, "cannot compose a post: {e}");
-                    decisions.push((i, ItemDisposition::Invalid, None));
-                }
-            }
-        }
-
-        // Flood guard: on a feed we know, a poll that would publish more than the limit
-        // looks like a guid-scheme or URL migration, not news. Hold them for a human.
-        let to_publish = decisions
-            .iter()
-            .filter(|(_, d, _)| *d == ItemDisposition::Queued)
-            .count();
-        let flood = row.baseline_done && to_publish > feed.flood_limit;
-        if flood {
-            for (_, d, _) in decisions.iter_mut() {
-                if *d == ItemDisposition::Queued {
-                    *d = ItemDisposition::Held;
-                }
-            }
-        }
-
-        // Oldest first, so queue order is publication order.
-        decisions.sort_by_key(|(i, _, _)| (items[*i].date(), std::cmp::Reverse(*i)));
-
-        let mut to_record: Vec<(&IngestItem, ItemDisposition)> = decisions
-            .iter()
-            .map(|(i, d, _)| (&ingest_items[*i], *d))
-            .collect();
-        to_record.extend(
-            recognised
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| **r == Recognised::Duplicate)
-                .map(|(i, _)| (&ingest_items[i], ItemDisposition::Duplicate)),
-        );
-        let ids = tx.record(&to_record, now.timestamp()).await?;
-
-        let mut queued = Vec::new();
-        let mut held = Vec::new();
-        for ((i, disposition, post), item_id) in decisions.into_iter().zip(ids) {
-            match disposition {
-                ItemDisposition::Backlog => counts.backlog += 1,
-                ItemDisposition::TooOld => counts.too_old += 1,
-                ItemDisposition::Filtered => counts.filtered += 1,
-                ItemDisposition::Invalid => counts.invalid += 1,
-                ItemDisposition::Queued | ItemDisposition::Held | ItemDisposition::Duplicate => {}
-            }
-            let Some(post) = post else { continue };
-            let is_held = disposition == ItemDisposition::Held;
-            let date = items[i].date().map(|d| d.timestamp());
-            tx.enqueue(item_id, &post, is_held, date, now.timestamp())
-                .await?;
-            if is_held {
-                counts.held += 1;
-                held.push(post);
-            } else {
-                counts.queued += 1;
-                queued.push(post);
-            }
-        }
-
-        success.new_items = i64::try_from(counts.new).unwrap_or(i64::MAX);
-        success.result = if counts.new > 0 {
-            "new_items"
-        } else {
-            "no_new_items"
-        };
-        let pending = if self.dry_run {
-            tx.abandon().await?;
-            None
-        } else {
-            let (turn_held, pending) = tx.finish(success, now.timestamp()).await?;
-            tracing::debug!(write_ms = turn_held.as_millis() as u64, "ingest written");
-            Some(pending)
-        };
-        Ok((counts, queued, held, pending))
-    }
-}
-
-/// The `n` newest of the given items: by date when dated, else by document order (feeds
-/// list newest first).
-fn newest(items: &[Item], indices: &[usize], n: usize) -> Vec<usize> {
-    let mut sorted: Vec<usize> = indices.to_vec();
-    sorted.sort_by(|a, b| {
-        items[*b]
-            .date()
-            .cmp(&items[*a].date())
-            .then_with(|| a.cmp(b))
-    });
-    sorted.truncate(n);
-    sorted
 }
 
 #[cfg(test)]

@@ -1,0 +1,290 @@
+//! What one parsed document does to the store: recognition, the policies, composing and
+//! recording, in one transaction.
+//!
+//! Owns the decision for each item of a document: known, a duplicate of a story the
+//! account has, or new; and for a new one: backlog (first poll), too old, filtered,
+//! invalid, queued, or held by the flood guard. Once a feed is flood-held (some of its
+//! posts wait for `release`), its new items are recorded as held without being composed,
+//! so a feed that invents thousands of items a poll costs a row each, not a post each;
+//! after `release`, those still in the feed are composed at its next poll. It does no
+//! I/O but the store's.
+
+use super::{IngestCounts, PollError};
+use crate::compose::{FeedContext, FilterDecision, Post};
+use crate::config::{Backlog, FeedSettings};
+use crate::feed::item::{Item, identify};
+use crate::store::items::{FeedSuccess, IngestTx};
+use crate::store::{FeedRow, IngestItem, ItemDisposition, PendingCommit, Recognised, Store};
+use chrono::{DateTime, Utc};
+
+/// What ingesting a document produced.
+pub(super) struct Ingested {
+    pub counts: IngestCounts,
+    /// Posts queued (or, in a dry run, that would be), oldest first.
+    pub queued: Vec<Post>,
+    /// Posts the flood guard held.
+    pub held: Vec<Post>,
+    /// The commit to wait for; `None` in a dry run.
+    pub pending: Option<PendingCommit>,
+}
+
+/// One document's ingest.
+pub(super) struct Ingest<'a> {
+    pub store: &'a Store,
+    pub feed: &'a FeedSettings,
+    pub row: &'a FeedRow,
+    pub items: &'a [Item],
+    pub ctx: &'a FeedContext<'a>,
+    pub now: DateTime<Utc>,
+    pub dry_run: bool,
+}
+
+/// An item to decide on: new, or held earlier without a post and now free to go.
+struct Candidate {
+    index: usize,
+    /// The item's row, when it has one already (held without a post).
+    item_id: Option<i64>,
+}
+
+/// What happens to one candidate.
+struct Decision {
+    candidate: Candidate,
+    disposition: ItemDisposition,
+    post: Option<Post>,
+}
+
+impl Ingest<'_> {
+    /// Recognise, decide, compose and record, in one transaction.
+    pub async fn run(self, mut success: FeedSuccess<'_>) -> Result<Ingested, PollError> {
+        let ingest_items = ingest_items(self.items);
+        let mut tx = self.store.begin_ingest(self.row).await?;
+        let recognised = tx.recognise(&ingest_items).await?;
+
+        let mut counts = IngestCounts {
+            items: self.items.len(),
+            ..IngestCounts::default()
+        };
+        let mut new = Vec::new();
+        let mut waiting = Vec::new();
+        let mut duplicates = Vec::new();
+        for (index, r) in recognised.iter().enumerate() {
+            match *r {
+                Recognised::New => new.push(Candidate {
+                    index,
+                    item_id: None,
+                }),
+                Recognised::HeldUncomposed { item_id } => waiting.push(Candidate {
+                    index,
+                    item_id: Some(item_id),
+                }),
+                Recognised::Duplicate => duplicates.push(index),
+                Recognised::Known => {}
+            }
+        }
+        counts.new = new.len();
+        counts.duplicates = duplicates.len();
+
+        let held_feed = self.row.baseline_done
+            && !(new.is_empty() && waiting.is_empty())
+            && tx.feed_is_held().await?;
+        let mut decisions = if held_feed {
+            // The feed waits for a human: record what comes, compose nothing.
+            new.into_iter()
+                .map(|candidate| Decision {
+                    candidate,
+                    disposition: ItemDisposition::HeldUncomposed,
+                    post: None,
+                })
+                .collect()
+        } else {
+            let candidates: Vec<Candidate> = new.into_iter().chain(waiting).collect();
+            self.decide(candidates, &ingest_items)
+        };
+
+        // Oldest first, so queue order is publication order.
+        decisions.sort_by_key(|d| {
+            let i = d.candidate.index;
+            (self.items[i].date(), std::cmp::Reverse(i))
+        });
+        self.record(&mut tx, &mut decisions, &ingest_items, &duplicates)
+            .await?;
+
+        let now = self.now.timestamp();
+        let mut queued = Vec::new();
+        let mut held = Vec::new();
+        for decision in decisions {
+            match decision.disposition {
+                ItemDisposition::Backlog => counts.backlog += 1,
+                ItemDisposition::TooOld => counts.too_old += 1,
+                ItemDisposition::Filtered => counts.filtered += 1,
+                ItemDisposition::Invalid => counts.invalid += 1,
+                ItemDisposition::HeldUncomposed => counts.held += 1,
+                ItemDisposition::Queued | ItemDisposition::Held | ItemDisposition::Duplicate => {}
+            }
+            let (Some(post), Some(item_id)) = (decision.post, decision.candidate.item_id) else {
+                continue;
+            };
+            let is_held = decision.disposition == ItemDisposition::Held;
+            let date = self.items[decision.candidate.index]
+                .date()
+                .map(|d| d.timestamp());
+            tx.enqueue(item_id, &post, is_held, date, now).await?;
+            if is_held {
+                counts.held += 1;
+                held.push(post);
+            } else {
+                counts.queued += 1;
+                queued.push(post);
+            }
+        }
+
+        success.new_items = i64::try_from(counts.new).unwrap_or(i64::MAX);
+        success.result = if counts.new > 0 {
+            "new_items"
+        } else {
+            "no_new_items"
+        };
+        let pending = if self.dry_run {
+            tx.abandon().await?;
+            None
+        } else {
+            let (turn_held, pending) = tx.finish(success, now).await?;
+            tracing::debug!(write_ms = turn_held.as_millis() as u64, "ingest written");
+            Some(pending)
+        };
+        Ok(Ingested {
+            counts,
+            queued,
+            held,
+            pending,
+        })
+    }
+
+    /// The policies, in order: backlog (first poll), max_age, filters, composing; then
+    /// the flood guard over what would be queued.
+    fn decide(&self, candidates: Vec<Candidate>, ingest_items: &[IngestItem]) -> Vec<Decision> {
+        let feed = self.feed;
+        let backlog_keep: Option<Vec<usize>> = (!self.row.baseline_done).then(|| {
+            let indices: Vec<usize> = candidates.iter().map(|c| c.index).collect();
+            match feed.backlog {
+                Backlog::Skip => Vec::new(),
+                Backlog::All => indices,
+                Backlog::Latest(n) => newest(self.items, &indices, n),
+            }
+        });
+        let max_age_cutoff = feed
+            .max_age
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| self.now - d);
+
+        let mut decisions: Vec<Decision> = candidates
+            .into_iter()
+            .map(|candidate| {
+                let i = candidate.index;
+                let item = &self.items[i];
+                let (disposition, post) = if backlog_keep.as_ref().is_some_and(|k| !k.contains(&i)) {
+                    (ItemDisposition::Backlog, None)
+                } else if let (Some(cutoff), Some(date)) = (max_age_cutoff, item.date())
+                    && date < cutoff
+                {
+                    (ItemDisposition::TooOld, None)
+                } else if let FilterDecision::Reject { reason } = feed.composer.filter(item) {
+                    tracing::debug!(item = %ingest_items[i].key, "filtered: {reason}");
+                    (ItemDisposition::Filtered, None)
+                } else {
+                    match feed.composer.compose(item, self.ctx) {
+                        Ok(post) => (ItemDisposition::Queued, Some(post)),
+                        Err(e) => {
+                            tracing::warn!(item = %ingest_items[i].key, "cannot compose a post: {e}");
+                            (ItemDisposition::Invalid, None)
+                        }
+                    }
+                };
+                Decision {
+                    candidate,
+                    disposition,
+                    post,
+                }
+            })
+            .collect();
+
+        // Flood guard: on a feed we know, a poll that would publish more than the limit
+        // looks like a guid-scheme or URL migration, not news. Hold them for a human.
+        let to_publish = decisions
+            .iter()
+            .filter(|d| d.disposition == ItemDisposition::Queued)
+            .count();
+        if self.row.baseline_done && to_publish > feed.flood_limit {
+            for d in &mut decisions {
+                if d.disposition == ItemDisposition::Queued {
+                    d.disposition = ItemDisposition::Held;
+                }
+            }
+        }
+        decisions
+    }
+
+    /// Records the new items and the duplicates, updates the held items now decided,
+    /// and gives every decision its item row.
+    async fn record(
+        &self,
+        tx: &mut IngestTx,
+        decisions: &mut [Decision],
+        ingest_items: &[IngestItem],
+        duplicates: &[usize],
+    ) -> Result<(), PollError> {
+        let (fresh, again): (Vec<&mut Decision>, Vec<&mut Decision>) = decisions
+            .iter_mut()
+            .partition(|d| d.candidate.item_id.is_none());
+        let mut rows: Vec<(&IngestItem, ItemDisposition)> = fresh
+            .iter()
+            .map(|d| (&ingest_items[d.candidate.index], d.disposition))
+            .collect();
+        rows.extend(
+            duplicates
+                .iter()
+                .map(|&i| (&ingest_items[i], ItemDisposition::Duplicate)),
+        );
+        let ids = tx.record(&rows, self.now.timestamp()).await?;
+        for (d, id) in fresh.into_iter().zip(ids) {
+            d.candidate.item_id = Some(id);
+        }
+        let changes: Vec<(i64, ItemDisposition)> = again
+            .iter()
+            .filter_map(|d| Some((d.candidate.item_id?, d.disposition)))
+            .collect();
+        tx.set_dispositions(&changes).await?;
+        Ok(())
+    }
+}
+
+/// The store's view of each item: its identity keys and what `status` shows of it.
+fn ingest_items(items: &[Item]) -> Vec<IngestItem> {
+    items
+        .iter()
+        .zip(identify(items))
+        .map(|(item, id)| IngestItem {
+            key: id.key,
+            aliases: id.aliases,
+            legacy_key: id.legacy.key,
+            legacy_aliases: id.legacy.aliases,
+            title: item.title.clone(),
+            link: item.link.as_ref().map(|l| l.to_string()),
+            published_at: item.date().map(|d| d.timestamp()),
+        })
+        .collect()
+}
+
+/// The `n` newest of the given items: by date when dated, else by document order (feeds
+/// list newest first).
+fn newest(items: &[Item], indices: &[usize], n: usize) -> Vec<usize> {
+    let mut sorted: Vec<usize> = indices.to_vec();
+    sorted.sort_by(|a, b| {
+        items[*b]
+            .date()
+            .cmp(&items[*a].date())
+            .then_with(|| a.cmp(b))
+    });
+    sorted.truncate(n);
+    sorted
+}
