@@ -67,6 +67,7 @@ impl Ingest<'_> {
         let mut new = Vec::new();
         let mut waiting = Vec::new();
         let mut duplicates = Vec::new();
+        let mut known_under_old_keys = Vec::new();
         for (index, r) in recognised.iter().enumerate() {
             match *r {
                 Recognised::New => new.push(Candidate {
@@ -78,11 +79,15 @@ impl Ingest<'_> {
                     item_id: Some(item_id),
                 }),
                 Recognised::Duplicate => duplicates.push(index),
+                Recognised::KnownUnderOldKeys => known_under_old_keys.push(index),
                 Recognised::Known => {}
             }
         }
         counts.new = new.len();
         counts.duplicates = duplicates.len();
+        // Recorded as duplicates under today's keys, not counted: not news, and not a
+        // story another feed had.
+        duplicates.extend(known_under_old_keys);
 
         let held_feed = self.row.baseline_done
             && !(new.is_empty() && waiting.is_empty())

@@ -13,6 +13,10 @@ use super::{Store, StoreResult};
 use crate::compose::Post;
 use std::collections::{HashMap, HashSet};
 
+/// The identity rules of this release: 2 since story fragments and shared links counted
+/// (issue 11). A feed whose `identity_rules` is lower has not been ingested under them.
+pub const IDENTITY_RULES: i64 = 2;
+
 /// Why an item that was recognised for the first time will or will not be published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemDisposition {
@@ -73,6 +77,9 @@ pub enum Recognised {
     Known,
     /// This feed recorded it while flood-held, without composing it.
     HeldUncomposed { item_id: i64 },
+    /// The account has it under its keys in the form of earlier releases: record it
+    /// under today's (as a duplicate), so later polls know it without the old form.
+    KnownUnderOldKeys,
     /// The account saw one of its alias keys, in another feed or earlier in this document.
     Duplicate,
 }
@@ -99,6 +106,9 @@ pub struct IngestTx {
     /// unit as its first `finish` (which sets `baseline_done`), so before its first
     /// successful poll it has none, and a cold start need not look for them.
     feed_has_items: bool,
+    /// This is the feed's first ingest under today's identity rules: keys in the old
+    /// form are looked up too.
+    old_keys_pending: bool,
 }
 
 impl Store {
@@ -110,6 +120,7 @@ impl Store {
             feed_id: feed.id,
             account_id: feed.account_id,
             feed_has_items: feed.baseline_done,
+            old_keys_pending: feed.identity_rules < IDENTITY_RULES,
         })
     }
 
@@ -168,6 +179,7 @@ impl IngestTx {
             }
             let legacy: Vec<&str> = items
                 .iter()
+                .filter(|_| self.old_keys_pending)
                 .filter(|i| !known.contains_key(&i.key))
                 .filter_map(|i| i.legacy_key.as_deref())
                 .collect();
@@ -178,15 +190,16 @@ impl IngestTx {
                 known_legacy.extend(rows.into_iter().map(|(k,)| k));
             }
         }
-        let is_known = |item: &IngestItem| {
-            known.contains_key(&item.key)
-                || item
-                    .legacy_key
-                    .as_ref()
-                    .is_some_and(|k| known_legacy.contains(k))
+        let known_by_old_key = |item: &IngestItem| {
+            item.legacy_key
+                .as_ref()
+                .is_some_and(|k| known_legacy.contains(k))
         };
 
-        let unknown: Vec<&IngestItem> = items.iter().filter(|i| !is_known(i)).collect();
+        let unknown: Vec<&IngestItem> = items
+            .iter()
+            .filter(|i| !known.contains_key(&i.key) && !known_by_old_key(i))
+            .collect();
         let aliases: Vec<&str> = unknown
             .iter()
             .flat_map(|i| i.aliases.iter().map(String::as_str))
@@ -200,6 +213,7 @@ impl IngestTx {
         }
         let legacy_aliases: Vec<&str> = unknown
             .iter()
+            .filter(|_| self.old_keys_pending)
             .flat_map(|i| i.legacy_aliases.iter().map(String::as_str))
             .collect();
         let mut seen_legacy: HashSet<String> = HashSet::new();
@@ -220,16 +234,19 @@ impl IngestTx {
                 });
                 continue;
             }
-            if is_known(item) {
-                out.push(Recognised::Known);
+            if known_by_old_key(item) {
+                out.push(Recognised::KnownUnderOldKeys);
+                seen.extend(item.aliases.iter().cloned());
                 continue;
             }
-            let duplicate = item.aliases.iter().any(|a| seen.contains(a))
-                || item.legacy_aliases.iter().any(|a| seen_legacy.contains(a));
+            let duplicate = item.aliases.iter().any(|a| seen.contains(a));
+            let old_duplicate = item.legacy_aliases.iter().any(|a| seen_legacy.contains(a));
             // Claim the keys for the rest of the document: a story listed twice is one story.
             seen.extend(item.aliases.iter().cloned());
             out.push(if duplicate {
                 Recognised::Duplicate
+            } else if old_duplicate {
+                Recognised::KnownUnderOldKeys
             } else {
                 Recognised::New
             });
@@ -371,7 +388,8 @@ impl IngestTx {
             "UPDATE feeds SET etag = ?, last_modified = ?, body_hash = COALESCE(?, body_hash), \
              baseline_done = 1, last_result = ?, last_polled_at = ?, last_success_at = ?, \
              consecutive_failures = 0, failing_since = NULL, last_error = NULL, \
-             next_check_at = ?, items_seen = items_seen + ?, updated_at = ? WHERE id = ?",
+             next_check_at = ?, items_seen = items_seen + ?, identity_rules = ?, updated_at = ? \
+             WHERE id = ?",
         )
         .bind(success.etag)
         .bind(success.last_modified)
@@ -381,6 +399,7 @@ impl IngestTx {
         .bind(now)
         .bind(success.next_check_at)
         .bind(success.new_items)
+        .bind(IDENTITY_RULES)
         .bind(now)
         .bind(self.feed_id)
         .execute(self.slot.conn())
