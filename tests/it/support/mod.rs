@@ -2,3 +2,4 @@
 
 pub mod fake_threads;
 pub mod feed_server;
+pub mod newsroom;
