@@ -11,6 +11,7 @@ mod deploy;
 mod dialects;
 mod feedparser;
 mod fetch;
+mod flood;
 mod http;
 mod ingest;
 mod kill9;
