@@ -9,8 +9,9 @@
 //! 3. A URL that is not http(s) once resolved (`javascript:`, `mailto:`, `data:`, `ftp:`)
 //!    is no link.
 //! 4. A link equal to the feed's own address (where it was fetched from, its `rel="self"`
-//!    address, or the `xml:base` of its root or `<channel>`, which is what an empty
-//!    `href` turns into once the base is applied: WordPress's `…/wp-atom.php`) is no link.
+//!    address, or the `xml:base` of its root element, which is what an empty `href`
+//!    turns into once the base is applied: WordPress's `…/wp-atom.php`) is no link. (An
+//!    item's or a content's own `xml:base` is often the article's address: not this.)
 //! 5. Of the item's links, an alternate (or rel-less) HTML one is the article: one that
 //!    says `text/html` before one that says no type. Comment links, enclosures and
 //!    self/edit links never are.
@@ -45,30 +46,22 @@ pub(crate) fn resolve(href: &str, base: &Url) -> Option<Url> {
 pub(crate) struct DocumentLinks {
     /// The `rel="self"` address, else the fetch address.
     base: Url,
-    /// Canonical forms of the feed's own addresses (rule 4).
+    /// Canonical forms of the feed's own addresses (rule 4), sorted.
     own: Vec<String>,
 }
 
 impl DocumentLinks {
     /// `fetched_from` is the address after redirects; `self_href` the document's
-    /// `rel="self"` link; `bases` the `xml:base` values of its root and channel, as
-    /// written.
-    pub fn new<'a>(
-        fetched_from: &Url,
-        self_href: Option<&str>,
-        bases: impl IntoIterator<Item = &'a str>,
-    ) -> Self {
+    /// `rel="self"` link; `root_base` its root element's `xml:base`, as written.
+    pub fn new(fetched_from: &Url, self_href: Option<&str>, root_base: Option<&str>) -> Self {
         let self_url = self_href.and_then(|href| resolve(href, fetched_from));
         let base = self_url.clone().unwrap_or_else(|| fetched_from.clone());
         let mut own = vec![canonical_url(fetched_from)];
         own.extend(self_url.as_ref().map(canonical_url));
-        // An xml:base resolves against the one around it; feed-rs keeps only absolute
-        // ones and those inside one, so resolving each against the document's base is
-        // what an empty href could have become.
+        // What an empty href became once feed-rs applied the root's xml:base.
         own.extend(
-            bases
-                .into_iter()
-                .filter_map(|b| resolve(b, &base))
+            root_base
+                .and_then(|b| resolve(b, &base))
                 .map(|u| canonical_url(&u)),
         );
         own.sort_unstable();
@@ -139,7 +132,7 @@ mod tests {
         DocumentLinks::new(
             &fetched,
             Some("https://blog.example/feeds/main.atom"),
-            ["https://blog.example/wp-atom.php"],
+            Some("https://blog.example/wp-atom.php"),
         )
     }
 
@@ -192,7 +185,7 @@ mod tests {
         let plain = DocumentLinks::new(
             &Url::parse("https://news.example/rss/all.xml").unwrap(),
             None,
-            [],
+            None,
         );
         assert_eq!(
             plain

@@ -15,7 +15,7 @@ use crate::feed::dialect::{self, Document};
 use crate::feed::encoding::{self, EncodingSource};
 use crate::feed::item::{ImageCandidate, ImageSource, Item, ParsedFeed};
 use crate::feed::links::{DocumentLinks, resolve};
-use crate::feed::parse_scan::{self, Scan, ScannedItem, ScannedKind, ScannedMedia};
+use crate::feed::parse_scan::{self, ScannedItem, ScannedKind, ScannedMedia};
 use crate::feed::repair;
 use feed_rs::model::{Entry, Feed, Link, MediaObject, Person};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
@@ -355,19 +355,18 @@ fn normalise(
     limits: ParseLimits,
 ) -> (ParsedFeed, Vec<usize>) {
     let scan = xml
-        .filter(|d| worth_scanning(d))
+        .filter(|d| worth_scanning(d, &feed.entries))
         .and_then(parse_scan::scan_items);
     let self_href = feed
         .links
         .iter()
         .find(|l| l.rel.as_deref() == Some("self"))
         .map(|l| l.href.as_str());
-    let bases = scan.iter().flat_map(|s| s.bases.iter().map(AsRef::as_ref));
-    let doc = DocumentLinks::new(base_url, self_href, bases);
+    let root_base = xml.and_then(|d| parse_scan::sniff_root(d).root?.attr("xml:base"));
+    let doc = DocumentLinks::new(base_url, self_href, root_base.as_deref());
     let items_in_document = feed.entries.len();
     let scanned: Option<&[ScannedItem<'_>]> = scan
-        .as_ref()
-        .map(|s: &Scan<'_>| s.items.as_slice())
+        .as_deref()
         .filter(|items| items.len() == items_in_document);
     let kept = newest_entries(&feed.entries, limits.max_items);
     // Atom: an entry without an author has the feed's (RFC 4287 §4.2.1).
@@ -393,13 +392,20 @@ fn normalise(
     (parsed, kept)
 }
 
-/// Whether the document has anything the item scan looks for: media tags (each has a
-/// `url` attribute), a guid that may say it is no permalink, an `xml:base`, a `<link>`
-/// with attributes (RSS written with Atom's links).
-fn worth_scanning(doc: &str) -> bool {
-    ["url=", "isPermaLink", "xml:base", "<link "]
-        .iter()
-        .any(|needle| doc.contains(needle))
+/// Whether the item scan can find something: media tags (each has a `url` attribute);
+/// or, for an entry without an article link, a guid that says it is no permalink or
+/// RSS written with Atom's `<link href>`.
+fn worth_scanning(doc: &str, entries: &[Entry]) -> bool {
+    let lacks_link = |e: &Entry| {
+        !e.links.iter().any(|l| {
+            l.target.is_none()
+                && matches!(l.rel.as_deref(), None | Some("alternate"))
+                && !l.href.trim().is_empty()
+        })
+    };
+    doc.contains("url=")
+        || (entries.iter().any(lacks_link)
+            && (doc.contains("isPermaLink") || doc.contains("<link ")))
 }
 
 /// The indices, in document order, of the `max` newest entries: by date (published,

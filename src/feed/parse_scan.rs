@@ -280,23 +280,13 @@ pub(crate) struct ScannedItem<'a> {
     pub link_hrefs: Vec<Cow<'a, str>>,
 }
 
-/// What the scan saw in a document.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Scan<'a> {
-    /// Each item (`item`/`entry` under the root or under `channel`), in document order.
-    pub items: Vec<ScannedItem<'a>>,
-    /// The `xml:base` values of the root element and of RSS's `<channel>`, as written:
-    /// what an empty link of the feed's resolves to. (An item's or a content's own base
-    /// is often the article's address, and is not collected.)
-    pub bases: Vec<Cow<'a, str>>,
-}
-
 const MRSS_NS: &str = "http://search.yahoo.com/mrss";
 
-/// Scans the items of a document. `None` when the document does not scan cleanly; the
-/// caller also checks that the item count matches feed-rs's before trusting the alignment.
-pub(crate) fn scan_items(doc: &str) -> Option<Scan<'_>> {
-    let mut scan = Scan::default();
+/// Scans the items (`item`/`entry` under the root or under `channel`) of a document, in
+/// document order. `None` when the document does not scan cleanly; the caller also
+/// checks that the item count matches feed-rs's before trusting the alignment.
+pub(crate) fn scan_items(doc: &str) -> Option<Vec<ScannedItem<'_>>> {
+    let mut items: Vec<ScannedItem<'_>> = Vec::new();
     // Names of the open elements, outermost first.
     let mut stack: Vec<&str> = Vec::with_capacity(16);
     let mut item_depth: Option<usize> = None;
@@ -313,12 +303,6 @@ pub(crate) fn scan_items(doc: &str) -> Option<Scan<'_>> {
             continue;
         }
         let depth = stack.len();
-        if (depth == 0 || (depth == 1 && tag.local() == "channel"))
-            && tag.attrs.contains("xml:base")
-            && let Some(base) = tag.attr("xml:base")
-        {
-            scan.bases.push(base);
-        }
         if depth == 0 {
             rss = tag.local() == "rss";
             media_prefix = tag
@@ -334,14 +318,14 @@ pub(crate) fn scan_items(doc: &str) -> Option<Scan<'_>> {
                         || (depth == 2
                             && stack.get(1).is_some_and(|n| local_name(n) == "channel")));
                 if is_item {
-                    scan.items.push(ScannedItem::default());
+                    items.push(ScannedItem::default());
                     if tag.kind == TagKind::Start {
                         item_depth = Some(depth);
                     }
                 }
             }
             Some(_) => {
-                if let Some(item) = scan.items.last_mut() {
+                if let Some(item) = items.last_mut() {
                     if let Some(media) = media_of(&tag, media_prefix) {
                         item.media.push(media);
                     } else if tag.name == "guid" {
@@ -362,7 +346,7 @@ pub(crate) fn scan_items(doc: &str) -> Option<Scan<'_>> {
             stack.push(tag.name);
         }
     }
-    tokens.clean.then_some(scan)
+    tokens.clean.then_some(items)
 }
 
 fn media_of<'a>(tag: &Tag<'a>, media_prefix: &str) -> Option<ScannedMedia<'a>> {
@@ -774,14 +758,13 @@ mod tests {
 
     #[test]
     fn scans_items() {
-        let doc = r#"<rss xmlns:m="http://search.yahoo.com/mrss/"><channel xml:base="https://e.com/">
+        let doc = r#"<rss xmlns:m="http://search.yahoo.com/mrss/"><channel>
             <image><url>x</url></image>
             <item><m:thumbnail url="t1.jpg"/><enclosure url="e.mp3" type="audio/mpeg"/><guid isPermaLink="false">https://e.com/1</guid><link href="https://e.com/a"/><link rel="enclosure" href="e.mp3"/></item>
             <item xml:base="https://e.com/sub/"><m:content url="c.jpg" medium="image"><m:thumbnail url="t2.jpg"/></m:content><guid>https://e.com/2</guid></item>
             <item/>
             </channel></rss>"#;
-        let scan = scan_items(doc).unwrap();
-        let items = &scan.items;
+        let items = scan_items(doc).unwrap();
         assert_eq!(items.len(), 3);
         assert_eq!(items[0].media[0].kind, ScannedKind::MediaThumbnail);
         assert_eq!(items[0].media[1].mime.as_deref(), Some("audio/mpeg"));
@@ -791,8 +774,6 @@ mod tests {
         assert_eq!(items[1].media[1].url, "t2.jpg");
         assert!(!items[1].guid_not_permalink);
         assert!(items[2].media.is_empty());
-        // The channel's base is the feed's; an item's own is not collected.
-        assert_eq!(scan.bases, ["https://e.com/"]);
         // Markup that never closes: no scan to trust.
         assert!(scan_items("<rss><channel><item><title><![CDATA[x").is_none());
     }

@@ -150,7 +150,10 @@ fn an_empty_href_never_becomes_the_feeds_own_address() {
             ("Notes from the marsh", None),
             // A blank href: the permalink id instead.
             ("A walk to the dunes", Some("https://blog.example/?p=812")),
-            ("The tide tables", Some("https://blog.example/2026/11/tides/")),
+            (
+                "The tide tables",
+                Some("https://blog.example/2026/11/tides/")
+            ),
         ])
     );
 }
@@ -170,7 +173,10 @@ fn link_rules() {
                 "Relative to the self address",
                 Some("https://feeds.links.example/news/stories/6")
             ),
-            ("Root-relative", Some("https://feeds.links.example/stories/7")),
+            (
+                "Root-relative",
+                Some("https://feeds.links.example/stories/7")
+            ),
             (
                 "Relative to the item's xml:base",
                 Some("https://archive.links.example/2026/stories/8")

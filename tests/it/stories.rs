@@ -129,7 +129,10 @@ async fn stories_on_one_page_are_told_apart_by_their_fragments() {
     );
     let c = h.ingest("live").await;
     assert_eq!((c.new, c.queued), (1, 1));
-    assert_eq!(posted_links(&h).await, [e1.as_str(), e2.as_str(), e3.as_str()]);
+    assert_eq!(
+        posted_links(&h).await,
+        [e1.as_str(), e2.as_str(), e3.as_str()]
+    );
 
     // A fragment that points at the comments names no other story: the front page's
     // copy of an entry with #comments, or with a tracking fragment, is a duplicate.
@@ -195,10 +198,7 @@ async fn a_late_title_does_not_make_a_second_post() {
 /// content hash).
 async fn previous_release_store(db: &std::path::Path, live_url: &str, world_url: &str) {
     let migrations = tempfile::tempdir().unwrap();
-    for name in [
-        "0001_initial.sql",
-        "0002_seen_keys_without_rowid.sql",
-    ] {
+    for name in ["0001_initial.sql", "0002_seen_keys_without_rowid.sql"] {
         std::fs::copy(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("migrations")
@@ -264,7 +264,11 @@ async fn an_upgraded_store_does_not_post_its_old_stories_again() {
     let old_entries = [
         story(None, Some("https://live.example/blog#e1"), "Update 1"),
         story(None, Some("https://live.example/two#p1"), "Page two, first"),
-        story(None, Some("https://live.example/two#p2"), "Page two, second"),
+        story(
+            None,
+            Some("https://live.example/two#p2"),
+            "Page two, second",
+        ),
     ];
     server.set("/live.xml", Route::feed(rss(&old_entries)));
     // Another feed of the account lists an old story under another guid.
@@ -290,7 +294,11 @@ async fn an_upgraded_store_does_not_post_its_old_stories_again() {
 
     // After that first ingest the old entries are known by their new keys, and a new
     // entry on a page the old release had seen is a story of its own.
-    let mut entries = vec![story(None, Some("https://live.example/blog#e2"), "Update 2")];
+    let mut entries = vec![story(
+        None,
+        Some("https://live.example/blog#e2"),
+        "Update 2",
+    )];
     entries.extend(old_entries);
     server.set("/live.xml", Route::feed(rss(&entries)));
     let c = h.ingest("live").await;
