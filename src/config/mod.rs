@@ -26,7 +26,7 @@ mod validate;
 mod values;
 
 pub use durations::parse_duration;
-pub use secrets::REDACTED;
+pub use secrets::{REDACTED, SecretSource};
 
 use crate::compose::{ComposeOptions, Composer};
 use secrecy::SecretString;
@@ -108,6 +108,8 @@ pub struct ThreadsSettings {
     pub api_base: Url,
     pub app_id: Option<String>,
     pub app_secret: Option<SecretString>,
+    /// Where the app secret is configured (for `check`, which never prints it).
+    pub app_secret_source: Option<SecretSource>,
     /// Why a configured app secret could not be read. Only `auth` needs the secret, so
     /// the daemon starts without it and `auth` reports this.
     pub app_secret_problem: Option<String>,
@@ -152,6 +154,8 @@ pub struct AccountSettings {
     pub name: String,
     /// The configured token, if any; it only seeds the store.
     pub token: Option<SecretString>,
+    /// Where the token is configured (for `check`, which never prints it).
+    pub token_source: Option<SecretSource>,
     pub min_interval: Duration,
     pub max_posts_per_day: Option<u32>,
     pub token_refresh_window: Duration,

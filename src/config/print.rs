@@ -2,15 +2,15 @@
 //! value explicit, defaults applied, `[defaults]` already inherited by each feed) and
 //! serialised to TOML, so it is itself a valid config that resolves to the same settings.
 //!
-//! Must not print a secret: secrets go through `secrets::serialize_redacted`.
+//! Must not print a secret: a literal one is printed as `"[redacted]"`, one from the
+//! environment or a file by the variable's name or the path, as configured.
 
 use super::raw::{
     RawAccount, RawConfig, RawFeed, RawFetch, RawHttp, RawStatus, RawStore, RawThreads,
 };
-use super::secrets::REDACTED;
+use super::secrets::{REDACTED, SecretKeys};
 use super::{ConfigError, FeedSchedule, FeedSettings, Settings};
 use crate::compose::ComposeOptions;
-use secrecy::SecretString;
 
 pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> {
     let raw = RawConfig {
@@ -49,19 +49,15 @@ pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> 
     Ok(format!("{header}\n{body}\n"))
 }
 
-/// A present secret as a placeholder: the serialiser prints any secret as [`REDACTED`].
-fn placeholder(secret: &Option<SecretString>) -> Option<SecretString> {
-    secret.as_ref().map(|_| SecretString::from(REDACTED))
-}
-
 fn threads(settings: &Settings) -> RawThreads {
     let t = &settings.threads;
+    let secret = SecretKeys::from_source(t.app_secret_source.as_ref());
     RawThreads {
         api_base: Some(t.api_base.clone()),
         app_id: t.app_id.clone(),
-        app_secret: placeholder(&t.app_secret),
-        app_secret_env: None,
-        app_secret_file: None,
+        app_secret: secret.literal,
+        app_secret_env: secret.env,
+        app_secret_file: secret.file,
         redirect_uri: t.redirect_uri.clone(),
         authorize_url: Some(t.authorize_url.clone()),
         scopes: Some(t.scopes.clone()),
@@ -85,11 +81,12 @@ fn fetch(settings: &Settings) -> RawFetch {
 }
 
 fn account(a: &super::AccountSettings) -> RawAccount {
+    let token = SecretKeys::from_source(a.token_source.as_ref());
     RawAccount {
         name: Some(a.name.clone()),
-        access_token: placeholder(&a.token),
-        access_token_env: None,
-        access_token_file: None,
+        access_token: token.literal,
+        access_token_env: token.env,
+        access_token_file: token.file,
         min_interval: Some(a.min_interval),
         max_posts_per_day: a.max_posts_per_day,
         token_refresh_window: Some(a.token_refresh_window),

@@ -14,6 +14,17 @@ use std::path::PathBuf;
 /// What `check` prints instead of a secret.
 pub const REDACTED: &str = "[redacted]";
 
+/// Where a configured secret comes from, for `check` to print instead of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Written in the file: printed as [`REDACTED`].
+    Literal,
+    /// `_env`: the variable's name.
+    Env(String),
+    /// `_file`: the path as written.
+    File(String),
+}
+
 /// The three ways one secret may be given; at most one may be.
 pub(super) struct SecretKeys {
     pub literal: Option<SecretString>,
@@ -37,6 +48,32 @@ impl SecretKeys {
             });
         }
         Ok(())
+    }
+
+    /// Where the secret comes from, if one is configured.
+    pub fn source(&self) -> Option<SecretSource> {
+        match (&self.literal, &self.env, &self.file) {
+            (Some(_), _, _) => Some(SecretSource::Literal),
+            (None, Some(var), _) => Some(SecretSource::Env(var.clone())),
+            (None, None, Some(path)) => Some(SecretSource::File(path.clone())),
+            (None, None, None) => None,
+        }
+    }
+
+    /// The three raw keys that say `source` (the literal one redacted).
+    pub fn from_source(source: Option<&SecretSource>) -> SecretKeys {
+        let mut keys = SecretKeys {
+            literal: None,
+            env: None,
+            file: None,
+        };
+        match source {
+            Some(SecretSource::Literal) => keys.literal = Some(SecretString::from(REDACTED)),
+            Some(SecretSource::Env(var)) => keys.env = Some(var.clone()),
+            Some(SecretSource::File(path)) => keys.file = Some(path.clone()),
+            None => {}
+        }
+        keys
     }
 
     /// The secret, if one is configured; an error names the `_env`/`_file` key and the

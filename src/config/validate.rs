@@ -54,6 +54,7 @@ fn threads(raw: RawThreads) -> Result<ThreadsSettings, ConfigError> {
     };
     const KEY: &str = "threads.app_secret";
     secret.check_one(KEY)?;
+    let app_secret_source = secret.source();
     // Only `auth` needs the secret: the daemon starts without it and `auth` says why.
     let (app_secret, app_secret_problem) = match secret.read(KEY) {
         Ok(secret) => (secret, None),
@@ -63,6 +64,7 @@ fn threads(raw: RawThreads) -> Result<ThreadsSettings, ConfigError> {
         api_base: or_default_url(raw.api_base, defaults::API_BASE),
         app_id: raw.app_id,
         app_secret,
+        app_secret_source,
         app_secret_problem,
         redirect_uri: raw.redirect_uri,
         authorize_url: or_default_url(raw.authorize_url, defaults::AUTHORIZE_URL),
@@ -136,11 +138,13 @@ fn account(raw: RawAccount, key: &str) -> Result<AccountSettings, ConfigError> {
         literal: raw.access_token,
         env: raw.access_token_env,
         file: raw.access_token_file,
-    }
-    .read(&format!("{key}.access_token"))?;
+    };
+    let token_source = token.source();
+    let token = token.read(&format!("{key}.access_token"))?;
     Ok(AccountSettings {
         name,
         token,
+        token_source,
         min_interval: raw.min_interval.unwrap_or(defaults::MIN_INTERVAL),
         max_posts_per_day: raw.max_posts_per_day,
         token_refresh_window: raw
