@@ -1114,3 +1114,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn items_dated_at_the_edges_of_time_compose_without_panicking() {
+    use chrono::{DateTime, TimeZone, Utc};
+    let dates: [DateTime<Utc>; 5] = [
+        Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+        Utc.with_ymd_and_hms(-44, 3, 15, 12, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
+        DateTime::<Utc>::MAX_UTC,
+        DateTime::<Utc>::MIN_UTC,
+    ];
+    for tz in [chrono_tz::Pacific::Kiritimati, chrono_tz::Pacific::Niue] {
+        let c = composer(ComposeOptions {
+            template: Some(
+                "{{ title }} {{ published }} {{ published_at|datetimeformat(\"%Y\") }}".into(),
+            ),
+            timezone: Some(tz),
+            ..ComposeOptions::default()
+        });
+        for date in dates {
+            let mut it = item("Dated", "");
+            it.published = Some(date);
+            // A date the template cannot show is an error for this item, never a panic.
+            let _ = c.compose(&it, &ctx());
+        }
+    }
+}
