@@ -170,7 +170,8 @@ pub struct FeedSettings {
     pub backlog: Backlog,
     pub max_age: Option<Duration>,
     pub flood_limit: usize,
-    /// At most this many items of one poll are considered (`max_items`).
+    /// At most this many items of one document are considered (newest by date, then
+    /// document order).
     pub max_items: usize,
     pub compose: ComposeOptions,
     pub composer: Arc<Composer>,
