@@ -241,7 +241,13 @@ impl Settings {
             .map_err(|e| {
                 let path = e.path().to_string();
                 let message = e.into_inner().message().to_string();
-                key_error(if path == "." { String::new() } else { path }, message)
+                // "." is the file as a whole (never a table today, but name something).
+                let key = if path == "." {
+                    source.display().to_string()
+                } else {
+                    path
+                };
+                key_error(key, message)
             })?;
         validate::settings(raw, source)
     }

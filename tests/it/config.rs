@@ -79,7 +79,7 @@ backlog = "latest:3"
 max_age = "3d"
 flood_limit = 10
 max_items = 200
-template = "{{{{ title }}}} {{{{ link }}}}"
+template = "{{{{ title }}}}\n\n\"{{{{ link }}}}\""
 timezone = "Europe/Berlin"
 link_params = {{ utm_source = "threads" }}
 topic_map = {{ Sport = "Sport" }}
