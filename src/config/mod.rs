@@ -398,6 +398,8 @@ backlog = "all"
         let shown = s.render_redacted();
         assert!(!shown.contains("file-token-value"), "{shown}");
         assert!(shown.contains("[redacted]"));
+        // A token from a file is shown by its path, which reads back as the same config.
+        assert!(shown.contains("access_token_file = "), "{shown}");
         assert!(!format!("{s:?}").contains("file-token-value"));
 
         let text = "[[accounts]]\nname = \"a\"\naccess_token_env = \"F2T_TEST_SURELY_UNSET_VAR\"\n";
