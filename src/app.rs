@@ -484,7 +484,7 @@ pub fn write_post(out: &mut dyn Write, feed: &str, post: &Post, what: &str) -> R
 
 /// `check`: the config resolved, secrets redacted.
 pub fn check(settings: &Settings, out: &mut dyn Write) -> Result<()> {
-    write!(out, "{}", settings.render_redacted())?;
+    write!(out, "{}", settings.to_redacted_toml()?)?;
     writeln!(
         out,
         "# ok: {} account(s), {} feed(s)",

@@ -529,10 +529,7 @@ impl Poller {
             });
         }
 
-        let max_age_cutoff = feed
-            .max_age
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| now - d);
+        let max_age_cutoff = max_age_cutoff(now, feed.max_age);
 
         let mut decisions: Vec<(usize, ItemDisposition, Option<Post>)> = Vec::new();
         for &i in &new_indices {
@@ -650,9 +647,31 @@ fn newest(items: &[Item], indices: &[usize], n: usize) -> Vec<usize> {
     sorted
 }
 
+/// Items dated before this are too old. `None` (no cutoff) when `max_age` reaches past
+/// the representable dates: `now - max_age` would panic, and nothing is that old.
+fn max_age_cutoff(now: DateTime<Utc>, max_age: Option<Duration>) -> Option<DateTime<Utc>> {
+    let max_age = chrono::Duration::from_std(max_age?).ok()?;
+    now.checked_sub_signed(max_age)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_max_age_past_the_representable_dates_is_no_cutoff() {
+        let now = Utc::now();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(
+            max_age_cutoff(now, Some(day)),
+            Some(now - chrono::Duration::days(1))
+        );
+        assert_eq!(max_age_cutoff(now, None), None);
+        // "14000000w": within chrono's Duration, beyond its dates.
+        let weeks = Duration::from_secs(14_000_000 * 7 * 86_400);
+        assert_eq!(max_age_cutoff(now, Some(weeks)), None);
+        assert_eq!(max_age_cutoff(now, Some(Duration::MAX)), None);
+    }
 
     async fn blocks<T>(f: impl std::future::Future<Output = T>) -> bool {
         tokio::time::timeout(Duration::from_millis(50), f)

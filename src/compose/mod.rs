@@ -50,13 +50,14 @@ use topic::TopicRules;
 const MAX_IMAGE_POST_LINK: usize = 400;
 
 /// Per-feed composition settings, already merged with `[defaults]` by the config loader.
-/// Values are as the user wrote them; `Composer::new` validates them.
+/// The choices arrive as their types (parsed by the config); `Composer::new` validates
+/// what needs compiling: the template, the filters' regexes, the topic tags.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ComposeOptions {
     /// minijinja template; `None`: [`DEFAULT_TEMPLATE`].
     pub template: Option<String>,
-    /// IANA zone for `published` (e.g. "Europe/Berlin"); `None`: UTC.
-    pub timezone: Option<String>,
+    /// Zone for `published` (e.g. Europe/Berlin); `None`: UTC.
+    pub timezone: Option<Tz>,
     /// Query parameters added to the article link, replacing same-named ones.
     pub link_params: BTreeMap<String, String>,
     /// Fixed topic tag, the fallback when no category gives one.
@@ -66,12 +67,12 @@ pub struct ComposeOptions {
     pub topic_map: BTreeMap<String, String>,
     /// Use the item's first usable category as topic tag (after `topic_map`).
     pub topic_from_categories: bool,
-    /// "text" (default) or "image".
-    pub media: Option<String>,
-    /// "text" (default): an image post that fails falls back to a text post; "none".
-    pub image_fallback: Option<String>,
-    /// One of [`ReplyControl`]'s values; `None`: the API default (everyone).
-    pub reply_control: Option<String>,
+    /// Text posts (default) or image posts.
+    pub media: MediaMode,
+    /// What an image post that fails becomes (default: a text post).
+    pub image_fallback: ImageFallback,
+    /// Who may reply; `None`: the API default (everyone).
+    pub reply_control: Option<ReplyControl>,
     /// Regexes, optionally prefixed `title:`/`summary:`/`category:`/`author:`; an item
     /// must match one (when any are given).
     pub include: Vec<String>,
@@ -216,17 +217,11 @@ struct Inner {
 }
 
 impl Composer {
-    /// Validate the options (template syntax and helpers, regexes, tags, timezone, media
-    /// settings). `key` is the config path prefix used in error messages, e.g.
-    /// `feeds[2]`; errors name the exact key (`feeds[2].exclude[1]: invalid regex …`).
+    /// Validate the options (template syntax and helpers, regexes, topic tags). `key` is
+    /// the config path prefix used in error messages, e.g. `feeds[2]`; errors name the
+    /// exact key (`feeds[2].exclude[1]: invalid regex …`).
     pub fn new(options: &ComposeOptions, key: &str) -> Result<Self, ComposeError> {
-        let tz: Tz = match options.timezone.as_deref().map(str::trim) {
-            None | Some("") => Tz::UTC,
-            Some(name) => name.parse().map_err(|_| ComposeError::Config {
-                key: format!("{key}.timezone"),
-                message: format!("{name:?} is not an IANA time zone name (like \"Europe/Berlin\")"),
-            })?,
-        };
+        let tz = options.timezone.unwrap_or(Tz::UTC);
         let template = Template::new(options.template.as_deref(), key, tz, None)?;
         let filters = Filters::new(&options.include, &options.exclude, key)?;
         let topics = TopicRules::new(
@@ -235,16 +230,6 @@ impl Composer {
             options.topic_tag.as_deref(),
             key,
         )?;
-        let reply_control = options
-            .reply_control
-            .as_deref()
-            .map(|v| {
-                v.parse::<ReplyControl>().map_err(|e| ComposeError::Config {
-                    key: format!("{key}.reply_control"),
-                    message: e.to_string(),
-                })
-            })
-            .transpose()?;
         for name in options.link_params.keys() {
             if name.trim().is_empty() {
                 return Err(ComposeError::Config {
@@ -260,9 +245,9 @@ impl Composer {
                 filters,
                 topics,
                 link_params: options.link_params.clone(),
-                media: MediaMode::parse(options.media.as_deref(), key)?,
-                image_fallback: ImageFallback::parse(options.image_fallback.as_deref(), key)?,
-                reply_control,
+                media: options.media,
+                image_fallback: options.image_fallback,
+                reply_control: options.reply_control,
             }),
         })
     }

@@ -165,7 +165,7 @@ impl FeedInfo {
         FeedInfo {
             name: feed.name.clone(),
             max_age: feed.max_age,
-            image_fallback: feed.compose.image_fallback.as_deref().map(str::trim) != Some("none"),
+            image_fallback: feed.compose.image_fallback == crate::compose::ImageFallback::Text,
         }
     }
 }

@@ -31,8 +31,17 @@ pub enum TokenState {
 /// refreshed now: old enough to be refreshable, inside the refresh window, not expired.
 pub fn refresh_due(issued: Option<i64>, expires: i64, now: i64, window: Duration) -> bool {
     let window = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
-    let old_enough = issued.is_none_or(|at| now - at >= MIN_REFRESH_AGE);
+    let old_enough = issued.is_none_or(|at| now.saturating_sub(at) >= MIN_REFRESH_AGE);
     now < expires && now >= expires.saturating_sub(window) && old_enough
+}
+
+/// When a token refreshed at `now` expires: the API's `expires_in` (saturating), or the
+/// documented lifetime when it is missing or beyond any date.
+fn expiry(now: i64, expires_in: Option<u64>) -> i64 {
+    let life = expires_in
+        .and_then(|s| i64::try_from(s).ok())
+        .unwrap_or(DEFAULT_LIFETIME);
+    now.saturating_add(life)
 }
 
 /// The advice every token pause carries.
@@ -209,10 +218,7 @@ impl TokenKeeper {
         expires_in: Option<u64>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let life = expires_in
-            .and_then(|s| i64::try_from(s).ok())
-            .unwrap_or(DEFAULT_LIFETIME);
-        let expires = now.saturating_add(life);
+        let expires = expiry(now, expires_in);
         store
             .store_token(
                 self.account_id,
@@ -264,6 +270,22 @@ mod tests {
 
     const DAY: i64 = 86_400;
     const NOW: i64 = 1_800_000_000;
+
+    #[test]
+    fn any_expires_in_from_the_api_gives_an_expiry_without_panicking() {
+        assert_eq!(expiry(NOW, Some(3600)), NOW + 3600);
+        assert_eq!(expiry(NOW, None), NOW + DEFAULT_LIFETIME);
+        assert_eq!(expiry(NOW, Some(u64::MAX)), NOW + DEFAULT_LIFETIME);
+        assert_eq!(expiry(NOW, Some(i64::MAX as u64)), i64::MAX);
+        // A corrupt issue time does not overflow the age check either.
+        assert!(refresh_due(Some(i64::MIN), i64::MAX, NOW, Duration::MAX));
+        assert!(refresh_due(
+            Some(i64::MIN),
+            NOW + DAY,
+            NOW,
+            Duration::from_secs(2 * 86_400)
+        ));
+    }
 
     #[test]
     fn refresh_inside_the_window_only() {

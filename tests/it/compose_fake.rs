@@ -24,7 +24,7 @@ async fn no_corpus_item_makes_a_post_the_api_rejects() {
     let text_composer = Composer::new(&ComposeOptions::default(), "defaults").unwrap();
     let image_composer = Composer::new(
         &ComposeOptions {
-            media: Some("image".into()),
+            media: feed2threads::compose::MediaMode::Image,
             topic_from_categories: true,
             ..ComposeOptions::default()
         },

@@ -6,6 +6,7 @@ mod cli;
 mod compose;
 mod compose_corpus;
 mod compose_fake;
+mod config;
 mod corpus;
 mod deploy;
 mod fetch;

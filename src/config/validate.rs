@@ -1,0 +1,329 @@
+//! The raw config → validated [`Settings`]: defaults applied, `[defaults]` inherited, the
+//! rules that involve more than one key (one secret form, `every` or `schedule`, known
+//! accounts, unique names), and each feed's composer built once.
+//!
+//! Must not parse values (the raw type's serde functions did) nor do I/O beyond reading
+//! secret files.
+
+use super::defaults;
+use super::raw::{RawAccount, RawConfig, RawFeed, RawFetch, RawStatus, RawThreads};
+use super::secrets::SecretKeys;
+use super::{
+    AccountSettings, ConfigError, FeedSchedule, FeedSettings, FetchSettings, HttpSettings,
+    Settings, StatusSettings, ThreadsSettings, key_error,
+};
+use crate::compose::{ComposeOptions, Composer};
+use std::path::Path;
+use std::sync::Arc;
+use url::Url;
+
+pub(super) fn settings(raw: RawConfig, source: &Path) -> Result<Settings, ConfigError> {
+    let store_url = raw
+        .store
+        .url
+        .unwrap_or_else(|| defaults::STORE_URL.to_string());
+    if !store_url.starts_with("sqlite:") {
+        return Err(key_error(
+            "store.url",
+            format!("{store_url:?} is not supported; use a sqlite:// URL"),
+        ));
+    }
+    let accounts = accounts(raw.accounts)?;
+    let feeds = Feeds::new(raw.defaults)?.validate(raw.feeds, &accounts)?;
+    Ok(Settings {
+        source: source.to_path_buf(),
+        store_url,
+        store_max_outage: raw.store.max_outage.unwrap_or(defaults::STORE_MAX_OUTAGE),
+        threads: threads(raw.threads)?,
+        http: HttpSettings {
+            listen: raw.http.listen.unwrap_or(Some(defaults::LISTEN)),
+        },
+        fetch: fetch(raw.fetch),
+        status: status(raw.status),
+        accounts,
+        default_compose: feeds.default_compose,
+        feeds: feeds.feeds,
+    })
+}
+
+fn threads(raw: RawThreads) -> Result<ThreadsSettings, ConfigError> {
+    let secret = SecretKeys {
+        literal: raw.app_secret,
+        env: raw.app_secret_env,
+        file: raw.app_secret_file,
+    };
+    const KEY: &str = "threads.app_secret";
+    secret.check_one(KEY)?;
+    let app_secret_source = secret.source();
+    // Only `auth` needs the secret: the daemon starts without it and `auth` says why.
+    let (app_secret, app_secret_problem) = match secret.read(KEY) {
+        Ok(secret) => (secret, None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    Ok(ThreadsSettings {
+        api_base: or_default_url(raw.api_base, defaults::API_BASE),
+        app_id: raw.app_id,
+        app_secret,
+        app_secret_source,
+        app_secret_problem,
+        redirect_uri: raw.redirect_uri,
+        authorize_url: or_default_url(raw.authorize_url, defaults::AUTHORIZE_URL),
+        scopes: raw
+            .scopes
+            .unwrap_or_else(|| defaults::SCOPES.map(String::from).to_vec()),
+        publish_timeout: raw.publish_timeout.unwrap_or(defaults::PUBLISH_TIMEOUT),
+        request_timeout: raw.request_timeout.unwrap_or(defaults::REQUEST_TIMEOUT),
+    })
+}
+
+fn or_default_url(value: Option<Url>, default: &str) -> Url {
+    value.unwrap_or_else(|| {
+        Url::parse(default).expect("the built-in defaults are valid URLs (a unit test loads them)")
+    })
+}
+
+fn fetch(raw: RawFetch) -> FetchSettings {
+    FetchSettings {
+        user_agent: raw
+            .user_agent
+            .unwrap_or_else(|| defaults::USER_AGENT.to_string()),
+        connect_timeout: raw.connect_timeout.unwrap_or(defaults::CONNECT_TIMEOUT),
+        timeout: raw.timeout.unwrap_or(defaults::FETCH_TIMEOUT),
+        max_body_bytes: raw.max_body_size.unwrap_or(defaults::MAX_BODY_BYTES),
+        concurrency: raw.concurrency.unwrap_or(defaults::CONCURRENCY),
+        per_host_concurrency: raw
+            .per_host_concurrency
+            .unwrap_or(defaults::PER_HOST_CONCURRENCY),
+        max_hint_interval: raw.max_hint_interval.unwrap_or(defaults::MAX_HINT_INTERVAL),
+        max_backoff: raw.max_backoff.unwrap_or(defaults::MAX_BACKOFF),
+    }
+}
+
+fn status(raw: RawStatus) -> StatusSettings {
+    StatusSettings {
+        feed_failing_after: raw
+            .feed_failing_after
+            .unwrap_or(defaults::FEED_FAILING_AFTER),
+        heartbeat_stale_after: raw
+            .heartbeat_stale_after
+            .unwrap_or(defaults::HEARTBEAT_STALE_AFTER),
+    }
+}
+
+fn accounts(raw: Vec<RawAccount>) -> Result<Vec<AccountSettings>, ConfigError> {
+    let mut accounts: Vec<AccountSettings> = Vec::with_capacity(raw.len());
+    for (i, raw) in raw.into_iter().enumerate() {
+        let key = format!("accounts[{i}]");
+        let account = account(raw, &key)?;
+        if accounts.iter().any(|a| a.name == account.name) {
+            return Err(key_error(
+                format!("{key}.name"),
+                format!("{:?} is used by another account", account.name),
+            ));
+        }
+        accounts.push(account);
+    }
+    Ok(accounts)
+}
+
+fn account(raw: RawAccount, key: &str) -> Result<AccountSettings, ConfigError> {
+    let name = match raw.name {
+        None => return Err(key_error(format!("{key}.name"), "is required")),
+        Some(n) if n.trim().is_empty() => {
+            return Err(key_error(format!("{key}.name"), "must not be empty"));
+        }
+        Some(n) => n,
+    };
+    let token = SecretKeys {
+        literal: raw.access_token,
+        env: raw.access_token_env,
+        file: raw.access_token_file,
+    };
+    let token_source = token.source();
+    let token = token.read(&format!("{key}.access_token"))?;
+    Ok(AccountSettings {
+        name,
+        token,
+        token_source,
+        min_interval: raw.min_interval.unwrap_or(defaults::MIN_INTERVAL),
+        max_posts_per_day: raw.max_posts_per_day,
+        token_refresh_window: raw
+            .token_refresh_window
+            .unwrap_or(defaults::TOKEN_REFRESH_WINDOW),
+    })
+}
+
+/// Feeds and what they inherit.
+struct Feeds {
+    defaults: RawFeed,
+    default_compose: ComposeOptions,
+    /// Feeds that compose as `[defaults]` says share its composer: a compiled template
+    /// costs ~15 KB, which a newsroom's thousands of feeds would otherwise each pay.
+    default_composer: Arc<Composer>,
+}
+
+/// The validated feeds and the composition settings of `[defaults]`.
+struct ValidFeeds {
+    feeds: Vec<FeedSettings>,
+    default_compose: ComposeOptions,
+}
+
+impl Feeds {
+    fn new(defaults: RawFeed) -> Result<Self, ConfigError> {
+        let per_feed = [
+            ("url", defaults.url.is_some()),
+            ("name", defaults.name.is_some()),
+            ("account", defaults.account.is_some()),
+        ];
+        if let Some((name, _)) = per_feed.iter().find(|(_, set)| *set) {
+            return Err(key_error(
+                format!("defaults.{name}"),
+                "belongs to each [[feeds]] table, not to [defaults]",
+            ));
+        }
+        let default_compose = compose_options(&defaults);
+        let default_composer = Composer::new(&default_compose, "defaults")
+            .map_err(|e| key_error("defaults", e.to_string()))?;
+        Ok(Feeds {
+            defaults,
+            default_compose,
+            default_composer: Arc::new(default_composer),
+        })
+    }
+
+    fn validate(
+        self,
+        raw: Vec<RawFeed>,
+        accounts: &[AccountSettings],
+    ) -> Result<ValidFeeds, ConfigError> {
+        let mut feeds: Vec<FeedSettings> = Vec::with_capacity(raw.len());
+        for (i, raw) in raw.into_iter().enumerate() {
+            let key = format!("feeds[{i}]");
+            let feed = self.feed(raw, &key, accounts)?;
+            if let Some(other) = feeds.iter().position(|f| f.name == feed.name) {
+                return Err(key_error(
+                    format!("{key}.name"),
+                    format!(
+                        "{:?} is already the name of feeds[{other}]; give each feed its own name",
+                        feed.name
+                    ),
+                ));
+            }
+            if let Some(other) = feeds
+                .iter()
+                .position(|f| f.url == feed.url && f.account == feed.account)
+            {
+                return Err(key_error(
+                    format!("{key}.url"),
+                    format!(
+                        "{} is already configured as feeds[{other}] for account {:?}",
+                        feed.url, feed.account
+                    ),
+                ));
+            }
+            feeds.push(feed);
+        }
+        Ok(ValidFeeds {
+            feeds,
+            default_compose: self.default_compose,
+        })
+    }
+
+    fn feed(
+        &self,
+        raw: RawFeed,
+        key: &str,
+        accounts: &[AccountSettings],
+    ) -> Result<FeedSettings, ConfigError> {
+        let options = raw.inherit(&self.defaults);
+        let Some(url) = options.url.clone() else {
+            return Err(key_error(format!("{key}.url"), "is required"));
+        };
+        let account = feed_account(options.account.clone(), key, accounts)?;
+        let name = options
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map_or_else(|| url.to_string(), str::to_string);
+        let schedule = match (options.every, options.schedule.clone()) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Conflict {
+                    key: format!("{key}.schedule"),
+                    alternatives: vec![format!("{key}.every"), format!("{key}.schedule")],
+                });
+            }
+            (_, Some(cron)) => cron,
+            (Some(every), None) => FeedSchedule::Every(every),
+            (None, None) => FeedSchedule::Every(defaults::EVERY),
+        };
+        let compose = compose_options(&options);
+        let composer = if compose == self.default_compose {
+            Arc::clone(&self.default_composer)
+        } else {
+            Arc::new(Composer::new(&compose, key).map_err(|e| key_error(key, e.to_string()))?)
+        };
+        Ok(FeedSettings {
+            name,
+            url,
+            account,
+            schedule,
+            backlog: options.backlog.unwrap_or(defaults::BACKLOG),
+            max_age: options.max_age.unwrap_or(defaults::MAX_AGE),
+            flood_limit: options.flood_limit.unwrap_or(defaults::FLOOD_LIMIT),
+            max_items: options.max_items.unwrap_or(defaults::MAX_ITEMS),
+            compose,
+            composer,
+        })
+    }
+}
+
+/// The feed's account: the named one, or the only one there is.
+fn feed_account(
+    account: Option<String>,
+    key: &str,
+    accounts: &[AccountSettings],
+) -> Result<String, ConfigError> {
+    let account = match (account, accounts) {
+        (Some(a), _) => a,
+        (None, [only]) => only.name.clone(),
+        (None, _) => {
+            return Err(key_error(
+                format!("{key}.account"),
+                "is required when more than one account is configured",
+            ));
+        }
+    };
+    if accounts.iter().any(|a| a.name == account) {
+        return Ok(account);
+    }
+    let known: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+    Err(key_error(
+        format!("{key}.account"),
+        format!(
+            "{account:?} is not a configured account (known: {})",
+            if known.is_empty() {
+                "none; add an [[accounts]] table".to_string()
+            } else {
+                known.join(", ")
+            }
+        ),
+    ))
+}
+
+fn compose_options(options: &RawFeed) -> ComposeOptions {
+    let o = options.clone();
+    ComposeOptions {
+        template: o.template,
+        timezone: o.timezone,
+        link_params: o.link_params.unwrap_or_default(),
+        topic_tag: o.topic_tag,
+        topic_map: o.topic_map.unwrap_or_default(),
+        topic_from_categories: o.topic_from_categories.unwrap_or(false),
+        media: o.media.unwrap_or_default(),
+        image_fallback: o.image_fallback.unwrap_or_default(),
+        reply_control: o.reply_control,
+        include: o.include.unwrap_or_default(),
+        exclude: o.exclude.unwrap_or_default(),
+    }
+}
