@@ -26,7 +26,7 @@ pub use accounts::AccountRow;
 pub use feeds::{FeedConfig, FeedRow};
 pub use group_commit::PendingCommit;
 pub use items::{IngestItem, IngestTx, ItemDisposition, Recognised};
-pub use outbox::{OutboxRow, OutboxState};
+pub use outbox::{Claim, Claimed, Held, Holder, MediaType, OutboxRow, OutboxState, Transition};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

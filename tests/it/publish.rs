@@ -17,7 +17,7 @@ use feed2threads::publish::{
     AccountPublisher, FeedInfo, Outcome, PublishConfig, WaitReason, feed_infos,
 };
 use feed2threads::schedule::Limits;
-use feed2threads::store::{OutboxRow, Store, now_unix};
+use feed2threads::store::{Claim, Claimed, Holder, OutboxRow, Store, now_unix};
 use feed2threads::threads::{NewContainer, TextContainer, ThreadsClient};
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
@@ -511,6 +511,15 @@ async fn every_fault_at_once_with_random_faults() {
 // ----------------------------------------------------------------------------------------
 // Crash recovery: posts left in flight are reconciled before anything new.
 
+/// A claim on `post` by a worker that then died (a crash): the next worker of the account
+/// adopts the post when it starts.
+pub(crate) async fn claimed_by_a_worker_that_died(store: &Store, post: i64, now: i64) -> Claim {
+    match store.outbox_claim(post, &Holder::new(), now).await.unwrap() {
+        Claimed::Won(held) => held.claim,
+        Claimed::Stale => panic!("post {post} could not be claimed"),
+    }
+}
+
 #[tokio::test]
 async fn post_published_before_a_crash_is_recorded_not_republished() {
     let fake = FakeThreads::start();
@@ -535,13 +544,21 @@ async fn post_published_before_a_crash_is_recorded_not_republished() {
         .await
         .unwrap();
     let now = now_unix();
+    let claim = claimed_by_a_worker_that_died(&h.store, first.id, now).await;
     assert!(
         h.store
-            .outbox_container_created(first.id, cid.as_str(), now)
+            .outbox_container_created(&claim, cid.as_str(), now)
             .await
             .unwrap()
+            .applied()
     );
-    assert!(h.store.outbox_publishing(first.id, now).await.unwrap());
+    assert!(
+        h.store
+            .outbox_publishing(&claim, now)
+            .await
+            .unwrap()
+            .applied()
+    );
     let media = h.client.publish(&token, &cid).await.unwrap();
 
     let mut p = h.publisher("newsroom", fast()).await;
@@ -581,11 +598,13 @@ async fn post_marked_publishing_but_never_sent_is_published_once() {
         .await
         .unwrap();
     let now = now_unix();
-    h.store
-        .outbox_container_created(row.id, cid.as_str(), now)
+    let claim = claimed_by_a_worker_that_died(&h.store, row.id, now).await;
+    let _ = h
+        .store
+        .outbox_container_created(&claim, cid.as_str(), now)
         .await
         .unwrap();
-    h.store.outbox_publishing(row.id, now).await.unwrap();
+    let _ = h.store.outbox_publishing(&claim, now).await.unwrap();
 
     let mut p = h.publisher("newsroom", fast()).await;
     let outcomes = drive(&mut p, Duration::from_secs(10)).await;
@@ -611,11 +630,13 @@ async fn expired_container_left_in_flight_is_replaced() {
         )
         .await
         .unwrap();
-    h.store
-        .outbox_container_created(row.id, cid.as_str(), now_unix())
+    let claim = claimed_by_a_worker_that_died(&h.store, row.id, now_unix()).await;
+    let _ = h
+        .store
+        .outbox_container_created(&claim, cid.as_str(), now_unix())
         .await
         .unwrap();
-    h.store.outbox_publishing(row.id, now_unix()).await.unwrap();
+    let _ = h.store.outbox_publishing(&claim, now_unix()).await.unwrap();
     fake.advance(Duration::from_secs(25 * 3600));
     let mut p = h.publisher("newsroom", fast()).await;
     let outcomes = drive(&mut p, Duration::from_secs(10)).await;
@@ -646,7 +667,7 @@ async fn story_older_than_max_age_while_waiting_is_expired() {
     // Stories dated 6 and 4 minutes ago expire; the one from 2 minutes ago is published.
     assert_eq!((expired, published(&outcomes)), (2, 1), "{outcomes:?}");
     assert_eq!(fake.posts().len(), 1);
-    let states: Vec<String> = h.rows().await.into_iter().map(|r| r.state).collect();
+    let states: Vec<String> = h.rows().await.iter().map(|r| r.state.to_string()).collect();
     assert_eq!(states, ["expired", "expired", "published"]);
 }
 
@@ -674,7 +695,7 @@ async fn spent_quota_stops_publishing_without_a_call_storm() {
         fake.all_calls()
     );
     assert!(total_calls(&fake) <= 3 * 3 + 4, "{:?}", fake.all_calls());
-    let states: Vec<String> = h.rows().await.into_iter().map(|r| r.state).collect();
+    let states: Vec<String> = h.rows().await.iter().map(|r| r.state.to_string()).collect();
     assert_eq!(states.iter().filter(|s| *s == "queued").count(), 2);
     let account = h.store.account_by_name("newsroom").await.unwrap().unwrap();
     assert_eq!(account.quota_total, Some(3));
