@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
 
 /// Waits short enough for tests, in the production proportions.
-fn fast() -> PublishConfig {
+pub(crate) fn fast() -> PublishConfig {
     PublishConfig {
         text_first_wait: Duration::from_millis(10),
         text_poll: Duration::from_millis(10),
@@ -55,7 +55,7 @@ fn fast() -> PublishConfig {
 
 /// An RSS feed of `n` stories `prefix-0..n`, dated `n-i` minutes ago (so story 0 is the
 /// oldest), with an image enclosure when `images`.
-fn rss(prefix: &str, n: usize, images: bool) -> String {
+pub(crate) fn rss(prefix: &str, n: usize, images: bool) -> String {
     let mut s = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Test News</title><link>https://news.example/</link>\n",
     );
@@ -77,18 +77,18 @@ fn rss(prefix: &str, n: usize, images: bool) -> String {
     s
 }
 
-struct Harness {
+pub(crate) struct Harness {
     _dir: tempfile::TempDir,
-    db: PathBuf,
-    settings: Settings,
-    store: Store,
-    feeds: Vec<(Arc<FeedSettings>, i64)>,
-    client: ThreadsClient,
+    pub(crate) db: PathBuf,
+    pub(crate) settings: Settings,
+    pub(crate) store: Store,
+    pub(crate) feeds: Vec<(Arc<FeedSettings>, i64)>,
+    pub(crate) client: ThreadsClient,
 }
 
 /// One account `newsroom` with `token`, one feed `news` with `n` stories (backlog "all"),
 /// polled once so the outbox holds `n` queued posts.
-async fn harness(
+pub(crate) async fn harness(
     fake: &FakeThreads,
     server: &FeedServer,
     n: usize,
@@ -108,7 +108,7 @@ async fn harness(
     harness_with(fake, &config).await
 }
 
-async fn harness_with(fake: &FakeThreads, accounts_and_feeds: &str) -> Harness {
+pub(crate) async fn harness_with(fake: &FakeThreads, accounts_and_feeds: &str) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state.db");
     let text = format!(
@@ -145,7 +145,7 @@ async fn harness_with(fake: &FakeThreads, accounts_and_feeds: &str) -> Harness {
 }
 
 impl Harness {
-    async fn publisher(&self, account: &str, config: PublishConfig) -> AccountPublisher {
+    pub(crate) async fn publisher(&self, account: &str, config: PublishConfig) -> AccountPublisher {
         self.publisher_with(account, config, feed_infos(&self.feeds))
             .await
     }
@@ -168,7 +168,7 @@ impl Harness {
         .unwrap()
     }
 
-    async fn rows(&self) -> Vec<OutboxRow> {
+    pub(crate) async fn rows(&self) -> Vec<OutboxRow> {
         let mut rows = self.store.list_outbox(None, 10_000).await.unwrap();
         rows.sort_by_key(|r| r.id);
         rows
@@ -188,7 +188,7 @@ impl Harness {
 
 /// Steps the publisher until it has nothing left to do (or `limit` passes), sleeping
 /// through its waits; returns the outcomes.
-async fn drive(p: &mut AccountPublisher, limit: Duration) -> Vec<Outcome> {
+pub(crate) async fn drive(p: &mut AccountPublisher, limit: Duration) -> Vec<Outcome> {
     let deadline = Instant::now() + limit;
     let mut outcomes = Vec::new();
     while Instant::now() < deadline {
@@ -216,7 +216,7 @@ async fn drive(p: &mut AccountPublisher, limit: Duration) -> Vec<Outcome> {
     outcomes
 }
 
-fn published(outcomes: &[Outcome]) -> usize {
+pub(crate) fn published(outcomes: &[Outcome]) -> usize {
     outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Published { .. }))
@@ -225,7 +225,7 @@ fn published(outcomes: &[Outcome]) -> usize {
 
 /// No duplicate on the fake; every outbox row published, and its text and link card
 /// present exactly once among the fake's posts.
-async fn assert_exactly_once(h: &Harness, fake: &FakeThreads) {
+pub(crate) async fn assert_exactly_once(h: &Harness, fake: &FakeThreads) {
     assert!(
         fake.duplicates().is_empty(),
         "duplicates: {:?}",
@@ -249,7 +249,7 @@ async fn assert_exactly_once(h: &Harness, fake: &FakeThreads) {
     );
 }
 
-fn total_calls(fake: &FakeThreads) -> u64 {
+pub(crate) fn total_calls(fake: &FakeThreads) -> u64 {
     fake.all_calls().values().sum()
 }
 

@@ -31,7 +31,7 @@ use crate::publish::reconcile::{self, Verdict};
 use crate::publish::token::TokenState;
 use crate::publish::{FeedInfo, PublishError};
 use crate::store::{Claimed, Held, MediaType, OutboxRow, OutboxState, now_unix};
-use crate::threads::{ContainerId, ErrorAction};
+use crate::threads::{ContainerId, ErrorAction, ThreadsError};
 use secrecy::SecretString;
 use std::fmt;
 use std::time::Instant;
@@ -473,6 +473,16 @@ impl AccountPublisher {
             Err(CallError::Paused(reason)) => return Ok(Next::Done(Outcome::Paused { reason })),
             Err(CallError::Api(e)) => e,
         };
+        self.publish_refused(trip, &err).await
+    }
+
+    /// What a publish that did not answer with a media id leads to, by what its error
+    /// means: publish the same container again, reconcile, wait, or ask the container.
+    async fn publish_refused(
+        &mut self,
+        trip: &mut Trip,
+        err: &ThreadsError,
+    ) -> Result<Next, PublishError> {
         let error = err.to_string();
         match err.action() {
             ErrorAction::NotReadyYet => {
