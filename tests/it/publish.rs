@@ -253,6 +253,15 @@ pub(crate) fn total_calls(fake: &FakeThreads) -> u64 {
     fake.all_calls().values().sum()
 }
 
+/// Waits (real time: the fake runs on its own clock) until `done`, at most `limit`.
+pub(crate) async fn wait_for(done: impl Fn() -> bool, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "not done within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 // ----------------------------------------------------------------------------------------
 // The happy path and its cost.
 
@@ -415,9 +424,18 @@ async fn media_error_without_fallback_fails_the_post() {
 }
 
 async fn one_fault(fault: PublishFault) {
+    one_fault_with_timeout(fault, None).await;
+}
+
+/// `one_fault`, with the client's publish timeout set to `publish_timeout`.
+async fn one_fault_with_timeout(fault: PublishFault, publish_timeout: Option<Duration>) {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
-    let h = harness(&fake, &server, 3, "", "").await;
+    let mut h = harness(&fake, &server, 3, "", "").await;
+    if let Some(t) = publish_timeout {
+        h.settings.threads.publish_timeout = t;
+        h.client = feed2threads::publish::client(&h.settings).unwrap();
+    }
     fake.fail_next_publishes([fault.clone()]);
     let mut p = h.publisher("newsroom", fast()).await;
     let outcomes = drive(&mut p, Duration::from_secs(20)).await;
@@ -453,8 +471,12 @@ async fn drop_before_acting_publishes_again() {
 
 #[tokio::test]
 async fn answer_slower_than_the_timeout_is_reconciled() {
-    // The client gives up after 3 s; the fake publishes, then answers after 4 s.
-    one_fault(PublishFault::DelayAfterPublish(Duration::from_secs(4))).await;
+    // The client gives up after 1 s; the fake publishes, then answers after 1.5 s.
+    one_fault_with_timeout(
+        PublishFault::DelayAfterPublish(Duration::from_millis(1500)),
+        Some(Duration::from_secs(1)),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -681,7 +703,10 @@ async fn spent_quota_stops_publishing_without_a_call_storm() {
     let worker = h.publisher("newsroom", fast()).await;
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(worker.run(shutdown.clone()));
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Once the quota is spent, watch for a second (five idle re-checks, thirty retry
+    // delays): a storm would show.
+    wait_for(|| fake.posts().len() >= 3, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     shutdown.cancel();
     task.await.unwrap();
     assert_eq!(fake.posts().len(), 3);
@@ -724,7 +749,8 @@ async fn quota_spent_by_posts_we_do_not_know_is_rechecked_slowly() {
     let worker = h.publisher("newsroom", fast()).await; // quota_recheck: 500 ms
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(worker.run(shutdown.clone()));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Two and a half re-check intervals.
+    tokio::time::sleep(Duration::from_millis(1250)).await;
     shutdown.cancel();
     task.await.unwrap();
     assert_eq!(fake.calls(Endpoint::Publish), 0, "{:?}", fake.all_calls());
@@ -1037,13 +1063,13 @@ async fn sigterm_finishes_the_publish_in_flight_and_exits_0() {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     server.set("/news.xml", Route::feed(rss("news", 3, false)));
-    fake.update(|s| s.publish_delay = Duration::from_secs(2));
+    fake.update(|s| s.publish_delay = Duration::from_millis(1200));
     let dir = tempfile::tempdir().unwrap();
     let config = binary_config(dir.path(), &fake, &server.url("/news.xml"));
     let mut child = command(&config, dir.path(), &["run"]).spawn().unwrap();
     let pid = child.id().unwrap();
 
-    // Wait until the first publish call is in flight (the fake holds its answer for 2 s).
+    // Wait until the first publish call is in flight (the fake holds its answer for 1.2 s).
     let deadline = Instant::now() + Duration::from_secs(15);
     while fake.calls(Endpoint::Publish) == 0 {
         assert!(Instant::now() < deadline, "no publish call");

@@ -584,4 +584,18 @@ mod tests {
             .unwrap();
         assert!(matches!(due, Claimed::Won(_)));
     }
+
+    /// A row edited by hand into a state we do not know is an error that names the column
+    /// and the value, not a post silently skipped or taken for another state.
+    #[tokio::test]
+    async fn an_unknown_stored_state_is_a_clear_error() {
+        let (store, _, ids) = store_with_posts(1).await;
+        sqlx::query("UPDATE outbox SET state = 'sent' WHERE id = ?")
+            .bind(ids[0])
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let err = store.outbox_by_id(ids[0]).await.unwrap_err().to_string();
+        assert!(err.contains("state") && err.contains("sent"), "{err}");
+    }
 }
