@@ -161,7 +161,17 @@ impl AccountPublisher {
     pub async fn try_publish_next(&mut self) -> Result<Outcome, PublishError> {
         let outcome = match self.step().await {
             Ok(o) => {
-                self.store_trouble.reset();
+                // Not when it is the store's own hold coming back: the store has not
+                // answered since.
+                if !matches!(
+                    o,
+                    Outcome::Wait {
+                        reason: WaitReason::Store { .. },
+                        ..
+                    }
+                ) {
+                    self.store_trouble.reset();
+                }
                 o
             }
             Err(Stuck {
