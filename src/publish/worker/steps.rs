@@ -552,3 +552,79 @@ impl AccountPublisher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MediaType;
+
+    fn row(state: OutboxState, container: Option<&str>) -> OutboxRow {
+        OutboxRow {
+            id: 7,
+            account_id: 1,
+            item_id: 1,
+            feed_id: 1,
+            state,
+            text: "Hello".into(),
+            link_attachment: None,
+            topic_tag: None,
+            media_type: MediaType::Text,
+            image_url: None,
+            alt_text: None,
+            reply_control: None,
+            container_id: container.map(str::to_string),
+            container_created_at: None,
+            publish_started_at: None,
+            media_id: None,
+            permalink: None,
+            attempts: 0,
+            last_error: None,
+            not_before: 0,
+            item_date: None,
+            created_at: 0,
+            updated_at: 0,
+            published_at: None,
+            claimed_by: Some("w".into()),
+        }
+    }
+
+    /// Where a held post resumes: a post that may be on Threads is always asked about
+    /// first, never published or recreated blindly.
+    #[test]
+    fn a_held_post_resumes_where_the_store_says() {
+        use OutboxState::*;
+        let cases = [
+            (Queued, None, Some(Step::Create)),
+            (
+                ContainerCreated,
+                Some("c"),
+                Some(Step::Check(Asking::Ready { fresh: false })),
+            ),
+            (Publishing, Some("c"), Some(Step::Check(Asking::LostAnswer))),
+            // A hand-edited row without its container: nothing to ask, a new one is needed.
+            (ContainerCreated, None, Some(Step::Create)),
+            (Publishing, None, Some(Step::Create)),
+            (Held, None, None),
+            (Published, Some("c"), None),
+            (Failed, Some("c"), None),
+            (Expired, None, None),
+            (Dropped, None, None),
+        ];
+        for (state, container, step) in cases {
+            assert_eq!(
+                Step::first(&row(state, container)),
+                step,
+                "{state} {container:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn steps_say_what_they_do() {
+        assert_eq!(Step::Publish.to_string(), "publishing");
+        assert_eq!(
+            Step::Check(Asking::LostAnswer).to_string(),
+            "reconciling a publish of unknown outcome"
+        );
+    }
+}
