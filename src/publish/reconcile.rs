@@ -9,7 +9,7 @@
 //! calls the API or the store: the worker does, and asks this module what the answers mean.
 
 use crate::compose::find_links;
-use crate::store::OutboxRow;
+use crate::store::{MediaType, OutboxRow};
 use crate::threads::{
     ContainerState, ImageContainer, NewContainer, Post, ReplyControl, TextContainer,
 };
@@ -86,7 +86,8 @@ pub fn fallback_link(text: &str) -> Option<String> {
 }
 
 /// The container request for an outbox row. Posts were validated when they were queued;
-/// an unknown media type or reply control here means the row was edited by hand.
+/// an unknown reply control (or an image post without its image) here means the row was
+/// edited by hand.
 pub fn container_for(row: &OutboxRow) -> Result<NewContainer, String> {
     let reply_control = match row.reply_control.as_deref() {
         None => None,
@@ -94,14 +95,14 @@ pub fn container_for(row: &OutboxRow) -> Result<NewContainer, String> {
             Some(ReplyControl::parse(v).ok_or_else(|| format!("unknown reply_control {v:?}"))?)
         }
     };
-    match row.media_type.as_str() {
-        "TEXT" => Ok(NewContainer::Text(TextContainer {
+    match row.media_type {
+        MediaType::Text => Ok(NewContainer::Text(TextContainer {
             text: row.text.clone(),
             link_attachment: row.link_attachment.clone(),
             topic_tag: row.topic_tag.clone(),
             reply_control,
         })),
-        "IMAGE" => {
+        MediaType::Image => {
             let image_url = row
                 .image_url
                 .clone()
@@ -114,13 +115,13 @@ pub fn container_for(row: &OutboxRow) -> Result<NewContainer, String> {
                 reply_control,
             }))
         }
-        other => Err(format!("unsupported media_type {other:?}")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::OutboxState;
     use crate::threads::MediaId;
 
     fn row(text: &str, link: Option<&str>) -> OutboxRow {
@@ -129,11 +130,11 @@ mod tests {
             account_id: 1,
             item_id: 1,
             feed_id: 1,
-            state: "publishing".into(),
+            state: OutboxState::Publishing,
             text: text.into(),
             link_attachment: link.map(str::to_string),
             topic_tag: None,
-            media_type: "TEXT".into(),
+            media_type: MediaType::Text,
             image_url: None,
             alt_text: None,
             reply_control: None,
@@ -149,6 +150,7 @@ mod tests {
             created_at: 1_800_000_000,
             updated_at: 1_800_000_010,
             published_at: None,
+            claimed_by: None,
         }
     }
 
@@ -243,7 +245,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        r.media_type = "IMAGE".into();
+        r.media_type = MediaType::Image;
         r.link_attachment = None;
         r.image_url = Some("https://a.example/i.jpg".into());
         r.alt_text = Some(String::new());

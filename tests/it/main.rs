@@ -14,6 +14,7 @@ mod http;
 mod ingest;
 mod kill9;
 mod opml;
+mod outbox_claims;
 mod publish;
 mod support;
 mod threads_client;
