@@ -305,7 +305,16 @@ impl AccountPublisher {
                     if draining && !self.worth_waiting_when_draining(until, &reason).await {
                         break;
                     }
-                    self.sleep_until(until).await;
+                    if reason == WaitReason::NotDue {
+                        // The next post may wait for hours (a posting window, a cap): a
+                        // new post (a poke) and the store (now and then) must not wait
+                        // with it.
+                        let ahead = until.saturating_duration_since(Instant::now());
+                        self.wait_for_work(ahead.min(self.config.idle_recheck))
+                            .await;
+                    } else {
+                        self.sleep_until(until).await;
+                    }
                 }
                 Outcome::Paused { .. } => {
                     if draining {

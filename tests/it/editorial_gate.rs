@@ -326,3 +326,93 @@ async fn overflow_drop_drops_what_is_beyond_the_cap_with_the_reason() {
         assert!(why.contains("overflow = \"drop\""), "{why}");
     }
 }
+
+/// A worker whose queue waits for a window hours away still wakes for a new post of an
+/// open feed: the poll loop's poke must not sleep until the window opens.
+#[tokio::test]
+async fn a_new_post_is_not_held_behind_posts_waiting_for_their_window() {
+    use feed2threads::feed::fetch::Fetcher;
+    use feed2threads::poll::{FetchLimiter, Poller};
+    use feed2threads::schedule::Limits;
+    use std::sync::Arc;
+    use tokio_util::sync::CancellationToken;
+
+    let fake = FakeThreads::start();
+    let server = FeedServer::start().await;
+    let (hours, _) = window_ahead(Delta::hours(4), Delta::hours(1));
+    server.set("/late.xml", Route::feed(rss("late", 2, false)));
+    server.set("/now.xml", Route::feed(rss("now", 0, false)));
+    let config = format!(
+        "[[accounts]]\nname = \"newsroom\"\naccess_token = \"{}\"\nmin_interval = \"0s\"\n\
+         [[feeds]]\nname = \"late\"\nurl = \"{}\"\nbacklog = \"all\"\nhours = \"{hours}\"\n\
+         [[feeds]]\nname = \"now\"\nurl = \"{}\"\nbacklog = \"all\"\n",
+        fake.token(),
+        server.url("/late.xml"),
+        server.url("/now.xml"),
+    );
+    let h = harness_with(&fake, &config).await;
+    // Without a poke the worker would only look again after a minute.
+    let config = PublishConfig {
+        idle_recheck: Duration::from_secs(60),
+        ..fast()
+    };
+    let poke = Arc::new(tokio::sync::Notify::new());
+    let shutdown = CancellationToken::new();
+    let worker = worker(&h, config)
+        .await
+        .with_wakeups(poke.clone(), CancellationToken::new());
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let account = h.store.list_accounts().await.unwrap()[0].id;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h
+        .store
+        .outbox_wait_counts(account, now_unix())
+        .await
+        .unwrap()
+        .window
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the late posts were not postponed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the worker settle into its wait for the window.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A story appears in the open feed; the poll queues it and pokes the worker.
+    server.set("/now.xml", Route::feed(rss("now", 1, false)));
+    let poller = Poller {
+        store: h.store.clone(),
+        fetcher: Fetcher::new(feed2threads::app::fetch_config(&h.settings)).unwrap(),
+        limiter: FetchLimiter::new(8, 4),
+        limits: Limits {
+            max_hint_interval: Duration::from_secs(3600),
+            max_backoff: Duration::from_secs(6 * 3600),
+        },
+        dry_run: false,
+    };
+    let (feed, _) = h.feeds.iter().find(|(f, _)| f.name == "now").unwrap();
+    let row = h.store.feed_by_name("now").await.unwrap().unwrap();
+    poller.poll(feed, &row).await.unwrap();
+    poke.notify_one();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.posts().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the new post waited behind the window"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        fake.posts()[0]
+            .text
+            .as_deref()
+            .unwrap()
+            .contains("now story")
+    );
+    shutdown.cancel();
+    running.await.unwrap();
+}
