@@ -126,3 +126,121 @@ impl Store {
         .await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Claimed, Holder};
+
+    /// A store with one queued post (its id).
+    async fn store_with_a_post(first_reply: Option<&str>) -> (Store, i64) {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let account = store.ensure_account("news", 0).await.unwrap();
+        let feed = store
+            .sync_feeds(
+                &[crate::store::FeedConfig {
+                    name: "front",
+                    url: "https://example.org/feed",
+                    account_id: account.id,
+                }],
+                0,
+            )
+            .await
+            .unwrap()[0];
+        let item: i64 = sqlx::query_scalar(
+            "INSERT INTO items (feed_id, item_key, first_seen_at, disposition) \
+             VALUES (?, 'guid:1', 0, 'queued') RETURNING id",
+        )
+        .bind(feed)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        let post: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox (account_id, item_id, feed_id, state, text, first_reply, \
+             item_date, created_at, updated_at) \
+             VALUES (?, ?, ?, 'queued', 'Story', ?, 5, 0, 0) RETURNING id",
+        )
+        .bind(account.id)
+        .bind(item)
+        .bind(feed)
+        .bind(first_reply)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        (store, post)
+    }
+
+    async fn publish(store: &Store, post: i64) {
+        let Claimed::Won(held) = store.outbox_claim(post, &Holder::new(), 1).await.unwrap() else {
+            panic!("claim");
+        };
+        let c = &held.claim;
+        assert!(
+            store
+                .outbox_container_created(c, "c", 1)
+                .await
+                .unwrap()
+                .applied()
+        );
+        assert!(store.outbox_publishing(c, 2).await.unwrap().applied());
+        assert!(
+            store
+                .outbox_published(c, Some("m1"), None, 3)
+                .await
+                .unwrap()
+                .applied()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_post_with_a_first_reply_queues_it_when_published() {
+        let (store, post) = store_with_a_post(Some("https://example.org/a")).await;
+        assert!(store.replies_of(post).await.unwrap().is_empty());
+        publish(&store, post).await;
+        let replies = store.replies_of(post).await.unwrap();
+        assert_eq!(replies.len(), 1);
+        let r = &replies[0];
+        assert_eq!(r.state, OutboxState::Queued);
+        assert_eq!(r.text, "https://example.org/a");
+        assert_eq!(r.options.reply_to, Some(post));
+        assert_eq!(r.item_date, Some(5), "sorts with its story");
+        let target = store.reply_target(r.id).await.unwrap().unwrap();
+        assert_eq!(target.media_id.as_deref(), Some("m1"));
+        assert_eq!(target.state, OutboxState::Published);
+        // It is next in the queue, before older stories.
+        let next = store.outbox_next_queued(r.account_id, 10).await.unwrap();
+        assert_eq!(next.map(|n| n.id), Some(r.id));
+        assert!(
+            store.reply_target(post).await.unwrap().is_none(),
+            "not a reply"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reply_is_queued_once_per_tag() {
+        let (store, post) = store_with_a_post(None).await;
+        publish(&store, post).await;
+        assert!(store.replies_of(post).await.unwrap().is_empty());
+        let text = PostText::new("Correction: the new headline").unwrap();
+        let first = store
+            .queue_reply(post, &text, "correction:1", 4)
+            .await
+            .unwrap();
+        assert!(first.is_some());
+        assert_eq!(
+            store
+                .queue_reply(post, &text, "correction:1", 5)
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(
+            store
+                .queue_reply(post, &text, "correction:2", 6)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(store.replies_of(post).await.unwrap().len(), 2);
+    }
+}
