@@ -223,6 +223,9 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
     metrics::set_token_expiry("newsroom", 1_900_000_000);
     metrics::record_publish_duration("newsroom", Duration::from_secs(42));
     metrics::record_api_error(190);
+    metrics::record_reply_published("newsroom");
+    metrics::record_dropped("newsroom", "overflow");
+    metrics::set_outbox_posts("newsroom", "waiting_window", 3);
     server.liveness.beat();
 
     let (status, ctype, body) = get(server.addr, "/metrics").await;
@@ -369,6 +372,14 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
             &[("version", env!("CARGO_PKG_VERSION"))]
         ),
         1.0
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "feed2threads_outbox_posts",
+            &[("account", "newsroom"), ("state", "waiting_window")]
+        ),
+        3.0
     );
     // Every metric that has samples is described.
     assert!(
