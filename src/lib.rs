@@ -37,6 +37,8 @@ pub mod opml;
 pub mod poll;
 pub mod procstat;
 pub mod publish;
+pub mod run_mode;
+pub mod scheduler;
 pub mod schedule;
 pub mod store;
 pub mod threads;
