@@ -174,7 +174,14 @@ pub struct Settings {
     pub feeds: Vec<FeedSettings>,
     /// Composition settings of `[defaults]`, for `preview` of a URL that is not configured.
     pub default_compose: ComposeOptions,
+    /// How long the store may keep failing (busy, locked, full, I/O) before the daemon
+    /// stops, through its drain, with exit 1. (`[store] max_outage`; parsed by the config
+    /// rework, the default until then.)
+    pub store_max_outage: Duration,
 }
+
+/// The default of `[store] max_outage`.
+pub const DEFAULT_STORE_MAX_OUTAGE: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone)]
 pub struct ThreadsSettings {
@@ -428,6 +435,7 @@ impl Settings {
             accounts,
             feeds,
             default_compose,
+            store_max_outage: DEFAULT_STORE_MAX_OUTAGE,
         })
     }
 

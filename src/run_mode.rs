@@ -39,7 +39,11 @@ pub struct RunMode {
 impl RunMode {
     pub fn from_args(args: &RunArgs) -> Self {
         RunMode {
-            cycle: if args.once { Cycle::Once } else { Cycle::Daemon },
+            cycle: if args.once {
+                Cycle::Once
+            } else {
+                Cycle::Daemon
+            },
             effect: if args.dry_run {
                 Effect::Dry
             } else {

@@ -117,6 +117,16 @@ impl Scheduler {
         true
     }
 
+    /// The poll of `id` could not run or could not be stored (the store failed): try it
+    /// again at `at`, in a `--once` cycle too. False when the feed is no longer configured.
+    pub fn postpone(&mut self, id: i64, at: Instant) -> bool {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return false;
+        };
+        entry.stage = Stage::Waiting(at);
+        true
+    }
+
     /// When the next waiting feed is due, if any.
     pub fn next_due(&self) -> Option<Instant> {
         self.entries
@@ -248,10 +258,7 @@ mod tests {
         assert_eq!(s.sleep_from(Instant::now(), tick), tick);
         s.replace(scheduled(&f, &[T0 + 3600]), T0);
         tokio::time::advance(Duration::from_secs(3590)).await;
-        assert_eq!(
-            s.sleep_from(Instant::now(), tick),
-            Duration::from_secs(10)
-        );
+        assert_eq!(s.sleep_from(Instant::now(), tick), Duration::from_secs(10));
         tokio::time::advance(Duration::from_secs(20)).await;
         assert_eq!(s.sleep_from(Instant::now(), tick), Duration::ZERO);
     }
@@ -270,6 +277,22 @@ mod tests {
         s.finished(2, Instant::now());
         assert!(s.cycle_done());
         assert_eq!(s.next_due(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_the_store_could_not_take_is_tried_again_in_a_once_cycle_too() {
+        let f = feeds(&["a"]);
+        let mut s = Scheduler::new(Cycle::Once);
+        s.replace(scheduled(&f, &[0]), T0);
+        assert_eq!(ids(&s.due(Instant::now())), [1]);
+        assert!(s.postpone(1, Instant::now() + Duration::from_secs(2)));
+        assert!(!s.cycle_done());
+        assert!(s.due(Instant::now()).is_empty());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(ids(&s.due(Instant::now())), [1]);
+        s.finished(1, Instant::now());
+        assert!(s.cycle_done());
+        assert!(!s.postpone(9, Instant::now()));
     }
 
     #[tokio::test(start_paused = true)]

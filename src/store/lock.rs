@@ -63,11 +63,7 @@ impl std::fmt::Display for LockHolder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let since = chrono::DateTime::from_timestamp(self.since, 0)
             .map_or_else(|| self.since.to_string(), |d| d.to_rfc3339());
-        write!(
-            f,
-            "pid {} on host {} since {since}",
-            self.pid, self.host
-        )
+        write!(f, "pid {} on host {} since {since}", self.pid, self.host)
     }
 }
 
@@ -226,7 +222,9 @@ mod tests {
     #[tokio::test]
     async fn a_second_daemon_is_refused_with_the_holder_named() {
         let dir = tempfile::tempdir().unwrap();
-        let first = DaemonLock::acquire(&url(&dir), 1_800_000_000).await.unwrap();
+        let first = DaemonLock::acquire(&url(&dir), 1_800_000_000)
+            .await
+            .unwrap();
         assert_eq!(
             first.path().unwrap(),
             dir.path().join("s.db.lock").as_path()
@@ -249,7 +247,9 @@ mod tests {
         // Released: the next one gets it.
         first.release();
         assert_eq!(current_holder(&url(&dir)), None);
-        let second = DaemonLock::acquire(&url(&dir), 1_800_000_200).await.unwrap();
+        let second = DaemonLock::acquire(&url(&dir), 1_800_000_200)
+            .await
+            .unwrap();
         assert_eq!(second.holder().since, 1_800_000_200);
         drop(second);
         DaemonLock::acquire(&url(&dir), 1).await.unwrap();

@@ -137,6 +137,7 @@ impl Store {
     }
 
     /// `open`, with the group commit's window and batch size chosen (tests).
+    #[cfg(test)]
     pub(crate) async fn open_with_commit(
         url: &str,
         window: Duration,

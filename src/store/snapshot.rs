@@ -29,7 +29,9 @@ pub(super) async fn copy_into(pool: &SqlitePool, file: &Path) -> Result<(), sqlx
     if copied.is_err() {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
     }
-    let detached = sqlx::query("DETACH DATABASE disk").execute(&mut *conn).await;
+    let detached = sqlx::query("DETACH DATABASE disk")
+        .execute(&mut *conn)
+        .await;
     copied?;
     detached?;
     Ok(())
