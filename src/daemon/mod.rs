@@ -139,7 +139,7 @@ impl Daemon {
                 },
                 Event::Reload => self.reload().await,
                 Event::Polled(done) => {
-                    if let Some(end) = self.poll_finished(done) {
+                    if let Some(end) = self.poll_finished(done).await {
                         break end;
                     }
                 }
@@ -202,7 +202,7 @@ impl Daemon {
     }
 
     /// Takes what a poll brought; `Some` ends the run (a dry run whose output closed).
-    fn poll_finished(&mut self, done: Finished) -> Option<End> {
+    async fn poll_finished(&mut self, done: Finished) -> Option<End> {
         let Some(feed) = self.scheduler.feed(done.feed_id).cloned() else {
             return None; // removed by a reload while it was polled
         };
@@ -249,7 +249,9 @@ impl Daemon {
                 self.report.polls += 1;
                 self.report.failed_polls += 1;
                 crate::metrics::record_fetch(&feed.name, "panic", done.elapsed);
-                let next = self.after_panic(&feed, done.feed_id, done.failures_before, &message);
+                let next = self
+                    .after_panic(&feed, done.feed_id, done.failures_before, &message)
+                    .await;
                 self.scheduler.finished(done.feed_id, next);
                 self.report.poll_panics.push(PollPanic {
                     feed: feed.name.clone(),
@@ -260,10 +262,9 @@ impl Daemon {
         None
     }
 
-    /// A poll panicked: log it as the feed's failure, record it for `status` (in the
-    /// background: the loop does not wait on the store), and say when to try again (the
-    /// feed's failure backoff).
-    fn after_panic(
+    /// A poll panicked: log it as the feed's failure, record it for `status`, and say when
+    /// to try again (the feed's failure backoff).
+    async fn after_panic(
         &mut self,
         feed: &crate::config::FeedSettings,
         id: i64,
@@ -371,7 +372,7 @@ impl Daemon {
         let grace = self.wiring.options.cadence.poll_drain;
         for done in self.polls.drain(grace).await {
             // Counted; a closed output no longer matters, the run is ending anyway.
-            let _ = self.poll_finished(done);
+            let _ = self.poll_finished(done).await;
         }
         let drain = end == End::CycleDone && !self.signals.shutdown.is_cancelled();
         if let Some(generation) = self.publishers.take() {

@@ -84,12 +84,23 @@ async fn copy_attached(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Er
 }
 
 /// `file:///abs/path?mode=ro`: SQLite opens it read-only whatever the file's permissions.
+///
+/// A read-only connection to a WAL database whose `-wal` file does not exist (no daemon
+/// has it open) would create an empty `-wal` and a `-shm` beside it and, being read-only,
+/// leave them there. Without a `-wal` every committed page is in the database file itself,
+/// so it is read as `immutable` instead: no lock, no side file, no trace.
 fn read_only_uri(file: &Path) -> Result<String, sqlx::Error> {
     let absolute = std::fs::canonicalize(file).map_err(sqlx::Error::Io)?;
     let url = url::Url::from_file_path(&absolute).map_err(|()| {
         sqlx::Error::Configuration(format!("{} is not a file path", absolute.display()).into())
     })?;
-    Ok(format!("{url}?mode=ro"))
+    let mut wal = absolute.into_os_string();
+    wal.push("-wal");
+    if Path::new(&wal).exists() {
+        Ok(format!("{url}?mode=ro"))
+    } else {
+        Ok(format!("{url}?mode=ro&immutable=1"))
+    }
 }
 
 /// An identifier in double quotes, inner quotes doubled.
@@ -143,6 +154,28 @@ mod tests {
         snap.close().await;
         assert!(!db.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_of_a_closed_store_leaves_no_side_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Store::open(&url).await.unwrap();
+        store.ensure_account("desk", 1).await.unwrap();
+        store.close().await;
+        let names = || {
+            let mut n: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            n.sort();
+            n
+        };
+        let before = names();
+        let snap = Store::open_snapshot(&url).await.unwrap();
+        assert_eq!(snap.list_accounts().await.unwrap().len(), 1);
+        snap.close().await;
+        assert_eq!(names(), before);
     }
 
     #[tokio::test]

@@ -3,16 +3,22 @@
 
 mod auth;
 mod cli;
+mod closed_output;
 mod compose;
 mod compose_corpus;
 mod compose_fake;
 mod corpus;
+mod daemon_lock;
 mod deploy;
+mod dry_run;
 mod fetch;
 mod http;
 mod ingest;
 mod kill9;
 mod opml;
+mod poll_panic;
 mod publish;
+mod run_once;
+mod store_outage;
 mod support;
 mod threads_client;
