@@ -151,8 +151,10 @@ pub fn lock_path(db: &Path) -> PathBuf {
     db.with_file_name(name)
 }
 
-/// Who holds the lock of the store at `url` now, if anyone (for messages and tests).
-pub fn current_holder(url: &str) -> Option<LockHolder> {
+/// Who holds the lock of the store at `url` now, if anyone. Tests only: probing takes the
+/// lock for an instant, and a daemon starting in that instant would be refused.
+#[cfg(test)]
+fn current_holder(url: &str) -> Option<LockHolder> {
     let path = lock_path(&super::sqlite_file(url)?);
     let file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
     match file.try_lock() {
