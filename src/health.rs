@@ -57,6 +57,8 @@ struct Inner {
     state: Mutex<Option<Failing>>,
     limit: Duration,
     gave_up: CancellationToken,
+    /// The outage that went past the limit (it stays, even if the store answers later).
+    fatal: Mutex<Option<Outage>>,
 }
 
 /// Shared by everything that uses the store; cheap to clone.
@@ -73,6 +75,7 @@ impl StoreHealth {
                 state: Mutex::new(None),
                 limit,
                 gave_up: CancellationToken::new(),
+                fatal: Mutex::new(None),
             }),
         }
     }
@@ -113,7 +116,13 @@ impl StoreHealth {
             "store error while {what}: {error}; trying again in {}",
             humantime::format_duration(Duration::from_millis(delay.as_millis() as u64))
         );
-        if lasted > self.inner.limit {
+        if lasted > self.inner.limit && !self.inner.gave_up.is_cancelled() {
+            let outage = Outage {
+                lasted,
+                what: failing.what.clone(),
+                error: failing.error.clone(),
+            };
+            *self.inner.fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(outage);
             self.inner.gave_up.cancel();
         }
         delay
@@ -130,9 +139,19 @@ impl StoreHealth {
         })
     }
 
-    /// Resolves once an outage has lasted longer than the limit.
-    pub async fn gave_up(&self) {
+    /// Resolves, with that outage, once an outage has lasted longer than the limit.
+    pub async fn gave_up(&self) -> Outage {
         self.inner.gave_up.cancelled().await;
+        self.inner
+            .fatal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| Outage {
+                lasted: self.inner.limit,
+                what: "an unknown operation".into(),
+                error: "unknown".into(),
+            })
     }
 
     pub fn has_given_up(&self) -> bool {
@@ -178,9 +197,13 @@ mod tests {
         tokio::time::advance(Duration::from_secs(11)).await;
         health.failed("writing the heartbeat", &"database or disk is full");
         assert!(health.has_given_up());
-        tokio::time::timeout(Duration::from_secs(1), health.gave_up())
+        // Given up for good, with the outage that did it, whatever comes next.
+        health.ok();
+        let fatal = tokio::time::timeout(Duration::from_secs(1), health.gave_up())
             .await
             .unwrap();
+        assert_eq!(fatal.lasted, Duration::from_secs(601));
+        assert_eq!(fatal.error, "database or disk is full");
     }
 
     #[tokio::test(start_paused = true)]

@@ -20,7 +20,7 @@
 //! - `poll`: one poll of one feed, from fetch to outbox.
 //! - `procstat`: the process's own CPU time and peak memory, for logs and the benchmark.
 //! - `compose`: item → post within the API's limits.
-//! - `store`: every SQL statement.
+//! - `store`: every SQL statement; the daemon lock; the dry run's in-memory snapshot.
 //! - `threads`: the Threads API client.
 //! - `publish`: per-account publishing workers, supervised.
 //! - `auth`: the `auth` command: Meta's OAuth flow or a token import, stored in `store`.

@@ -19,10 +19,10 @@ pub mod report;
 pub use report::{End, PollPanic, RunReport};
 
 use crate::app::{Configured, PublisherGeneration, Wiring, fetch_limits};
-use crate::config::Settings;
-use crate::health::StoreHealth;
+use crate::config::{FeedSettings, Settings};
+use crate::health::{Outage, StoreHealth};
 use crate::http::Liveness;
-use crate::poll::{PollResult, Poller};
+use crate::poll::{PollReport, PollResult, Poller};
 use crate::run_mode::RunMode;
 use crate::scheduler::{Scheduler, instant_of_unix};
 use crate::store::Store;
@@ -66,7 +66,7 @@ pub struct Signals {
 /// What woke the loop.
 enum Event {
     Stop,
-    StoreGaveUp,
+    StoreGaveUp(Outage),
     Reload,
     Polled(Finished),
     Tick,
@@ -133,10 +133,7 @@ impl Daemon {
             }
             match self.next_event().await {
                 Event::Stop => break End::Signal,
-                Event::StoreGaveUp => match self.health().outage() {
-                    Some(outage) => break End::StoreOutage(outage),
-                    None => continue,
-                },
+                Event::StoreGaveUp(outage) => break End::StoreOutage(outage),
                 Event::Reload => self.reload().await,
                 Event::Polled(done) => {
                     if let Some(end) = self.poll_finished(done).await {
@@ -163,7 +160,7 @@ impl Daemon {
         };
         tokio::select! {
             () = self.signals.shutdown.cancelled() => Event::Stop,
-            () = health.gave_up() => Event::StoreGaveUp,
+            outage = health.gave_up() => Event::StoreGaveUp(outage),
             Some(()) = reload => Event::Reload,
             Some(done) = self.polls.next(), if !self.polls.is_empty() => Event::Polled(done),
             () = tokio::time::sleep(sleep) => Event::Tick,
@@ -208,34 +205,7 @@ impl Daemon {
         };
         match done.end {
             PollEnd::Report(report) => {
-                self.health().ok();
-                self.report.polls += 1;
-                let next = instant_of_unix(
-                    report.next_check_at,
-                    crate::store::now_unix(),
-                    Instant::now(),
-                );
-                self.scheduler.finished(done.feed_id, next);
-                crate::metrics::record_fetch(&feed.name, report.result.label(), done.elapsed);
-                if let PollResult::Ingested(c) = &report.result {
-                    crate::metrics::record_new_items(&feed.name, (c.queued + c.held) as u64);
-                    crate::metrics::record_held(&feed.name, c.held as u64);
-                }
-                if matches!(report.result, PollResult::Failed { .. }) {
-                    self.report.failed_polls += 1;
-                }
-                self.report.queued += report.queued.len();
-                self.report.held += report.held.len();
-                if !report.queued.is_empty()
-                    && let Some(generation) = &self.publishers
-                {
-                    generation.publishers.poke(&feed.account);
-                }
-                if self.mode.prints_posts()
-                    && let Err(e) = crate::printout::write_poll(&mut *self.out, &feed.name, &report)
-                {
-                    return Some(End::OutputClosed(format!("cannot write the posts: {e}")));
-                }
+                return self.poll_reported(done.feed_id, &feed, done.elapsed, &report);
             }
             PollEnd::Store(e) => {
                 self.report.store_errors += 1;
@@ -262,11 +232,51 @@ impl Daemon {
         None
     }
 
+    /// A poll ran: schedule the feed, count, wake its account's publisher, print (dry run).
+    fn poll_reported(
+        &mut self,
+        id: i64,
+        feed: &FeedSettings,
+        elapsed: Duration,
+        report: &PollReport,
+    ) -> Option<End> {
+        self.health().ok();
+        self.report.polls += 1;
+        let next = instant_of_unix(
+            report.next_check_at,
+            crate::store::now_unix(),
+            Instant::now(),
+        );
+        self.scheduler.finished(id, next);
+        crate::metrics::record_fetch(&feed.name, report.result.label(), elapsed);
+        match &report.result {
+            PollResult::Ingested(c) => {
+                crate::metrics::record_new_items(&feed.name, (c.queued + c.held) as u64);
+                crate::metrics::record_held(&feed.name, c.held as u64);
+            }
+            PollResult::Failed { .. } => self.report.failed_polls += 1,
+            PollResult::NotModified | PollResult::Unchanged => {}
+        }
+        self.report.queued += report.queued.len();
+        self.report.held += report.held.len();
+        if !report.queued.is_empty()
+            && let Some(generation) = &self.publishers
+        {
+            generation.publishers.poke(&feed.account);
+        }
+        if self.mode.prints_posts()
+            && let Err(e) = crate::printout::write_poll(&mut *self.out, &feed.name, report)
+        {
+            return Some(End::OutputClosed(format!("cannot write the posts: {e}")));
+        }
+        None
+    }
+
     /// A poll panicked: log it as the feed's failure, record it for `status`, and say when
     /// to try again (the feed's failure backoff).
     async fn after_panic(
         &mut self,
-        feed: &crate::config::FeedSettings,
+        feed: &FeedSettings,
         id: i64,
         failures_before: i64,
         message: &str,
