@@ -241,6 +241,82 @@ impl Wiring {
     }
 }
 
+/// What runs beside the loop, for the live daemon: `/healthz` and `/metrics`, the systemd
+/// watchdog, the heartbeat. They stop after the publishers, so `/healthz` answers during
+/// the drain.
+struct Operations {
+    tasks: TaskTracker,
+    stop: CancellationToken,
+    http_addr: Option<SocketAddr>,
+}
+
+impl Operations {
+    /// Starts what `wiring.mode` allows.
+    async fn start(
+        settings: &Settings,
+        wiring: &Wiring,
+        liveness: &Liveness,
+        lock: Option<&Arc<DaemonLock>>,
+    ) -> Result<Operations> {
+        let ops = Operations {
+            tasks: TaskTracker::new(),
+            stop: CancellationToken::new(),
+            http_addr: None,
+        };
+        let ops = if wiring.mode.serves_operations() {
+            ops.serve(settings, wiring, liveness).await?
+        } else {
+            ops
+        };
+        if wiring.mode.beats()
+            && let Some(lock) = lock
+        {
+            let pulse = Pulse {
+                store: wiring.store.clone(),
+                health: wiring.health.clone(),
+                liveness: liveness.clone(),
+                lock: lock.clone(),
+                every: wiring.options.cadence.heartbeat,
+                stale_after: crate::http::DEFAULT_STALE_AFTER,
+            };
+            ops.tasks.spawn(pulse.run(ops.stop.clone()));
+        }
+        Ok(ops)
+    }
+
+    /// The endpoint (when `http.listen` is on) and the watchdog.
+    async fn serve(
+        mut self,
+        settings: &Settings,
+        wiring: &Wiring,
+        liveness: &Liveness,
+    ) -> Result<Operations> {
+        if let Some(listen) = settings.http.listen {
+            let handle = crate::metrics::install().context("cannot set up the metrics")?;
+            let listener = crate::http::bind(listen)
+                .await
+                .with_context(|| format!("http.listen = \"{listen}\""))?;
+            self.http_addr = listener.local_addr().ok();
+            let state = crate::http::HttpState::new(wiring.store.clone(), liveness.clone(), handle)
+                .with_store_health(wiring.health.clone());
+            self.tasks
+                .spawn(crate::http::serve_on(listener, state, self.stop.clone()));
+        }
+        self.tasks.spawn(crate::notify::run_watchdog(
+            liveness.clone(),
+            crate::http::DEFAULT_STALE_AFTER,
+            self.stop.clone(),
+        ));
+        Ok(self)
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
 /// A daemon, started and ready to run.
 pub struct App {
     settings: Settings,
@@ -249,10 +325,7 @@ pub struct App {
     lock: Option<Arc<DaemonLock>>,
     liveness: Liveness,
     publishers: Option<PublisherGeneration>,
-    /// Stops the operations endpoint, the watchdog and the heartbeat, after the drain.
-    operations: CancellationToken,
-    background: TaskTracker,
-    http_addr: Option<SocketAddr>,
+    operations: Operations,
     shutdown: CancellationToken,
 }
 
@@ -268,11 +341,10 @@ impl App {
     ) -> Result<App> {
         let (store, lock) = open_store(&settings, mode, options.store).await?;
         let lock = lock.map(Arc::new);
-        let health = StoreHealth::new(settings.store_max_outage);
         let wiring = Wiring {
             mode,
-            store: store.clone(),
-            health: health.clone(),
+            store,
+            health: StoreHealth::new(settings.store_max_outage),
             options,
         };
         let configured = wiring.configure(&settings).await?;
@@ -283,41 +355,7 @@ impl App {
             "feed2threads starting"
         );
         let liveness = Liveness::new();
-        let operations = CancellationToken::new();
-        let background = TaskTracker::new();
-        let mut http_addr = None;
-        if mode.serves_operations()
-            && let Some(listen) = settings.http.listen
-        {
-            let handle = crate::metrics::install().context("cannot set up the metrics")?;
-            let listener = crate::http::bind(listen)
-                .await
-                .with_context(|| format!("http.listen = \"{listen}\""))?;
-            http_addr = listener.local_addr().ok();
-            let state = crate::http::HttpState::new(store.clone(), liveness.clone(), handle)
-                .with_store_health(health.clone());
-            background.spawn(crate::http::serve_on(listener, state, operations.clone()));
-        }
-        if mode.serves_operations() {
-            background.spawn(crate::notify::run_watchdog(
-                liveness.clone(),
-                crate::http::DEFAULT_STALE_AFTER,
-                operations.clone(),
-            ));
-        }
-        if mode.beats()
-            && let Some(lock) = &lock
-        {
-            let pulse = Pulse {
-                store: store.clone(),
-                health: health.clone(),
-                liveness: liveness.clone(),
-                lock: lock.clone(),
-                every: wiring.options.cadence.heartbeat,
-                stale_after: crate::http::DEFAULT_STALE_AFTER,
-            };
-            background.spawn(pulse.run(operations.clone()));
-        }
+        let operations = Operations::start(&settings, &wiring, &liveness, lock.as_ref()).await?;
         let publishers = wiring.start_publishers(&settings, &configured.feeds, &shutdown)?;
         if mode.serves_operations() {
             crate::notify::ready();
@@ -330,15 +368,13 @@ impl App {
             liveness,
             publishers,
             operations,
-            background,
-            http_addr,
             shutdown,
         })
     }
 
     /// Where `/healthz` and `/metrics` are served, when they are.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http_addr
+        self.operations.http_addr
     }
 
     /// The store this run works on.
@@ -362,8 +398,6 @@ impl App {
             liveness,
             publishers,
             operations,
-            background,
-            http_addr: _,
             shutdown,
         } = self;
         let store = wiring.store.clone();
@@ -372,10 +406,7 @@ impl App {
             settings, wiring, configured, publishers, liveness, signals, out,
         );
         let report = daemon.run().await;
-        // The endpoint stops after the publishers, so /healthz answers during the drain.
-        operations.cancel();
-        background.close();
-        background.wait().await;
+        operations.stop().await;
         let usage = crate::procstat::ProcessUsage::read();
         report.log_closing_line(usage.cpu_seconds, usage.peak_rss_mb);
         store.close().await;
