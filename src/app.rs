@@ -11,7 +11,7 @@
 
 use crate::config::{FeedSettings, Settings};
 use crate::daemon::pulse::Pulse;
-use crate::daemon::{Cadence, Daemon, RunReport, Signals};
+use crate::daemon::{Cadence, Daemon, End, RunReport, Signals};
 use crate::feed::fetch::{FetchConfig, Fetcher};
 use crate::health::StoreHealth;
 use crate::http::Liveness;
@@ -407,12 +407,60 @@ impl App {
         );
         let report = daemon.run().await;
         operations.stop().await;
-        let usage = crate::procstat::ProcessUsage::read();
-        report.log_closing_line(usage.cpu_seconds, usage.peak_rss_mb);
+        log_closing_line(&report);
         store.close().await;
         if let Some(lock) = lock.and_then(Arc::into_inner) {
             lock.release();
         }
         report
+    }
+}
+
+/// The run's last log line: "feed2threads stopped", with what it did, and why when the exit
+/// code is 1. (Its target, `feed2threads::app`, and message are read by the benchmark.)
+fn log_closing_line(report: &RunReport) {
+    let usage = crate::procstat::ProcessUsage::read();
+    let troubles = report.troubles();
+    let published = report.published();
+    match &report.end {
+        End::StoreOutage(outage) => tracing::error!(
+            polls = report.polls,
+            published,
+            "feed2threads stopped: {outage}, longer than [store] max_outage allows"
+        ),
+        End::OutputClosed(why) => tracing::error!(
+            polls = report.polls,
+            "feed2threads stopped: the output is closed ({why}); the dry run is incomplete"
+        ),
+        End::CycleDone | End::Signal if !troubles.is_empty() => tracing::error!(
+            polls = report.polls,
+            failed = report.failed_polls,
+            queued = report.queued,
+            held = report.held,
+            published,
+            cpu_seconds = usage.cpu_seconds,
+            peak_rss_mb = usage.peak_rss_mb,
+            "feed2threads stopped; needs a human: {}",
+            troubles.join(" | ")
+        ),
+        End::CycleDone | End::Signal => {
+            let panics: Vec<String> = report
+                .poll_panics
+                .iter()
+                .map(|p| format!("feed {}: {}", p.feed, p.message))
+                .collect();
+            tracing::info!(
+                polls = report.polls,
+                failed = report.failed_polls,
+                queued = report.queued,
+                held = report.held,
+                published,
+                store_errors = report.store_errors,
+                poll_panics = %panics.join(" | "),
+                cpu_seconds = usage.cpu_seconds,
+                peak_rss_mb = usage.peak_rss_mb,
+                "feed2threads stopped"
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! up or panicked). A feed that fails is logged and kept for `status`; it does not change the
 //! exit code.
 //!
-//! Must not: print anything itself but the closing log line.
+//! Must not: print or log anything (`app` logs the closing line, under its stable target).
 
 use crate::health::Outage;
 use crate::publish::WorkerReport;
@@ -87,51 +87,6 @@ impl RunReport {
             End::StoreOutage(_) | End::OutputClosed(_) => 1,
             End::CycleDone | End::Signal if !self.troubles().is_empty() => 1,
             End::CycleDone | End::Signal => 0,
-        }
-    }
-
-    /// The run's last log line.
-    pub fn log_closing_line(&self, cpu_seconds: Option<f64>, peak_rss_mb: Option<f64>) {
-        let troubles = self.troubles();
-        let published = self.published();
-        let panics: Vec<String> = self
-            .poll_panics
-            .iter()
-            .map(|p| format!("feed {}: {}", p.feed, p.message))
-            .collect();
-        match &self.end {
-            End::StoreOutage(outage) => tracing::error!(
-                polls = self.polls,
-                published,
-                "feed2threads stopped: {outage}, longer than [store] max_outage allows"
-            ),
-            End::OutputClosed(why) => tracing::error!(
-                polls = self.polls,
-                "feed2threads stopped: the output is closed ({why}); the dry run is incomplete"
-            ),
-            End::CycleDone | End::Signal if !troubles.is_empty() => tracing::error!(
-                polls = self.polls,
-                failed = self.failed_polls,
-                queued = self.queued,
-                held = self.held,
-                published,
-                cpu_seconds,
-                peak_rss_mb,
-                "feed2threads stopped; needs a human: {}",
-                troubles.join(" | ")
-            ),
-            End::CycleDone | End::Signal => tracing::info!(
-                polls = self.polls,
-                failed = self.failed_polls,
-                queued = self.queued,
-                held = self.held,
-                published,
-                store_errors = self.store_errors,
-                poll_panics = %panics.join(" | "),
-                cpu_seconds,
-                peak_rss_mb,
-                "feed2threads stopped"
-            ),
         }
     }
 }
