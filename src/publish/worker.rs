@@ -314,14 +314,14 @@ impl AccountPublisher {
                 if draining {
                     return Some(Ending::Idle);
                 }
-                self.wait_for_work(self.config.idle_recheck).await;
+                self.wait_for_work(self.config.idle_recheck, draining).await;
                 None
             }
             Outcome::Wait { until, reason } => {
                 if draining && !self.worth_waiting_when_draining(until, &reason).await {
                     return Some(Ending::of_wait(&reason));
                 }
-                self.sleep_until(until).await;
+                self.sleep_until(until, draining).await;
                 None
             }
             Outcome::Paused { reason } => {
@@ -329,7 +329,7 @@ impl AccountPublisher {
                     return Some(Ending::Paused { reason });
                 }
                 // A new token (`auth`) clears the pause; look again from time to time.
-                self.wait_for_work(self.config.idle_recheck).await;
+                self.wait_for_work(self.config.idle_recheck, draining).await;
                 None
             }
             Outcome::Interrupted => Some(Ending::Stopped),
@@ -380,8 +380,10 @@ impl AccountPublisher {
         }
     }
 
-    async fn wait_for_work(&self, at_most: Duration) {
-        let draining = self.drain.is_cancelled();
+    /// Waits for a poke, at most `at_most`. `draining` is what the step that led here
+    /// saw: if it was not draining yet, the start of the drain ends the wait too, so the
+    /// worker looks again, now knowing that polling is over.
+    async fn wait_for_work(&self, at_most: Duration, draining: bool) {
         tokio::select! {
             () = self.shutdown.cancelled() => {}
             () = self.poke.notified() => {}
@@ -390,9 +392,12 @@ impl AccountPublisher {
         }
     }
 
-    async fn sleep_until(&self, until: Instant) {
+    /// Sleeps until `until`; like [`Self::wait_for_work`], the start of the drain ends a
+    /// wait a non-draining step asked for (a quota window is not worth waiting for then).
+    async fn sleep_until(&self, until: Instant, draining: bool) {
         tokio::select! {
             () = self.shutdown.cancelled() => {}
+            () = self.drain.cancelled(), if !draining => {}
             () = tokio::time::sleep_until(until.into()) => {}
         }
     }

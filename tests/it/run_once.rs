@@ -161,6 +161,31 @@ async fn posts_waiting_for_the_quota_window_are_the_operator_s_choice_exit_0() {
 }
 
 #[tokio::test]
+async fn a_quota_wait_that_began_while_polling_ends_when_polling_is_over() {
+    // The quick feed's posts spend the quota while the slow feed is still being polled:
+    // the publisher starts a day-long quota wait before it knows the run is draining. The
+    // drain must end that wait (it is not worth waiting for in a --once run).
+    let app = TestApp::new()
+        .await
+        .with_account("desk")
+        .with_feed("quick", "desk", 2)
+        .with_feed("slow", "desk", 1);
+    app.feeds.set(
+        "/slow.xml",
+        Route::feed(rss("slow", 1)).delay(std::time::Duration::from_millis(1500)),
+    );
+    app.fake.update(|s| s.quota_total = 1);
+    let report = app.run_once().await;
+    assert_eq!(app.fake.posts().len(), 1);
+    assert!(
+        matches!(report.publishers[0].ending, Ending::QuotaWindow { .. }),
+        "{:?}",
+        report.publishers[0].ending
+    );
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[tokio::test]
 async fn every_post_of_every_poll_is_published_in_process_too() {
     // The same race in process, through the production wiring: ten accounts whose
     // publishers are busy looking for work while their feeds' posts are committed.
