@@ -3,18 +3,24 @@
 
 mod auth;
 mod cli;
+mod closed_output;
 mod compose;
 mod compose_corpus;
 mod compose_fake;
 mod config;
 mod corpus;
+mod daemon_lock;
 mod deploy;
+mod dry_run;
 mod fetch;
 mod http;
 mod ingest;
 mod kill9;
 mod opml;
 mod outbox_claims;
+mod poll_panic;
 mod publish;
+mod run_once;
+mod store_outage;
 mod support;
 mod threads_client;
