@@ -1,4 +1,4 @@
-//! The command line (clap derive). Parsing only; the commands' bodies live in `app`.
+//! The command line (clap derive). Parsing only; the commands' bodies live in `commands`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

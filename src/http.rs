@@ -1,7 +1,8 @@
 //! The operations HTTP endpoint (`[http] listen`): `/healthz` and `/metrics`.
 //!
-//! `/healthz` answers 200 while the run loop is alive (it beat its [`Liveness`] recently)
-//! and the store answers a trivial query, 503 otherwise, with one line saying why: container
+//! `/healthz` answers 200 while the run loop is alive (it beat its [`Liveness`] recently),
+//! the store is not in an outage (the daemon's [`StoreHealth`]: its writes fail, locked, full
+//! or I/O) and it answers a trivial query, 503 otherwise, with one line saying why: container
 //! orchestrators and load balancers read the status, people read the line. `/metrics` renders
 //! the Prometheus exposition of the recorder `metrics::install` set up.
 //!
@@ -9,6 +10,7 @@
 //! caller's shutdown token fires. It must not be started for `run --once` or `--dry-run`
 //! (the caller decides; this module does not know about commands).
 
+use crate::health::StoreHealth;
 use crate::store::{Store, now_unix};
 use axum::Router;
 use axum::extract::State;
@@ -92,6 +94,8 @@ pub struct HttpState {
     /// `/healthz` says 503 once the last beat is older than this.
     pub stale_after: Duration,
     pub metrics: PrometheusHandle,
+    /// The store's failures as the daemon meets them; `None`: only the ping is checked.
+    pub store_health: Option<StoreHealth>,
 }
 
 impl HttpState {
@@ -102,7 +106,14 @@ impl HttpState {
             liveness,
             stale_after: DEFAULT_STALE_AFTER,
             metrics,
+            store_health: None,
         }
+    }
+
+    /// `/healthz` says 503, with the reason, while the daemon meets store failures.
+    pub fn with_store_health(mut self, health: StoreHealth) -> Self {
+        self.store_health = Some(health);
+        self
     }
 
     pub fn with_stale_after(mut self, stale_after: Duration) -> Self {
@@ -191,6 +202,12 @@ async fn healthz(State(state): State<HttpState>) -> Response {
                 age.as_secs(),
                 state.stale_after.as_secs()
             ),
+        );
+    }
+    if let Some(outage) = state.store_health.as_ref().and_then(StoreHealth::outage) {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {outage}\n"),
         );
     }
     match tokio::time::timeout(STORE_PING_TIMEOUT, state.store.ping()).await {

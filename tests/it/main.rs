@@ -3,12 +3,15 @@
 
 mod auth;
 mod cli;
+mod closed_output;
 mod compose;
 mod compose_corpus;
 mod compose_fake;
 mod config;
 mod corpus;
+mod daemon_lock;
 mod deploy;
+mod dry_run;
 mod editorial_config;
 mod editorial_gate;
 mod editorial_options;
@@ -20,6 +23,9 @@ mod kill9;
 mod kill9_replies;
 mod opml;
 mod outbox_claims;
+mod poll_panic;
 mod publish;
+mod run_once;
+mod store_outage;
 mod support;
 mod threads_client;

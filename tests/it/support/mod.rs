@@ -2,3 +2,6 @@
 
 pub mod fake_threads;
 pub mod feed_server;
+pub mod logs;
+pub mod rss;
+pub mod test_app;
