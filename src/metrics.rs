@@ -252,6 +252,26 @@ pub fn set_outbox_posts(account: &str, state: &str, n: u64) {
         .set(n as f64);
 }
 
+/// The outbox of `account` by state: [`OUTBOX_POSTS`] for each, the queued posts that a
+/// posting window or a cap holds counted apart from the ones due.
+pub fn set_outbox_counts(
+    account: &str,
+    counts: &crate::store::outbox::OutboxCounts,
+    waits: &crate::store::WaitCounts,
+) {
+    let due = counts.queued - waits.window - waits.cap;
+    for (state, n) in [
+        ("held", counts.held),
+        ("queued", due),
+        ("waiting_window", waits.window),
+        ("waiting_cap", waits.cap),
+        ("in_flight", counts.in_flight),
+        ("failed", counts.failed),
+    ] {
+        set_outbox_posts(account, state, u64::try_from(n).unwrap_or(0));
+    }
+}
+
 /// `n` posts of `account` wait in the outbox.
 pub fn set_queue_depth(account: &str, n: u64) {
     gauge!(QUEUE_DEPTH, "account" => account.to_string()).set(n as f64);

@@ -16,6 +16,7 @@ mod editorial_config;
 mod editorial_gate;
 mod editorial_options;
 mod editorial_replies;
+mod editorial_visible;
 mod fetch;
 mod http;
 mod ingest;
