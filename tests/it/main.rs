@@ -9,6 +9,7 @@ mod compose_fake;
 mod corpus;
 mod deploy;
 mod fetch;
+mod fetch_safety;
 mod http;
 mod ingest;
 mod kill9;
