@@ -6,6 +6,7 @@
 pub mod address;
 mod encoding;
 pub mod fetch;
+mod html_images;
 pub mod item;
 pub mod parse;
 pub mod parse_pool;

@@ -10,6 +10,7 @@ mod corpus;
 mod deploy;
 mod fetch;
 mod fetch_safety;
+mod html_tokens;
 mod http;
 mod ingest;
 mod kill9;
