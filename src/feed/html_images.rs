@@ -9,7 +9,7 @@
 use std::convert::Infallible;
 
 use html5gum::emitters::callback::{Callback, CallbackEmitter, CallbackEvent};
-use html5gum::{Span, Tokenizer};
+use html5gum::{Emitter, ForwardingEmitter, Span, Tokenizer};
 
 /// The attributes of one `<img>` that tell which picture it shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,10 +35,26 @@ pub(crate) fn img_tags(html: &str) -> impl Iterator<Item = ImgTag> + '_ {
     // `<script>` and `<style>` content is text, whatever `<img` it holds.
     emitter.naively_switch_states(true);
     // The collector never fails: the error type is `Infallible`.
-    Tokenizer::new_with_emitter(input, emitter).map(|token: Result<ImgTag, Infallible>| {
+    Tokenizer::new_with_emitter(input, Quiet(emitter)).map(|token: Result<ImgTag, Infallible>| {
         let Ok(img) = token;
         img
     })
+}
+
+/// The callback emitter without parse errors, which we would ignore: saying so lets the
+/// tokenizer skip tracking them.
+struct Quiet(CallbackEmitter<ImgCollector, ImgTag, ()>);
+
+impl ForwardingEmitter for Quiet {
+    type Token = ImgTag;
+
+    fn inner(&mut self) -> &mut impl Emitter<Token = Self::Token> {
+        &mut self.0
+    }
+
+    fn should_emit_errors(&mut self) -> bool {
+        false
+    }
 }
 
 /// Builds an [`ImgTag`] while html5gum reads an `<img …>` and hands it out at its `>`.

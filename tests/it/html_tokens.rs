@@ -90,3 +90,22 @@ fn an_attribute_quote_left_open_ends_at_the_next_angle_bracket() {
         "Read more of the story."
     );
 }
+
+#[test]
+fn markup_quoted_as_text_does_not_swallow_the_rest() {
+    // Escaped once for the feed, the tag names in the article's prose decode to tags.
+    // An element that never closes is quoted text, not a real <head> cut short.
+    assert_eq!(
+        html_to_text(
+            "<p>Add a <code>&lt;link&gt;</code> element to the <code>&lt;head&gt;</code> \
+             of every page.</p><p>Then you are ready.</p>"
+        ),
+        "Add a element to the of every page.\n\nThen you are ready."
+    );
+    // A real one, closed, is still dropped; a script cut short is still code.
+    assert_eq!(
+        html_to_text("<head><title>T</title></head><p>Body</p>"),
+        "Body"
+    );
+    assert_eq!(html_to_text("<p>Text</p><script>var x = 1;"), "Text");
+}

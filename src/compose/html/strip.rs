@@ -3,9 +3,9 @@
 //! raw-text elements whose content may hold `<`).
 //!
 //! Owns: which elements make paragraph and line breaks, which ones have content that is
-//! not text (scripts, styles, SVG, captions), the emoji `<img>` whose alt is text, and the
-//! one repair html5gum cannot make for us (a quote that never closes, see
-//! [`strip_tags`]).
+//! not text (scripts, styles, SVG, captions; dropped when they close, see [`Dropped`]), the
+//! emoji `<img>` whose alt is text, and the one repair html5gum cannot make for us (a
+//! quote that never closes, see [`strip_tags`]).
 //!
 //! Must not: decode entities (the caller does, with htmlize's attribute rules, see
 //! [`strip_tags`]), collapse whitespace or know about posts.
@@ -107,7 +107,7 @@ pub(super) fn strip_tags(input: &str) -> (String, bool) {
         };
         sink.open_tag_markers(&name);
         rest = rest.get(at + gt + 1..).unwrap_or_default();
-        sink.skip = None;
+        sink.dropped.clear();
     }
     (sink.out, sink.saw_markup)
 }
@@ -116,15 +116,30 @@ pub(super) fn strip_tags(input: &str) -> (String, bool) {
 struct Sink {
     out: String,
     saw_markup: bool,
-    /// Inside an element whose content is dropped: its name and how deeply it nests.
-    skip: Option<(Vec<u8>, usize)>,
+    /// The elements whose content is dropped that are open, innermost last.
+    dropped: Vec<Dropped>,
     /// The start tag being read.
     tag: OpenTag,
     /// The tokenizer state the current start tag switches to (raw text for `<script>` …).
     next_state: Option<State>,
 }
 
-/// A start tag between its name and its `>`.
+/// An open element whose content is dropped when it closes.
+struct Dropped {
+    name: Vec<u8>,
+    /// Open elements of this name, counting itself (`<svg>` in `<svg>`).
+    depth: usize,
+    /// Where its content starts in the output. Text of an element that is not raw text
+    /// is written and cut off at its end tag; without an end tag it stays, because
+    /// an element that never closes is more often escaped markup quoted as text
+    /// ("add a `<head>` element") than a real one cut short.
+    from: usize,
+    /// Script, style and the like: content never written, closed or not (a script
+    /// cut short is still code).
+    raw: bool,
+}
+
+/// A start tag between its name and its `>`. Its buffers are reused from tag to tag.
 #[derive(Default)]
 struct OpenTag {
     name: Vec<u8>,
@@ -133,6 +148,17 @@ struct OpenTag {
     attr: Attr,
     class: Vec<u8>,
     alt: Vec<u8>,
+}
+
+impl OpenTag {
+    fn reset(&mut self, at: Option<usize>, name: &[u8]) {
+        self.at = at;
+        self.name.clear();
+        self.name.extend_from_slice(name);
+        self.attr = Attr::Other;
+        self.class.clear();
+        self.alt.clear();
+    }
 }
 
 /// The attribute whose value comes next, among the ones we read.
@@ -149,7 +175,7 @@ impl Sink {
         Sink {
             out: String::with_capacity(capacity),
             saw_markup: false,
-            skip: None,
+            dropped: Vec::new(),
             tag: OpenTag::default(),
             next_state: None,
         }
@@ -158,7 +184,7 @@ impl Sink {
     /// Runs the tokenizer over `text`. Returns the offset and name of a start tag still
     /// open at the end of the input, if any.
     fn tokenize(&mut self, text: &str) -> Option<(usize, Vec<u8>)> {
-        self.tag = OpenTag::default();
+        self.tag.reset(None, b"");
         let emitter = TextEmitter {
             inner: CallbackEmitter::new(SinkCallback(self)),
         };
@@ -172,11 +198,7 @@ impl Sink {
         match event {
             CallbackEvent::OpenStartTag { name } => {
                 self.saw_markup = true;
-                self.tag = OpenTag {
-                    name: name.to_vec(),
-                    at: Some(span.start),
-                    ..OpenTag::default()
-                };
+                self.tag.reset(Some(span.start), name);
             }
             CallbackEvent::AttributeName { name } => {
                 self.tag.attr = if name == b"class" {
@@ -188,20 +210,24 @@ impl Sink {
                 };
             }
             CallbackEvent::AttributeValue { value } => match self.tag.attr {
-                Attr::Class if self.tag.class.is_empty() => self.tag.class = value.to_vec(),
-                Attr::Alt if self.tag.alt.is_empty() => self.tag.alt = value.to_vec(),
+                Attr::Class if self.tag.class.is_empty() => {
+                    self.tag.class.extend_from_slice(value);
+                }
+                Attr::Alt if self.tag.alt.is_empty() => self.tag.alt.extend_from_slice(value),
                 _ => {}
             },
             CallbackEvent::CloseStartTag { self_closing } => {
                 let tag = std::mem::take(&mut self.tag);
                 self.start_tag(&tag, self_closing);
+                self.tag = tag;
+                self.tag.reset(None, b"");
             }
             CallbackEvent::EndTag { name } => {
                 self.saw_markup = true;
                 self.end_tag(name);
             }
             CallbackEvent::String { value } => {
-                if self.skip.is_none() {
+                if !self.dropped.last().is_some_and(|d| d.raw) {
                     // The input was a `&str`, and html5gum only splits at ASCII bytes.
                     self.out.push_str(&String::from_utf8_lossy(value));
                 }
@@ -215,21 +241,25 @@ impl Sink {
 
     fn start_tag(&mut self, tag: &OpenTag, self_closing: bool) {
         let name = tag.name.as_slice();
-        if let Some((skipped, depth)) = &mut self.skip {
-            if skipped.as_slice() == name && !self_closing {
-                *depth += 1;
-            }
-            return;
-        }
         if DROP_CONTENT.contains(&name) && !self_closing {
-            self.skip = Some((name.to_vec(), 1));
-            // Raw-text elements must be tokenized as such, or a `<` in a script would
-            // start a tag; a self-closing `<iframe/>` has no content to switch for.
-            self.next_state = match name {
-                b"script" => Some(State::ScriptData),
-                b"style" | b"iframe" | b"noscript" => Some(State::RawText),
-                _ => None,
-            };
+            match self.dropped.last_mut() {
+                Some(open) if open.name == name => open.depth += 1,
+                _ => {
+                    // Raw-text elements must be tokenized as such, or a `<` in a script
+                    // would start a tag; a self-closing `<iframe/>` has no content.
+                    self.next_state = match name {
+                        b"script" => Some(State::ScriptData),
+                        b"style" | b"iframe" | b"noscript" => Some(State::RawText),
+                        _ => None,
+                    };
+                    self.dropped.push(Dropped {
+                        name: name.to_vec(),
+                        depth: 1,
+                        from: self.out.len(),
+                        raw: self.next_state.is_some(),
+                    });
+                }
+            }
             return;
         }
         self.next_state = match name {
@@ -262,12 +292,12 @@ impl Sink {
     }
 
     fn end_tag(&mut self, name: &[u8]) {
-        if let Some((skipped, depth)) = &mut self.skip {
-            if skipped.as_slice() == name {
-                *depth -= 1;
-                if *depth == 0 {
-                    self.skip = None;
-                }
+        if let Some(i) = self.dropped.iter().rposition(|d| d.name == name) {
+            let open = &mut self.dropped[i];
+            open.depth -= 1;
+            if open.depth == 0 {
+                self.out.truncate(open.from);
+                self.dropped.truncate(i);
             }
             return;
         }
@@ -311,5 +341,10 @@ impl ForwardingEmitter for TextEmitter<'_> {
 
     fn adjusted_current_node_present_but_not_in_html_namespace(&mut self) -> bool {
         true
+    }
+
+    // Parse errors are of no use here; saying so lets the tokenizer skip tracking them.
+    fn should_emit_errors(&mut self) -> bool {
+        false
     }
 }
