@@ -24,7 +24,7 @@ use url::{Host, Url};
 pub enum NonPublic {
     /// 127.0.0.0/8, ::1.
     Loopback,
-    /// 10/8, 172.16/12, 192.168/16, 100.64/10 (carrier-grade NAT), fc00::/7.
+    /// 10/8, 172.16/12, 192.168/16, 100.64/10 (carrier-grade NAT), fc00::/7, fec0::/10.
     Private,
     /// 169.254/16 (where cloud metadata services live), fe80::/10.
     LinkLocal,
@@ -82,7 +82,9 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<NonPublic> {
         Some(NonPublic::Loopback)
     } else if ip.is_unspecified() {
         Some(NonPublic::Unspecified)
-    } else if first & 0xfe00 == 0xfc00 {
+    } else if first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfec0 {
+        // Unique local addresses, and the site-local ones they replaced (still routed by
+        // some old networks).
         Some(NonPublic::Private)
     } else if first & 0xffc0 == 0xfe80 {
         Some(NonPublic::LinkLocal)
@@ -281,6 +283,7 @@ mod tests {
             ("febf::1", Some(LinkLocal)),
             ("fc00::1", Some(Private)),
             ("fd12:3456::1", Some(Private)),
+            ("fec0::1", Some(Private)),
             ("ff02::1", Some(Multicast)),
             ("::ffff:127.0.0.1", Some(Loopback)),
             ("::ffff:10.0.0.1", Some(Private)),
