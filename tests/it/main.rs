@@ -13,6 +13,8 @@ mod daemon_lock;
 mod deploy;
 mod dry_run;
 mod fetch;
+mod fetch_safety;
+mod html_tokens;
 mod http;
 mod ingest;
 mod kill9;
