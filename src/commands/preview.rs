@@ -5,8 +5,10 @@ use crate::app::fetch_config;
 use crate::cli::PreviewArgs;
 use crate::compose::{Composer, FeedContext, FilterDecision};
 use crate::config::Settings;
-use crate::feed::fetch::{FetchOutcome, FetchRequest, Fetcher};
+use crate::feed::address::AddressGuard;
+use crate::feed::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::feed::parse::parse_feed;
+use crate::feed::redact::redact_url;
 use crate::printout::write_post;
 use anyhow::{Context, Result, bail};
 use std::io::Write;
@@ -24,26 +26,43 @@ pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Writ
             })?;
             let composer = Composer::new(&settings.default_compose, "defaults")
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            (url.to_string(), url, Arc::new(composer))
+            (
+                redact_url(url.as_str()).into_owned(),
+                url,
+                Arc::new(composer),
+            )
         }
     };
-    let fetcher = Fetcher::new(fetch_config(settings))?;
-    let outcome = fetcher
+    // A URL that is not a configured feed's only reaches public addresses: `preview` must
+    // not become a way to probe the host's own network.
+    let guarded = !args.allow_private && settings.feed(&args.feed).is_none();
+    let fetcher = if guarded {
+        Fetcher::guarded(fetch_config(settings), AddressGuard::public_only())?
+    } else {
+        Fetcher::new(fetch_config(settings))?
+    };
+    let shown = redact_url(url.as_str()).into_owned();
+    let outcome = match fetcher
         .fetch(&FetchRequest {
             url: url.clone(),
             etag: None,
             last_modified: None,
         })
         .await
-        .with_context(|| format!("cannot fetch {url}"))?;
+    {
+        Err(e @ FetchError::PrivateAddress { .. }) => {
+            bail!("{e}; pass --allow-private to preview it anyway")
+        }
+        other => other.with_context(|| format!("cannot fetch {shown}"))?,
+    };
     let FetchOutcome::Fetched(body) = outcome else {
-        bail!("{url} answered 304 Not Modified to an unconditional request");
+        bail!("{shown} answered 304 Not Modified to an unconditional request");
     };
     let parsed = tokio::task::spawn_blocking(move || {
         parse_feed(&body.body, body.content_type.as_deref(), &body.final_url)
     })
     .await?
-    .with_context(|| format!("cannot parse {url}"))?;
+    .with_context(|| format!("cannot parse {shown}"))?;
     let ctx = FeedContext {
         feed_name: &name,
         feed_title: parsed.title.as_deref(),

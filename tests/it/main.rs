@@ -18,6 +18,8 @@ mod editorial_options;
 mod editorial_replies;
 mod editorial_visible;
 mod fetch;
+mod fetch_safety;
+mod html_tokens;
 mod http;
 mod ingest;
 mod kill9;
