@@ -1,4 +1,5 @@
-//! `status [--json] [--check]`: per feed and per account, health, queue, quota and token
+//! `status [--json] [--check]`: per feed and per account, health, queue (the posts a
+//! posting window or a cap holds counted apart, and why they wait), quota and token
 //! expiry, read from the store (it works beside the daemon), plus what the daemon's
 //! `/healthz` says when it serves one (a store outage shows there first); `--check` exits 1
 //! when a human is needed.
@@ -8,7 +9,7 @@ use crate::cli::StatusArgs;
 use crate::config::Settings;
 use crate::store::now_unix;
 use anyhow::Result;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::time::Duration;
 
@@ -50,27 +51,47 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
             "held": held,
         }));
     }
+    let feed_names: HashMap<i64, String> = feeds.iter().map(|f| (f.id, f.name.clone())).collect();
     let mut accounts_json = Vec::new();
+    let mut waiting_json = Vec::new();
     for account in store.list_accounts().await? {
         let counts = store.outbox_counts(account.id, now).await?;
+        let waits = store.outbox_wait_counts(account.id, now).await?;
         if let Some(reason) = &account.paused_reason {
             healthy = false;
             problems.push(format!("account {} paused: {reason}", account.name));
         }
-        // The earliest the next post may go out: pacing after the last publish.
+        // The earliest the next post may go out: pacing after the last publish when a post
+        // is due, else when the first waiting one is (a window opens, a cap has room).
         let next_publish = if counts.queued > 0 && account.paused_reason.is_none() {
-            let min_interval = settings
-                .account(&account.name)
-                .map_or(0, |a| a.min_interval.as_secs() as i64);
-            let last = store.last_published_at(account.id).await?;
-            Some(last.map_or(now, |l| (l + min_interval).max(now)))
+            if store.outbox_next_queued(account.id, now).await?.is_some() {
+                let min_interval = settings
+                    .account(&account.name)
+                    .map_or(0, |a| a.min_interval.as_secs() as i64);
+                let last = store.last_published_at(account.id).await?;
+                Some(last.map_or(now, |l| (l + min_interval).max(now)))
+            } else {
+                store.outbox_next_due_at(account.id, now).await?
+            }
         } else {
             None
         };
+        for w in store.outbox_waits(Some(account.id), now).await? {
+            waiting_json.push(serde_json::json!({
+                "post": w.post,
+                "account": account.name,
+                "feed": feed_names.get(&w.feed_id),
+                "kind": w.kind.as_str(),
+                "until": w.until,
+                "reason": w.note,
+            }));
+        }
         accounts_json.push(serde_json::json!({
             "name": account.name,
             "username": account.username,
             "queued": counts.queued,
+            "waiting_window": waits.window,
+            "waiting_cap": waits.cap,
             "held": counts.held,
             "in_flight": counts.in_flight,
             "failed": counts.failed,
@@ -118,6 +139,7 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
             })),
             "feeds": feeds_json,
             "accounts": accounts_json,
+            "waiting": waiting_json,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
@@ -133,9 +155,9 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
                 "{:<24} {:<14} {:>5} {:>8} {:>5}  {:<20} {}",
                 truncate(f["name"].as_str().unwrap_or(""), 24),
                 f["last_result"].as_str().unwrap_or("never polled"),
-                f["consecutive_failures"],
-                f["items_seen"],
-                f["held"],
+                f["consecutive_failures"].to_string(),
+                f["items_seen"].to_string(),
+                f["held"].to_string(),
                 format_time(f["next_poll"].as_i64()),
                 f["last_error"].as_str().unwrap_or("")
             )?;
@@ -143,9 +165,11 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
         writeln!(out, "\nACCOUNTS")?;
         writeln!(
             out,
-            "{:<16} {:>6} {:>6} {:>9} {:>6} {:>8} {:>11}  {:<20} {:<20} paused",
+            "{:<16} {:>6} {:>6} {:>6} {:>6} {:>9} {:>6} {:>8} {:>11}  {:<20} {:<20} paused",
             "name",
             "queued",
+            "window",
+            "cap",
             "held",
             "in flight",
             "failed",
@@ -161,13 +185,15 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
             };
             writeln!(
                 out,
-                "{:<16} {:>6} {:>6} {:>9} {:>6} {:>8} {:>11}  {:<20} {:<20} {}",
+                "{:<16} {:>6} {:>6} {:>6} {:>6} {:>9} {:>6} {:>8} {:>11}  {:<20} {:<20} {}",
                 truncate(a["name"].as_str().unwrap_or(""), 16),
-                a["queued"],
-                a["held"],
-                a["in_flight"],
-                a["failed"],
-                a["published_24h"],
+                a["queued"].to_string(),
+                a["waiting_window"].to_string(),
+                a["waiting_cap"].to_string(),
+                a["held"].to_string(),
+                a["in_flight"].to_string(),
+                a["failed"].to_string(),
+                a["published_24h"].to_string(),
                 quota,
                 if a["has_token"].as_bool() == Some(true) {
                     format_time(a["token_expires_at"].as_i64())
@@ -178,11 +204,42 @@ pub async fn status(settings: &Settings, args: &StatusArgs, out: &mut dyn Write)
                 a["paused"].as_str().unwrap_or("")
             )?;
         }
+        write_waiting(out, &waiting_json)?;
         for p in &problems {
             writeln!(out, "! {p}")?;
         }
     }
     Ok(healthy || !args.check)
+}
+
+/// Why queued posts wait, one line per feed and reason (posts that wait for the same
+/// window share one), the soonest first.
+fn write_waiting(out: &mut dyn Write, waiting: &[serde_json::Value]) -> Result<()> {
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    // (feed, reason) → (posts, until), in the order of the first post (soonest first).
+    let mut groups: Vec<((String, String), (usize, i64))> = Vec::new();
+    for w in waiting {
+        let key = (
+            w["feed"].as_str().unwrap_or("?").to_string(),
+            w["reason"].as_str().unwrap_or("").to_string(),
+        );
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, (n, _))) => *n += 1,
+            None => groups.push((key, (1, w["until"].as_i64().unwrap_or(0)))),
+        }
+    }
+    writeln!(out, "\nWAITING")?;
+    for ((feed, reason), (n, until)) in groups {
+        writeln!(
+            out,
+            "{:<24} {n:>4} post(s) until {}: {reason}",
+            truncate(&feed, 24),
+            format_time(Some(until))
+        )?;
+    }
+    Ok(())
 }
 
 /// What the daemon's `/healthz` answered.

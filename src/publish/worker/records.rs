@@ -21,9 +21,15 @@ impl AccountPublisher {
     /// it. Not finding it does not make it unpublished: it is recorded without a media id.
     pub(super) async fn record_found(&mut self, trip: &mut Trip) -> Result<Outcome, PublishError> {
         let since = reconcile::search_since(trip.row(), self.config.search_slack);
+        // The API lists replies apart from top-level posts.
+        let reply = trip.is_reply();
         let listed = self
             .call(&mut trip.token, move |c, t| async move {
-                c.recent_posts(&t, since, 100).await
+                if reply {
+                    c.recent_replies(&t, since, 100).await
+                } else {
+                    c.recent_posts(&t, since, 100).await
+                }
             })
             .await?;
         match listed {
@@ -79,8 +85,13 @@ impl AccountPublisher {
         if permalink.is_none() && media_id.is_some() {
             self.permalinks_due = true;
         }
-        tracing::info!(media_id = ?media_id, "published");
-        crate::metrics::record_published(&self.settings.name);
+        if trip.is_reply() {
+            tracing::info!(media_id = ?media_id, reply_to = ?trip.row().options.reply_to, "reply published");
+            crate::metrics::record_reply_published(&self.settings.name);
+        } else {
+            tracing::info!(media_id = ?media_id, "published");
+            crate::metrics::record_published(&self.settings.name);
+        }
         if let Some(created) = trip.row().container_created_at {
             let secs = u64::try_from(now - created).unwrap_or(0);
             crate::metrics::record_publish_duration(&self.settings.name, Duration::from_secs(secs));
@@ -206,6 +217,8 @@ impl AccountPublisher {
             return Ok(None);
         }
         let link = match reconcile::fallback_link(&row.text) {
+            // The link goes in the first reply: the text post gets no card either.
+            _ if row.options.first_reply.is_some() => None,
             Some(l) => Some(l),
             None => self
                 .store
@@ -281,14 +294,27 @@ impl AccountPublisher {
                 return Ok(0);
             }
         };
-        let links: HashMap<&str, &str> = list
+        let mut links: HashMap<String, String> = list
             .posts
-            .iter()
-            .filter_map(|p| Some((p.id.as_str(), p.permalink.as_deref()?)))
+            .into_iter()
+            .filter_map(|p| Some((p.id.into_string(), p.permalink?)))
             .collect();
+        // Replies are listed apart; look there only if posts did not account for all.
+        if missing
+            .iter()
+            .any(|(_, media, _)| !links.contains_key(media))
+            && let Ok(replies) = self.client.recent_replies(&token, since, 100).await
+        {
+            links.extend(
+                replies
+                    .posts
+                    .into_iter()
+                    .filter_map(|p| Some((p.id.into_string(), p.permalink?))),
+            );
+        }
         let mut filled = 0;
         for (id, media, _) in &missing {
-            if let Some(link) = links.get(media.as_str()) {
+            if let Some(link) = links.get(media) {
                 self.store.outbox_set_permalink(*id, link).await?;
                 filled += 1;
             }
