@@ -1,6 +1,7 @@
 //! `preview FEED`: fetch one feed (configured, or any URL) once and print the posts its
 //! items would become. Touches no store.
 
+use super::UsageError;
 use crate::app::fetch_config;
 use crate::cli::PreviewArgs;
 use crate::compose::{Composer, FeedContext, FilterDecision};
@@ -18,11 +19,18 @@ pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Writ
     let (name, url, composer) = match settings.feed(&args.feed) {
         Some(feed) => (feed.name.clone(), feed.url.clone(), feed.composer.clone()),
         None => {
-            let url = url::Url::parse(&args.feed).with_context(|| {
-                format!(
-                    "{:?} is neither a configured feed name nor a URL",
-                    args.feed
-                )
+            let url = url::Url::parse(&args.feed).map_err(|_| {
+                UsageError(if settings.defaults_only {
+                    format!(
+                        "{:?} is not a URL, and without a config file there are no feed names",
+                        args.feed
+                    )
+                } else {
+                    format!(
+                        "{:?} is neither a configured feed name nor a URL",
+                        args.feed
+                    )
+                })
             })?;
             let composer = Composer::new(&settings.default_compose, "defaults")
                 .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -46,6 +46,12 @@ pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> 
             problem.replace(['\n', '\r'], " ")
         ));
     }
+    for warning in settings.warnings() {
+        header.push_str(&format!(
+            "# warning: {}\n",
+            warning.replace(['\n', '\r'], " ")
+        ));
+    }
     Ok(format!("{header}\n{body}\n"))
 }
 
