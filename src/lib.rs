@@ -28,6 +28,7 @@
 //! - `http`: the `/healthz` and `/metrics` endpoint, and the run loop's `Liveness` pulse.
 //! - `metrics`: every Prometheus metric name and the helpers that record them.
 //! - `notify`: systemd `sd_notify` readiness, watchdog and stopping messages.
+//! - `tokens`: the configured access tokens against the stored ones (seed, warn once).
 
 pub mod app;
 pub mod auth;
@@ -52,3 +53,4 @@ pub mod schedule;
 pub mod scheduler;
 pub mod store;
 pub mod threads;
+pub mod tokens;
