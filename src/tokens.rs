@@ -14,10 +14,13 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+/// An account and the digest of a configured token.
+type Noticed = (String, [u8; 32]);
+
 /// What has been said already in this process, so a reload does not repeat it.
 #[derive(Debug, Clone, Default)]
 pub struct TokenNotices {
-    said: Arc<Mutex<HashSet<(String, [u8; 32])>>>,
+    said: Arc<Mutex<HashSet<Noticed>>>,
 }
 
 impl TokenNotices {
@@ -72,28 +75,26 @@ pub async fn apply(
     let Some(configured) = &account.token else {
         return Ok(());
     };
-    match stored {
-        None if usage == TokenUse::Live => {
-            if store.seed_token(row.id, configured, now).await? {
-                tracing::info!(account = %name, "stored the configured access token");
-            }
-        }
-        None => {}
-        Some(stored) if stored.expose_secret() != configured.expose_secret() => {
-            if notices.first_time(name, configured) {
-                tracing::warn!(
-                    account = %name,
-                    stored_by = row.token_source.as_deref().unwrap_or("unknown"),
-                    "the configured access token ({}) differs from the one in the store; the \
-                     stored one is used (a configured token only seeds an empty store). To \
-                     publish with the configured one, import it: {}; to keep the stored one, \
-                     remove the token from the config",
-                    describe(account.token_source.as_ref()),
-                    switch_command(name, account.token_source.as_ref())
-                );
-            }
-        }
-        Some(_) => {}
+    let differs = stored
+        .as_ref()
+        .is_some_and(|s| s.expose_secret() != configured.expose_secret());
+    if stored.is_none()
+        && usage == TokenUse::Live
+        && store.seed_token(row.id, configured, now).await?
+    {
+        tracing::info!(account = %name, "stored the configured access token");
+    }
+    if differs && notices.first_time(name, configured) {
+        tracing::warn!(
+            account = %name,
+            stored_by = row.token_source.as_deref().unwrap_or("unknown"),
+            "the configured access token ({}) differs from the one in the store; the stored \
+             one is used (a configured token only seeds an empty store). To publish with the \
+             configured one, import it: {}; to keep the stored one, remove the token from the \
+             config",
+            describe(account.token_source.as_ref()),
+            switch_command(name, account.token_source.as_ref())
+        );
     }
     Ok(())
 }
