@@ -78,6 +78,7 @@ pub fn build_poller(store: &Store, settings: &Settings) -> Result<Poller> {
         // Never set: a dry run's store is a snapshot in memory, so its poller writes
         // there exactly as a live one writes the file.
         dry_run: false,
+        explain: false,
     })
 }
 
@@ -221,7 +222,9 @@ impl Wiring {
                 next_check_at: stored.get(id).map_or(0, |r| r.next_check_at),
             })
             .collect();
-        let poller = build_poller(&self.store, settings)?;
+        let mut poller = build_poller(&self.store, settings)?;
+        // A dry run prints what became of each item and why.
+        poller.explain = self.mode.prints_posts();
         Ok(Configured {
             feeds,
             scheduled,

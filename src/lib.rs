@@ -15,6 +15,7 @@
 //! - `health`: the store's outages as the daemon meets them (for `/healthz` and the limit).
 //! - `commands`: the bodies of the commands, one file each.
 //! - `printout`: how a post reads to an operator (`preview`, dry run).
+//! - `fate`: what became of each item and why, and a feed's one-line summary, in words.
 //! - `feed`: HTTP fetch, parsing, the item model and identity keys.
 //! - `schedule`: when each feed is next due.
 //! - `poll`: one poll of one feed, from fetch to outbox.
@@ -37,6 +38,7 @@ pub mod commands;
 pub mod compose;
 pub mod config;
 pub mod daemon;
+pub mod fate;
 pub mod feed;
 pub mod health;
 pub mod http;

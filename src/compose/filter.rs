@@ -103,8 +103,13 @@ impl Filters {
         }
         if !self.include.is_empty() && !self.include.iter().any(|p| p.matches(input).is_some()) {
             let patterns: Vec<&str> = self.include.iter().map(|p| p.source.as_str()).collect();
+            // `feeds[2].include[0]` → `feeds[2].include`: the list, not its first pattern.
+            let key = self.include[0]
+                .key
+                .rsplit_once('[')
+                .map_or(self.include[0].key.as_str(), |(list, _)| list);
             return FilterDecision::Reject {
-                reason: format!("matched no include pattern ({patterns:?})"),
+                reason: format!("matched no include pattern ({patterns:?}, {key})"),
             };
         }
         FilterDecision::Accept

@@ -129,7 +129,7 @@ fn unit_of(word: &str) -> Option<(&'static str, u128)> {
 
 /// The compact form `parse` reads back: the largest unit that divides the duration
 /// exactly (`90s`, `30d`, `1500ms`). Below a millisecond is dropped: no config value has it.
-pub(super) fn format(d: Duration) -> String {
+pub fn format(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
         return "0s".into();

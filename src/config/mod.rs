@@ -25,7 +25,7 @@ mod syntax;
 mod validate;
 mod values;
 
-pub use durations::parse_duration;
+pub use durations::{format as format_duration, parse_duration};
 pub use secrets::{REDACTED, SecretSource};
 
 use crate::compose::{ComposeOptions, Composer};
@@ -104,6 +104,8 @@ pub struct Settings {
     pub feeds: Vec<FeedSettings>,
     /// Composition settings of `[defaults]`, for `preview` of a URL that is not configured.
     pub default_compose: ComposeOptions,
+    /// `max_age` of `[defaults]` (or the built-in one), for the same `preview`.
+    pub default_max_age: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]

@@ -29,6 +29,7 @@ pub(super) fn settings(raw: RawConfig, source: &Path) -> Result<Settings, Config
         ));
     }
     let accounts = accounts(raw.accounts)?;
+    let default_max_age = raw.defaults.max_age.unwrap_or(defaults::MAX_AGE);
     let feeds = Feeds::new(raw.defaults)?.validate(raw.feeds, &accounts)?;
     Ok(Settings {
         source: source.to_path_buf(),
@@ -43,6 +44,7 @@ pub(super) fn settings(raw: RawConfig, source: &Path) -> Result<Settings, Config
         status: status(raw.status),
         accounts,
         default_compose: feeds.default_compose,
+        default_max_age,
         feeds: feeds.feeds,
     })
 }

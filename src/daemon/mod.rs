@@ -266,7 +266,7 @@ impl Daemon {
             generation.publishers.poke(&feed.account);
         }
         if self.mode.prints_posts()
-            && let Err(e) = crate::printout::write_poll(&mut *self.out, &feed.name, report)
+            && let Err(e) = crate::printout::write_poll(&mut *self.out, feed, report)
         {
             return Some(End::OutputClosed(format!("cannot write the posts: {e}")));
         }

@@ -18,6 +18,7 @@ mod files;
 mod group_commit;
 pub mod items;
 pub mod lock;
+mod originals;
 pub mod outbox;
 mod padded;
 mod snapshot;

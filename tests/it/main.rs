@@ -13,6 +13,7 @@ mod corpus;
 mod daemon_lock;
 mod deploy;
 mod dry_run;
+mod fates;
 mod fetch;
 mod fetch_safety;
 mod html_tokens;
