@@ -1,5 +1,7 @@
 //! How posts read to an operator: `preview` and the dry run print them the same way (text,
-//! then link, tag, media, byte count), so what a dry run shows is what would be published.
+//! then link, tag, media, byte count), so what a dry run shows is what would be published;
+//! an item that is not posted gets its reason and title (`crate::fate` words it), and a
+//! dry run's feed its summary line.
 //!
 //! Must not: decide anything about a post; it only writes one. Write errors (a closed pipe)
 //! are returned for the caller to act on.
