@@ -14,13 +14,14 @@ use crate::daemon::pulse::Pulse;
 use crate::daemon::{Cadence, Daemon, End, RunReport, Signals};
 use crate::feed::fetch::{FetchConfig, Fetcher};
 use crate::health::StoreHealth;
-use crate::http::Liveness;
+use crate::http::{Endpoint, Liveness};
 use crate::poll::{FetchLimiter, Poller};
 use crate::publish::{PublishConfig, Publishers, WorkerReport};
 use crate::run_mode::RunMode;
 use crate::schedule::Limits;
 use crate::scheduler::ScheduledFeed;
 use crate::store::{DaemonLock, FeedConfig, Store, StoreOptions, now_unix};
+use crate::tokens::{TokenNotices, TokenUse};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::io::Write;
@@ -77,6 +78,7 @@ pub fn build_poller(store: &Store, settings: &Settings) -> Result<Poller> {
         // Never set: a dry run's store is a snapshot in memory, so its poller writes
         // there exactly as a live one writes the file.
         dry_run: false,
+        explain: false,
     })
 }
 
@@ -95,16 +97,26 @@ pub async fn sync_config(
     settings: &Settings,
     seed_tokens: bool,
 ) -> Result<Vec<(Arc<FeedSettings>, i64)>> {
+    let usage = if seed_tokens {
+        TokenUse::Live
+    } else {
+        TokenUse::Dry
+    };
+    sync_config_noting(store, settings, usage, &TokenNotices::default()).await
+}
+
+/// [`sync_config`], reporting each token difference once per `notices` (the run's).
+pub async fn sync_config_noting(
+    store: &Store,
+    settings: &Settings,
+    usage: TokenUse,
+    notices: &TokenNotices,
+) -> Result<Vec<(Arc<FeedSettings>, i64)>> {
     let now = now_unix();
     let mut account_ids = HashMap::new();
     for account in &settings.accounts {
         let row = store.ensure_account(&account.name, now).await?;
-        if seed_tokens
-            && let Some(token) = &account.token
-            && store.seed_token(row.id, token, now).await?
-        {
-            tracing::info!(account = %account.name, "stored the configured access token");
-        }
+        crate::tokens::apply(store, account, &row, usage, notices, now).await?;
         account_ids.insert(account.name.clone(), row.id);
     }
     let mut rows = Vec::with_capacity(settings.feeds.len());
@@ -179,13 +191,23 @@ pub struct Wiring {
     pub store: Store,
     pub health: StoreHealth,
     pub options: AppOptions,
+    /// What was said about the configured tokens, so a reload does not repeat it.
+    pub token_notices: TokenNotices,
+    /// `/healthz` and `/metrics`, when the mode serves them: a reload moves them to a
+    /// changed `http.listen`.
+    pub endpoint: Option<Endpoint>,
 }
 
 impl Wiring {
     /// Brings the store's accounts and feeds in line with `settings` (tokens only when
     /// live) and builds the poller.
     pub async fn configure(&self, settings: &Settings) -> Result<Configured> {
-        let feeds = sync_config(&self.store, settings, self.mode.stores_tokens()).await?;
+        let usage = if self.mode.stores_tokens() {
+            TokenUse::Live
+        } else {
+            TokenUse::Dry
+        };
+        let feeds = sync_config_noting(&self.store, settings, usage, &self.token_notices).await?;
         let ids: Vec<i64> = feeds.iter().map(|(_, id)| *id).collect();
         let stored = if self.mode.follows_schedule() {
             self.store.feed_rows(&ids).await?
@@ -200,7 +222,9 @@ impl Wiring {
                 next_check_at: stored.get(id).map_or(0, |r| r.next_check_at),
             })
             .collect();
-        let poller = build_poller(&self.store, settings)?;
+        let mut poller = build_poller(&self.store, settings)?;
+        // A dry run prints what became of each item and why.
+        poller.explain = self.mode.prints_posts();
         Ok(Configured {
             feeds,
             scheduled,
@@ -248,6 +272,7 @@ struct Operations {
     tasks: TaskTracker,
     stop: CancellationToken,
     http_addr: Option<SocketAddr>,
+    endpoint: Option<Endpoint>,
 }
 
 impl Operations {
@@ -262,6 +287,7 @@ impl Operations {
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
             http_addr: None,
+            endpoint: None,
         };
         let ops = if wiring.mode.serves_operations() {
             ops.serve(settings, wiring, liveness).await?
@@ -291,16 +317,16 @@ impl Operations {
         wiring: &Wiring,
         liveness: &Liveness,
     ) -> Result<Operations> {
-        if let Some(listen) = settings.http.listen {
-            let handle = crate::metrics::install().context("cannot set up the metrics")?;
-            let listener = crate::http::bind(listen)
+        if let Some(endpoint) = &wiring.endpoint {
+            endpoint
+                .apply(settings.http.listen)
                 .await
-                .with_context(|| format!("http.listen = \"{listen}\""))?;
-            self.http_addr = listener.local_addr().ok();
-            let state = crate::http::HttpState::new(wiring.store.clone(), liveness.clone(), handle)
-                .with_store_health(wiring.health.clone());
-            self.tasks
-                .spawn(crate::http::serve_on(listener, state, self.stop.clone()));
+                .with_context(|| {
+                    let listen = settings.http.listen.map_or("off".into(), |a| a.to_string());
+                    format!("http.listen = \"{listen}\"")
+                })?;
+            self.http_addr = endpoint.addr().await;
+            self.endpoint = Some(endpoint.clone());
         }
         self.tasks.spawn(crate::notify::run_watchdog(
             liveness.clone(),
@@ -311,6 +337,9 @@ impl Operations {
     }
 
     async fn stop(self) {
+        if let Some(endpoint) = &self.endpoint {
+            endpoint.stop().await;
+        }
         self.stop.cancel();
         self.tasks.close();
         self.tasks.wait().await;
@@ -341,11 +370,18 @@ impl App {
     ) -> Result<App> {
         let (store, lock) = open_store(&settings, mode, options.store).await?;
         let lock = lock.map(Arc::new);
+        let health = StoreHealth::new(settings.store_max_outage);
+        let liveness = Liveness::new();
+        let endpoint = mode
+            .serves_operations()
+            .then(|| Endpoint::new(store.clone(), liveness.clone(), health.clone()));
         let wiring = Wiring {
             mode,
             store,
-            health: StoreHealth::new(settings.store_max_outage),
+            health,
             options,
+            token_notices: TokenNotices::default(),
+            endpoint,
         };
         let configured = wiring.configure(&settings).await?;
         tracing::info!(
@@ -354,7 +390,6 @@ impl App {
             mode = %mode,
             "feed2threads starting"
         );
-        let liveness = Liveness::new();
         let operations = Operations::start(&settings, &wiring, &liveness, lock.as_ref()).await?;
         let publishers = wiring.start_publishers(&settings, &configured.feeds, &shutdown)?;
         if mode.serves_operations() {
@@ -375,6 +410,12 @@ impl App {
     /// Where `/healthz` and `/metrics` are served, when they are.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.operations.http_addr
+    }
+
+    /// The endpoint, when the mode serves one: [`Endpoint::addr`] follows a reload that
+    /// moves it.
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        self.wiring.endpoint.clone()
     }
 
     /// The store this run works on.

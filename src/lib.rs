@@ -15,6 +15,7 @@
 //! - `health`: the store's outages as the daemon meets them (for `/healthz` and the limit).
 //! - `commands`: the bodies of the commands, one file each.
 //! - `printout`: how a post reads to an operator (`preview`, dry run).
+//! - `fate`: what became of each item and why, and a feed's one-line summary, in words.
 //! - `feed`: HTTP fetch, parsing, the item model and identity keys.
 //! - `schedule`: when each feed is next due.
 //! - `poll`: one poll of one feed, from fetch to outbox.
@@ -28,6 +29,7 @@
 //! - `http`: the `/healthz` and `/metrics` endpoint, and the run loop's `Liveness` pulse.
 //! - `metrics`: every Prometheus metric name and the helpers that record them.
 //! - `notify`: systemd `sd_notify` readiness, watchdog and stopping messages.
+//! - `tokens`: the configured access tokens against the stored ones (seed, warn once).
 
 pub mod app;
 pub mod auth;
@@ -36,6 +38,7 @@ pub mod commands;
 pub mod compose;
 pub mod config;
 pub mod daemon;
+pub mod fate;
 pub mod feed;
 pub mod health;
 pub mod http;
@@ -52,3 +55,4 @@ pub mod schedule;
 pub mod scheduler;
 pub mod store;
 pub mod threads;
+pub mod tokens;

@@ -24,6 +24,7 @@ mod fit;
 mod html;
 mod links;
 mod media;
+mod suggest;
 mod template;
 mod text;
 mod topic;

@@ -28,7 +28,12 @@ pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> 
             feed_failing_after: Some(settings.status.feed_failing_after),
             heartbeat_stale_after: Some(settings.status.heartbeat_stale_after),
         },
-        defaults: defaults(&settings.default_compose),
+        defaults: RawFeed {
+            // Each feed has its own; printed for `preview` of a URL that is not configured.
+            max_age: (settings.default_max_age != super::defaults::MAX_AGE)
+                .then_some(settings.default_max_age),
+            ..defaults(&settings.default_compose)
+        },
         accounts: settings.accounts.iter().map(account).collect(),
         feeds: settings
             .feeds
@@ -45,6 +50,12 @@ pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> 
         header.push_str(&format!(
             "# threads.app_secret is unreadable ({}); only `auth` needs it\n",
             problem.replace(['\n', '\r'], " ")
+        ));
+    }
+    for warning in settings.warnings() {
+        header.push_str(&format!(
+            "# warning: {}\n",
+            warning.replace(['\n', '\r'], " ")
         ));
     }
     Ok(format!("{header}\n{body}\n"))

@@ -13,7 +13,7 @@ use super::{
     AccountSettings, ConfigError, FeedSchedule, FeedSettings, FetchSettings, HttpSettings,
     Settings, StatusSettings, ThreadsSettings, key_error,
 };
-use crate::compose::{ComposeOptions, Composer};
+use crate::compose::{ComposeError, ComposeOptions, Composer};
 use std::path::Path;
 use std::sync::Arc;
 use url::Url;
@@ -30,9 +30,11 @@ pub(super) fn settings(raw: RawConfig, source: &Path) -> Result<Settings, Config
         ));
     }
     let accounts = accounts(raw.accounts)?;
+    let default_max_age = raw.defaults.max_age.unwrap_or(defaults::MAX_AGE);
     let feeds = Feeds::new(raw.defaults)?.validate(raw.feeds, &accounts)?;
     Ok(Settings {
         source: source.to_path_buf(),
+        defaults_only: false,
         store_url,
         store_max_outage: raw.store.max_outage.unwrap_or(defaults::STORE_MAX_OUTAGE),
         threads: threads(raw.threads)?,
@@ -43,6 +45,7 @@ pub(super) fn settings(raw: RawConfig, source: &Path) -> Result<Settings, Config
         status: status(raw.status),
         accounts,
         default_compose: feeds.default_compose,
+        default_max_age,
         feeds: feeds.feeds,
     })
 }
@@ -61,8 +64,19 @@ fn threads(raw: RawThreads) -> Result<ThreadsSettings, ConfigError> {
         Ok(secret) => (secret, None),
         Err(e) => (None, Some(e.to_string())),
     };
+    let api_base = or_default_url(raw.api_base, defaults::API_BASE);
+    if api_base.scheme() != "https" && !is_loopback(&api_base) {
+        return Err(key_error(
+            "threads.api_base",
+            format!(
+                "{:?} must be https: every call carries an access token; only a loopback \
+                 address (127.0.0.1, [::1], localhost) may use http",
+                api_base.as_str()
+            ),
+        ));
+    }
     Ok(ThreadsSettings {
-        api_base: or_default_url(raw.api_base, defaults::API_BASE),
+        api_base,
         app_id: raw.app_id,
         app_secret,
         app_secret_source,
@@ -75,6 +89,19 @@ fn threads(raw: RawThreads) -> Result<ThreadsSettings, ConfigError> {
         publish_timeout: raw.publish_timeout.unwrap_or(defaults::PUBLISH_TIMEOUT),
         request_timeout: raw.request_timeout.unwrap_or(defaults::REQUEST_TIMEOUT),
     })
+}
+
+/// A URL whose host is this machine, so nothing it carries crosses a network.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
+    }
 }
 
 fn or_default_url(value: Option<Url>, default: &str) -> Url {
@@ -141,12 +168,20 @@ fn account(raw: RawAccount, key: &str) -> Result<AccountSettings, ConfigError> {
         env: raw.access_token_env,
         file: raw.access_token_file,
     };
+    let token_key = format!("{key}.access_token");
+    token.check_one(&token_key)?;
     let token_source = token.source();
-    let token = token.read(&format!("{key}.access_token"))?;
+    // Only a live run needs the token, and the one `auth` stored may serve: a variable
+    // or file that is missing is reported, not refused (see `AccountSettings`).
+    let (token, token_problem) = match token.read(&token_key) {
+        Ok(token) => (token, None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     Ok(AccountSettings {
         name,
         token,
         token_source,
+        token_problem,
         min_interval: raw.min_interval.unwrap_or(defaults::MIN_INTERVAL),
         max_posts_per_day: raw.max_posts_per_day,
         token_refresh_window: raw
@@ -184,9 +219,15 @@ impl Feeds {
                 "belongs to each [[feeds]] table, not to [defaults]",
             ));
         }
+        if defaults.every.is_some() && defaults.schedule.is_some() {
+            return Err(ConfigError::Conflict {
+                key: "defaults.schedule".into(),
+                alternatives: vec!["defaults.every".into(), "defaults.schedule".into()],
+            });
+        }
         let default_compose = compose_options(&defaults);
         let default_composer = Composer::new(&default_compose, "defaults")
-            .map_err(|e| key_error("defaults", e.to_string()))?;
+            .map_err(|e| compose_error(e, "defaults"))?;
         Ok(Feeds {
             defaults,
             default_compose,
@@ -269,7 +310,7 @@ impl Feeds {
         let composer = if compose == self.default_compose {
             Arc::clone(&self.default_composer)
         } else {
-            Arc::new(Composer::new(&compose, key).map_err(|e| key_error(key, e.to_string()))?)
+            Arc::new(Composer::new(&compose, key).map_err(|e| compose_error(e, key))?)
         };
         Ok(FeedSettings {
             name,
@@ -285,6 +326,15 @@ impl Feeds {
             window,
             caps,
         })
+    }
+}
+
+/// A composer's error names its own key (`feeds[2].template`); anything else is the
+/// table's.
+fn compose_error(error: ComposeError, table: &str) -> ConfigError {
+    match error {
+        ComposeError::Config { key, message } => key_error(key, message),
+        other => key_error(table, other.to_string()),
     }
 }
 

@@ -178,20 +178,103 @@ pub(super) fn serialize_choice<T: Choice, S: Serializer>(
 /// wants, or the classic 5 fields. The expression is kept as written.
 pub(super) fn cron<'de, D: Deserializer<'de>>(d: D) -> Result<Option<FeedSchedule>, D::Error> {
     let expression = String::deserialize(d)?;
-    let full = if expression.split_whitespace().count() == 5 {
+    parse_cron(&expression)
+        .map(|schedule| {
+            Some(FeedSchedule::Cron {
+                expression,
+                schedule: Box::new(schedule),
+            })
+        })
+        .map_err(D::Error::custom)
+}
+
+/// The names of a full (6 or 7 field) expression's fields.
+const CRON_FIELDS: [&str; 7] = [
+    "second",
+    "minute",
+    "hour",
+    "day-of-month",
+    "month",
+    "day-of-week",
+    "year",
+];
+
+/// A cron expression, or one line saying what is wrong with it: the `cron` crate's own
+/// error draws a caret under the expression on a second line, which a log line or a
+/// one-line config error cannot show.
+fn parse_cron(expression: &str) -> Result<cron::Schedule, String> {
+    let fields = expression.split_whitespace().count();
+    let classic = fields == 5;
+    let example = if classic || fields < 5 {
+        "\"*/5 * * * *\" (minute hour day-of-month month day-of-week)"
+    } else {
+        "\"0 */5 * * * *\" (second minute hour day-of-month month day-of-week)"
+    };
+    if !(5..=7).contains(&fields) {
+        return Err(format!(
+            "{expression:?} is not a cron expression: it has {fields} field(s), not 5 (or 6 \
+             with seconds first); try {example}"
+        ));
+    }
+    let full = if classic {
         format!("0 {expression}")
     } else {
-        expression.clone()
+        expression.to_string()
     };
     let schedule = cron::Schedule::from_str(&full).map_err(|e| {
-        D::Error::custom(format!(
-            "{expression:?} is not a cron expression ({e}); try \"0 */5 * * * *\""
-        ))
+        let why = cron_reason(&full, &e.to_string());
+        format!("{expression:?} is not a cron expression: {why}; try {example}")
     })?;
-    Ok(Some(FeedSchedule::Cron {
-        expression,
-        schedule: Box::new(schedule),
-    }))
+    if schedule.upcoming(chrono::Utc).next().is_none() {
+        return Err(format!(
+            "{expression:?} never comes (a date that does not exist, or a year in the past); \
+             try {example}"
+        ));
+    }
+    Ok(schedule)
+}
+
+/// What the `cron` crate's multi-line error says, as one phrase: its message when it has
+/// one, else the field its caret points at.
+fn cron_reason(full: &str, error: &str) -> String {
+    let mut caret = None;
+    let mut message = Vec::new();
+    for line in error.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || line == full || trimmed == full.trim() {
+            continue;
+        }
+        if trimmed.chars().all(|c| c == '^') {
+            caret = line.find('^');
+            continue;
+        }
+        message.push(trimmed.trim_end_matches('.').to_string());
+    }
+    if !message.is_empty() {
+        return message.join("; ");
+    }
+    let Some(at) = caret else {
+        return "the expression is not valid".into();
+    };
+    // The field the caret points into (or the last one, when it points past the end).
+    let mut field = 0;
+    let mut text = "";
+    for (i, (start, word)) in field_spans(full).enumerate() {
+        if start <= at {
+            field = i;
+            text = word;
+        }
+    }
+    let name = CRON_FIELDS.get(field).copied().unwrap_or("last");
+    format!("the {name} field {text:?} is not valid")
+}
+
+/// Each whitespace-separated field of `text` with its byte offset.
+fn field_spans(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split_whitespace().map(move |word| {
+        let start = word.as_ptr() as usize - text.as_ptr() as usize;
+        (start, word)
+    })
 }
 
 /// `serialize_with` for `schedule` (an `every` schedule is printed as `every`).
@@ -372,5 +455,26 @@ mod tests {
         assert_eq!(Hours::from_config(&h.to_config()), Ok(h));
         let berlin = Tz::from_config("Europe/Berlin").unwrap();
         assert_eq!(Tz::from_config(&berlin.to_config()), Ok(berlin));
+    }
+
+    #[test]
+    fn cron_errors_are_one_line_naming_the_field() {
+        let cases = [
+            ("* * * *", "it has 4 field(s), not 5"),
+            ("*/x * * * *", "the minute field \"*/x\" is not valid"),
+            ("61 * * * *", "Minutes must be less than"),
+            ("0 0 * * mon-fr", "'fr' is not a valid day of the week"),
+            ("0 0 30 2 *", "never comes"),
+            ("1 2 3 4 5 6 7 8", "it has 8 field(s)"),
+        ];
+        for (expression, expected) in cases {
+            let err = parse_cron(expression).unwrap_err();
+            assert!(!err.contains('\n'), "{expression}: {err}");
+            assert!(!err.contains('^'), "{expression}: {err}");
+            assert!(err.contains(expected), "{expression}: {err}");
+            assert!(err.starts_with(&format!("{expression:?} ")), "{err}");
+        }
+        assert!(parse_cron("*/5 * * * *").is_ok());
+        assert!(parse_cron("0 */5 * * * *").is_ok());
     }
 }

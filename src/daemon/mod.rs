@@ -21,7 +21,7 @@ pub use report::{End, PollPanic, RunReport};
 use crate::app::{Configured, PublisherGeneration, Wiring, fetch_limits};
 use crate::config::{FeedSettings, Settings};
 use crate::health::{Outage, StoreHealth};
-use crate::http::Liveness;
+use crate::http::{Endpoint, Liveness};
 use crate::poll::{PollReport, PollResult, Poller};
 use crate::run_mode::RunMode;
 use crate::scheduler::{Scheduler, instant_of_unix};
@@ -29,6 +29,7 @@ use crate::store::Store;
 use crate::store::feeds::FeedFailure;
 use polls::{Finished, PollEnd, PollTasks};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
@@ -265,7 +266,7 @@ impl Daemon {
             generation.publishers.poke(&feed.account);
         }
         if self.mode.prints_posts()
-            && let Err(e) = crate::printout::write_poll(&mut *self.out, &feed.name, report)
+            && let Err(e) = crate::printout::write_poll(&mut *self.out, feed, report)
         {
             return Some(End::OutputClosed(format!("cannot write the posts: {e}")));
         }
@@ -364,6 +365,9 @@ impl Daemon {
         self.scheduler
             .replace(configured.scheduled, crate::store::now_unix());
         self.poller = configured.poller;
+        if let Some(endpoint) = self.wiring.endpoint.clone() {
+            move_endpoint(&endpoint, new.http.listen).await;
+        }
         tracing::info!(
             feeds = self.scheduler.len(),
             accounts = new.accounts.len(),
@@ -394,5 +398,32 @@ impl Daemon {
         }
         self.report.end = end;
         self.report
+    }
+}
+
+/// A reload that changed `http.listen` moves `/healthz` and `/metrics` there; if the new
+/// address cannot be had, they stay where they are, and the log says so.
+async fn move_endpoint(endpoint: &Endpoint, listen: Option<SocketAddr>) {
+    // Compared with what is served, not with the last config: a move that failed is tried
+    // again by the next reload.
+    let before = endpoint.listen().await;
+    if listen == before {
+        return;
+    }
+    let shown =
+        |listen: Option<SocketAddr>| listen.map_or_else(|| "off".to_string(), |a| a.to_string());
+    match endpoint.apply(listen).await {
+        Ok(()) => tracing::info!(
+            "http.listen changed from \"{}\" to \"{}\"",
+            shown(before),
+            shown(listen)
+        ),
+        Err(e) => {
+            let now = endpoint.addr().await;
+            tracing::error!(
+                "{e}; /healthz and /metrics stay on {}",
+                now.map_or_else(|| "nothing (off)".to_string(), |a| a.to_string())
+            );
+        }
     }
 }

@@ -221,7 +221,8 @@ impl AccountPublisher {
                 &settings.name,
                 settings.token_refresh_window,
                 config.token_check,
-            ),
+            )
+            .with_configured_problem(crate::tokens::missing_reason(&settings)),
             retry: Backoff::new(config.retry_base, config.retry_cap),
             store_trouble: Backoff::new(STORE_RETRY_BASE, STORE_RETRY_CAP),
             holder,

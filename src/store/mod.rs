@@ -7,15 +7,18 @@
 //! The SQL sticks to what SQLite and PostgreSQL share where it can (integer unix times,
 //! `ON CONFLICT`, `RETURNING`), so a Postgres backend can follow.
 //!
-//! Also here: `lock` (one daemon per store) and `snapshot` (the in-memory copy a dry run
-//! works on, so that it cannot write the store file).
+//! Also here: `lock` (one daemon per store), `snapshot` (the in-memory copy a dry run
+//! works on, so that it cannot write the store file) and `files` (the store's files are
+//! readable by their owner only).
 
 pub mod accounts;
 pub mod admin;
 pub mod feeds;
+mod files;
 mod group_commit;
 pub mod items;
 pub mod lock;
+mod originals;
 pub mod outbox;
 mod padded;
 mod snapshot;
@@ -180,8 +183,12 @@ impl Store {
             source,
         };
         let memory = url.contains(":memory:") || url.contains("mode=memory");
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(open_err)?
+        let options = SqliteConnectOptions::from_str(url).map_err(open_err)?;
+        // Before SQLite creates the file (0644 less the umask): it holds tokens.
+        if !memory {
+            files::private(options.get_filename());
+        }
+        let options = options
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(store_options.busy_timeout)

@@ -743,9 +743,10 @@ fn invalid_regex_names_the_key() {
         ..ComposeOptions::default()
     });
     assert_eq!(key, "feeds[2].exclude[1]");
-    assert!(
-        message.contains("(unclosed") && !message.contains('\n'),
-        "{message}"
+    // Issue 12: the pattern as written on its own line, the caret under the mistake.
+    assert_eq!(
+        message,
+        "invalid regex: unclosed group\n    title:(unclosed\n          ^"
     );
     let (key, _) = config_error(ComposeOptions {
         include: vec!["[".into()],

@@ -331,9 +331,6 @@ async fn overflow_drop_drops_what_is_beyond_the_cap_with_the_reason() {
 /// open feed: the poll loop's poke must not sleep until the window opens.
 #[tokio::test]
 async fn a_new_post_is_not_held_behind_posts_waiting_for_their_window() {
-    use feed2threads::feed::fetch::Fetcher;
-    use feed2threads::poll::{FetchLimiter, Poller};
-    use feed2threads::schedule::Limits;
     use std::sync::Arc;
     use tokio_util::sync::CancellationToken;
 
@@ -383,16 +380,7 @@ async fn a_new_post_is_not_held_behind_posts_waiting_for_their_window() {
 
     // A story appears in the open feed; the poll queues it and pokes the worker.
     server.set("/now.xml", Route::feed(rss("now", 1, false)));
-    let poller = Poller {
-        store: h.store.clone(),
-        fetcher: Fetcher::new(feed2threads::app::fetch_config(&h.settings)).unwrap(),
-        limiter: FetchLimiter::new(8, 4),
-        limits: Limits {
-            max_hint_interval: Duration::from_secs(3600),
-            max_backoff: Duration::from_secs(6 * 3600),
-        },
-        dry_run: false,
-    };
+    let poller = feed2threads::app::build_poller(&h.store, &h.settings).unwrap();
     let (feed, _) = h.feeds.iter().find(|(f, _)| f.name == "now").unwrap();
     let row = h.store.feed_by_name("now").await.unwrap().unwrap();
     poller.poll(feed, &row).await.unwrap();

@@ -16,6 +16,7 @@ use super::rss::rss;
 use feed2threads::app::{App, AppOptions};
 use feed2threads::config::Settings;
 use feed2threads::daemon::{Cadence, RunReport};
+use feed2threads::http::Endpoint;
 use feed2threads::publish::PublishConfig;
 use feed2threads::run_mode::RunMode;
 use feed2threads::store::{Store, StoreOptions};
@@ -223,6 +224,7 @@ impl TestApp {
         )
         .await?;
         let http = app.http_addr();
+        let endpoint = app.endpoint();
         let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
         let printed = Printed::default();
         let out = Box::new(printed.clone());
@@ -231,6 +233,7 @@ impl TestApp {
             shutdown,
             reload,
             http,
+            endpoint,
             printed,
             task,
         })
@@ -268,6 +271,8 @@ pub struct Running {
     pub shutdown: CancellationToken,
     reload: UnboundedSender<()>,
     pub http: Option<SocketAddr>,
+    /// `/healthz` and `/metrics` as the daemon serves them, following reloads.
+    pub endpoint: Option<Endpoint>,
     pub printed: Printed,
     task: JoinHandle<RunReport>,
 }
