@@ -67,7 +67,12 @@ pub(crate) async fn open_store(settings: &Settings) -> Result<crate::store::Stor
     use anyhow::Context;
     crate::store::Store::open(&settings.store_url)
         .await
-        .with_context(|| format!("store.url = {:?}", settings.store_url))
+        .with_context(|| {
+            format!(
+                "store.url = {:?}",
+                crate::feed::redact::redact_url(&settings.store_url)
+            )
+        })
 }
 
 /// A string cut to `n` characters with an ellipsis.

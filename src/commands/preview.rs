@@ -16,12 +16,17 @@ use std::sync::Arc;
 
 pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Write) -> Result<()> {
     let (name, url, composer) = match settings.feed(&args.feed) {
-        Some(feed) => (feed.name.clone(), feed.url.clone(), feed.composer.clone()),
+        // Shown redacted: a name that defaults to the URL may carry credentials.
+        Some(feed) => (
+            redact_url(&feed.name).into_owned(),
+            feed.url.clone(),
+            feed.composer.clone(),
+        ),
         None => {
             let url = url::Url::parse(&args.feed).with_context(|| {
                 format!(
                     "{:?} is neither a configured feed name nor a URL",
-                    args.feed
+                    redact_url(&args.feed)
                 )
             })?;
             let composer = Composer::new(&settings.default_compose, "defaults")

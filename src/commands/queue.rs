@@ -4,6 +4,7 @@
 use super::{format_time, truncate};
 use crate::cli::QueueCommand;
 use crate::config::Settings;
+use crate::feed::redact::redact_url;
 use crate::store::admin::AdminOutcome;
 use crate::store::now_unix;
 use anyhow::{Context, Result, bail};
@@ -30,7 +31,8 @@ pub async fn queue(settings: &Settings, command: QueueCommand, out: &mut dyn Wri
                 .list_feeds()
                 .await?
                 .into_iter()
-                .map(|f| (f.id, f.name))
+                // Shown redacted: a name that defaults to the URL may carry credentials.
+                .map(|f| (f.id, redact_url(&f.name).into_owned()))
                 .collect();
             writeln!(
                 out,

@@ -232,14 +232,14 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
 
     let fetches = "feed2threads_fetches_total";
     assert_eq!(
-        value(&samples, fetches, &[("feed", "world"), ("class", "new")]),
+        value(&samples, fetches, &[("feed", "world"), ("result", "new")]),
         2.0
     );
     assert_eq!(
         value(
             &samples,
             fetches,
-            &[("feed", "world"), ("class", "timeout")]
+            &[("feed", "world"), ("result", "timeout")]
         ),
         1.0
     );
@@ -247,7 +247,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             fetches,
-            &[("feed", "example.org/rss.xml"), ("class", "not_modified")]
+            &[("feed", "example.org/rss.xml"), ("result", "not_modified")]
         ),
         1.0
     );
