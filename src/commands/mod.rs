@@ -86,10 +86,8 @@ pub(crate) fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC), or `-`.
+/// Unix seconds as RFC 3339 with the zone (`2026-07-01T10:00:00+02:00`, 25 characters),
+/// or `-`.
 pub(crate) fn format_time(unix: Option<i64>) -> String {
-    unix.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map_or("-".to_string(), |d| {
-            d.format("%Y-%m-%d %H:%M:%S").to_string()
-        })
+    unix.map_or_else(|| "-".to_string(), crate::human::timestamp)
 }

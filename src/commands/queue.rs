@@ -36,7 +36,7 @@ pub async fn queue(settings: &Settings, command: QueueCommand, out: &mut dyn Wri
                 .collect();
             writeln!(
                 out,
-                "{:>6}  {:<18} {:<20} {:<19} text",
+                "{:>6}  {:<18} {:<20} {:<25} text",
                 "id", "state", "feed", "updated"
             )?;
             for row in store.list_outbox(account_id, limit).await? {
@@ -50,7 +50,7 @@ pub async fn queue(settings: &Settings, command: QueueCommand, out: &mut dyn Wri
                 }
                 writeln!(
                     out,
-                    "{:>6}  {:<18} {:<20} {:<19} {}",
+                    "{:>6}  {:<18} {:<20} {:<25} {}",
                     row.id,
                     row.state,
                     truncate(names.get(&row.feed_id).map_or("?", String::as_str), 20),
