@@ -167,9 +167,10 @@ fn feed_problem(feed: &FeedView, now: i64, failing_after: Duration) -> Option<Pr
     Some(Problem {
         kind: Kind::FeedFailing,
         what: format!(
-            "feed {} failing for {} ({failures} polls in a row; {why})",
+            "feed {} failing for {} ({failures} failed poll{} in a row; {why})",
             feed.name,
-            span(lasted)
+            span(lasted),
+            if failures == 1 { "" } else { "s" }
         ),
         fix,
     })
@@ -404,7 +405,7 @@ mod tests {
         assert_eq!(problems[0].kind, Kind::FeedFailing);
         assert_eq!(
             problems[0].to_string(),
-            "feed down failing for 7 h (25 polls in a row; server_error: HTTP 500 Internal \
+            "feed down failing for 7 h (25 failed polls in a row; server_error: HTTP 500 Internal \
              Server Error); fix: feed2threads preview down shows the error; correct the feed's \
              url in the config (or remove the feed)"
         );

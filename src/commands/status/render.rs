@@ -111,7 +111,7 @@ pub(super) fn text(
             f.row.consecutive_failures,
             f.row.items_seen,
             f.held_items,
-            when(f.row.next_check_at, now),
+            next_poll(f.row.next_check_at, now),
             f.last_error.as_deref().unwrap_or("")
         )?;
     }
@@ -128,6 +128,16 @@ pub(super) fn text(
         }
     }
     Ok(())
+}
+
+/// When the feed is polled next: "due now" once that time has come (a feed never polled
+/// yet is due at 0), else the time and how far off.
+fn next_poll(at: i64, now: i64) -> String {
+    if at <= now {
+        "due now".to_string()
+    } else {
+        when(at, now)
+    }
 }
 
 fn account_text(a: &AccountView, now: i64, out: &mut dyn Write) -> io::Result<()> {
