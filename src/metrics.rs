@@ -30,6 +30,13 @@ pub const HELD_ITEMS: &str = "feed2threads_held_items_total";
 pub const POSTS_PUBLISHED: &str = "feed2threads_posts_published_total";
 /// Posts that failed permanently or for now, by account and reason.
 pub const POSTS_FAILED: &str = "feed2threads_posts_failed_total";
+/// Replies published (a `link_in = "reply"` post's link), by account.
+pub const REPLIES_PUBLISHED: &str = "feed2threads_replies_published_total";
+/// Posts dropped without publishing, by account and reason (`overflow`: beyond a cap).
+pub const POSTS_DROPPED: &str = "feed2threads_posts_dropped_total";
+/// Posts in the outbox by account and state; queued posts a posting window or a cap
+/// holds are counted as `waiting_window` / `waiting_cap`, not `queued`.
+pub const OUTBOX_POSTS: &str = "feed2threads_outbox_posts";
 /// Posts waiting in the outbox, by account.
 pub const QUEUE_DEPTH: &str = "feed2threads_queue_depth";
 /// Posts the account may still publish in the API's moving 24 h window.
@@ -53,6 +60,9 @@ pub const ALL: &[&str] = &[
     HELD_ITEMS,
     POSTS_PUBLISHED,
     POSTS_FAILED,
+    REPLIES_PUBLISHED,
+    POSTS_DROPPED,
+    OUTBOX_POSTS,
     QUEUE_DEPTH,
     QUOTA_REMAINING,
     TOKEN_EXPIRY,
@@ -130,6 +140,21 @@ fn describe() {
         POSTS_FAILED,
         Unit::Count,
         "Failed publish attempts, by account and reason."
+    );
+    describe_counter!(
+        REPLIES_PUBLISHED,
+        Unit::Count,
+        "Replies published (the link of a link_in = \"reply\" post), by account."
+    );
+    describe_counter!(
+        POSTS_DROPPED,
+        Unit::Count,
+        "Posts dropped without publishing, by account and reason."
+    );
+    describe_gauge!(
+        OUTBOX_POSTS,
+        Unit::Count,
+        "Outbox posts by account and state (waiting_window and waiting_cap apart from queued)."
     );
     describe_gauge!(
         QUEUE_DEPTH,
@@ -211,6 +236,45 @@ pub fn record_published(account: &str) {
 pub fn record_publish_failed(account: &str, reason: &str) {
     counter!(POSTS_FAILED, "account" => account.to_string(), "reason" => reason.to_string())
         .increment(1);
+}
+
+/// `account` published a reply.
+pub fn record_reply_published(account: &str) {
+    counter!(REPLIES_PUBLISHED, "account" => account.to_string()).increment(1);
+}
+
+/// A post of `account` was dropped unpublished. `reason` from a fixed vocabulary
+/// (`overflow`).
+pub fn record_dropped(account: &str, reason: &str) {
+    counter!(POSTS_DROPPED, "account" => account.to_string(), "reason" => reason.to_string())
+        .increment(1);
+}
+
+/// `account` has `n` posts in `state` (a fixed vocabulary: the outbox states, and
+/// `waiting_window`, `waiting_cap`).
+pub fn set_outbox_posts(account: &str, state: &str, n: u64) {
+    gauge!(OUTBOX_POSTS, "account" => account.to_string(), "state" => state.to_string())
+        .set(n as f64);
+}
+
+/// The outbox of `account` by state: [`OUTBOX_POSTS`] for each, the queued posts that a
+/// posting window or a cap holds counted apart from the ones due.
+pub fn set_outbox_counts(
+    account: &str,
+    counts: &crate::store::outbox::OutboxCounts,
+    waits: &crate::store::WaitCounts,
+) {
+    let due = counts.queued - waits.window - waits.cap;
+    for (state, n) in [
+        ("held", counts.held),
+        ("queued", due),
+        ("waiting_window", waits.window),
+        ("waiting_cap", waits.cap),
+        ("in_flight", counts.in_flight),
+        ("failed", counts.failed),
+    ] {
+        set_outbox_posts(account, state, u64::try_from(n).unwrap_or(0));
+    }
 }
 
 /// `n` posts of `account` wait in the outbox.

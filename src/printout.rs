@@ -28,6 +28,22 @@ pub fn write_post(out: &mut dyn Write, feed: &str, post: &Post, what: &str) -> i
     if let Some(rc) = &post.reply_control {
         facts.push(format!("replies: {rc}"));
     }
+    if post.reply_approvals {
+        facts.push("reply approvals".into());
+    }
+    if post.ghost {
+        facts.push("ghost post".into());
+    }
+    if let Some(a) = &post.text_attachment {
+        let mut fact = format!("text attachment: {} bytes", a.plaintext().len());
+        if let Some(link) = a.link() {
+            fact.push_str(&format!(", link: {link}"));
+        }
+        facts.push(fact);
+    }
+    if let Some(reply) = &post.first_reply {
+        facts.push(format!("first reply: {}", reply.as_str()));
+    }
     writeln!(out, "[{}]\n", facts.join(" · "))
 }
 

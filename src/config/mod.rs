@@ -14,10 +14,12 @@
 //! - `secrets`: literal / `_env` / `_file` secrets, redaction.
 //! - `syntax`: TOML syntax errors by position, never by the line's text.
 //! - `validate`: raw → `Settings` (inheritance, rules across keys, composers).
+//! - `editorial`: the posting window, caps and Threads-option keys and their rules.
 //! - `print`: `Settings` → redacted raw → TOML.
 
 mod defaults;
 mod durations;
+mod editorial;
 mod print;
 mod raw;
 mod secrets;
@@ -29,6 +31,8 @@ pub use durations::parse_duration;
 pub use secrets::{REDACTED, SecretSource};
 
 use crate::compose::{ComposeOptions, Composer};
+use crate::publish::caps::Caps;
+use crate::publish::window::PostingWindow;
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -161,6 +165,8 @@ pub struct AccountSettings {
     pub min_interval: Duration,
     pub max_posts_per_day: Option<u32>,
     pub token_refresh_window: Duration,
+    /// When the account's posts may go out (`hours`, `days`, `timezone`); `None`: always.
+    pub window: Option<PostingWindow>,
 }
 
 #[derive(Debug, Clone)]
@@ -177,6 +183,11 @@ pub struct FeedSettings {
     pub max_items: usize,
     pub compose: ComposeOptions,
     pub composer: Arc<Composer>,
+    /// When the feed's posts may go out (`hours`, `days`, in its `timezone`); `None`:
+    /// always (within its account's window).
+    pub window: Option<PostingWindow>,
+    /// `max_per_hour`, `max_per_day`, `overflow`.
+    pub caps: Caps,
 }
 
 /// When a feed is polled.

@@ -13,6 +13,7 @@ use super::secrets::{REDACTED, SecretKeys};
 use super::{ConfigError, FeedSchedule, FeedSettings, Settings};
 use crate::compose::ComposeOptions;
 use crate::feed::redact::redact_url;
+use crate::publish::window::Days;
 
 pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> {
     let raw = RawConfig {
@@ -94,6 +95,12 @@ fn account(a: &super::AccountSettings) -> RawAccount {
         min_interval: Some(a.min_interval),
         max_posts_per_day: a.max_posts_per_day,
         token_refresh_window: Some(a.token_refresh_window),
+        hours: a.window.and_then(|w| w.hours),
+        days: a.window.map(|w| w.days).filter(|d| *d != Days::ALL),
+        timezone: a
+            .window
+            .map(|w| w.tz)
+            .filter(|tz| *tz != chrono_tz::Tz::UTC),
     }
 }
 
@@ -125,6 +132,11 @@ fn feed(f: &FeedSettings, inherited: &ComposeOptions) -> RawFeed {
         max_age: Some(f.max_age),
         flood_limit: Some(f.flood_limit),
         max_items: Some(f.max_items),
+        hours: f.window.and_then(|w| w.hours),
+        days: f.window.map(|w| w.days).filter(|d| *d != Days::ALL),
+        max_per_hour: f.caps.per_hour,
+        max_per_day: f.caps.per_day,
+        overflow: Some(f.caps.overflow).filter(|_| f.caps.is_set()),
         ..compose_keys(&f.compose, inherited)
     }
 }
@@ -153,6 +165,10 @@ fn compose_keys(c: &ComposeOptions, inherited: &ComposeOptions) -> RawFeed {
         reply_control: shown(&c.reply_control, &i.reply_control, &b.reply_control).flatten(),
         include: shown(&c.include, &i.include, &b.include),
         exclude: shown(&c.exclude, &i.exclude, &b.exclude),
+        long_text: shown(&c.long_text, &i.long_text, &b.long_text),
+        link_in: shown(&c.link_in, &i.link_in, &b.link_in),
+        reply_approvals: shown(&c.reply_approvals, &i.reply_approvals, &b.reply_approvals),
+        ghost_posts: shown(&c.ghost_posts, &i.ghost_posts, &b.ghost_posts),
         ..RawFeed::default()
     }
 }

@@ -6,6 +6,7 @@
 //! secret files.
 
 use super::defaults;
+use super::editorial;
 use super::raw::{RawAccount, RawConfig, RawFeed, RawFetch, RawStatus, RawThreads};
 use super::secrets::SecretKeys;
 use super::{
@@ -131,6 +132,7 @@ fn accounts(raw: Vec<RawAccount>) -> Result<Vec<AccountSettings>, ConfigError> {
 }
 
 fn account(raw: RawAccount, key: &str) -> Result<AccountSettings, ConfigError> {
+    let window = editorial::account_window(&raw);
     let name = match raw.name {
         None => return Err(key_error(format!("{key}.name"), "is required")),
         Some(n) if n.trim().is_empty() => {
@@ -154,6 +156,7 @@ fn account(raw: RawAccount, key: &str) -> Result<AccountSettings, ConfigError> {
         token_refresh_window: raw
             .token_refresh_window
             .unwrap_or(defaults::TOKEN_REFRESH_WINDOW),
+        window,
     })
 }
 
@@ -244,6 +247,11 @@ impl Feeds {
             return Err(key_error(format!("{key}.url"), "is required"));
         };
         let account = feed_account(options.account.clone(), key, accounts)?;
+        editorial::check_options(&options, key)?;
+        let (window, caps) = match accounts.iter().find(|a| a.name == account) {
+            Some(a) => editorial::feed_gate(&options, key, a)?,
+            None => (None, Default::default()),
+        };
         let name = options
             .name
             .as_deref()
@@ -278,6 +286,8 @@ impl Feeds {
             max_items: options.max_items.unwrap_or(defaults::MAX_ITEMS),
             compose,
             composer,
+            window,
+            caps,
         })
     }
 }
@@ -329,5 +339,9 @@ fn compose_options(options: &RawFeed) -> ComposeOptions {
         reply_control: o.reply_control,
         include: o.include.unwrap_or_default(),
         exclude: o.exclude.unwrap_or_default(),
+        long_text: o.long_text.unwrap_or_default(),
+        link_in: o.link_in.unwrap_or_default(),
+        reply_approvals: o.reply_approvals.unwrap_or(false),
+        ghost_posts: o.ghost_posts.unwrap_or(false),
     }
 }

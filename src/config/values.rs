@@ -1,13 +1,16 @@
 //! The serde functions of every config value that is not a duration or a secret: sizes,
-//! counts, URLs, addresses, cron expressions and the choices (`backlog`, `media`,
-//! `image_fallback`, `reply_control`, `timezone`), each read into its own type.
+//! counts, caps, URLs, addresses, cron expressions, posting windows (`hours`, `days`) and
+//! the choices (`backlog`, `media`, `image_fallback`, `reply_control`, `timezone`,
+//! `overflow`, `long_text`, `link_in`), each read into its own type.
 //!
 //! Errors say what is wrong with the value and suggest a fix; serde_path_to_error adds the
 //! key. Must not know key names or cross-key rules (those are `validate`'s).
 
 use super::defaults;
 use super::{Backlog, FeedSchedule};
-use crate::compose::{ImageFallback, MediaMode, ReplyControl};
+use crate::compose::{ImageFallback, LinkIn, LongText, MediaMode, ReplyControl};
+use crate::publish::caps::Overflow;
+use crate::publish::window::{Days, Hours};
 use chrono_tz::Tz;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serializer};
@@ -83,6 +86,74 @@ impl Choice for Tz {
     }
     fn to_config(&self) -> String {
         self.name().to_owned()
+    }
+}
+
+impl Choice for Hours {
+    fn from_config(text: &str) -> Result<Self, String> {
+        Hours::parse(text)
+    }
+    fn to_config(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Choice for Overflow {
+    fn from_config(text: &str) -> Result<Self, String> {
+        Overflow::parse(text).ok_or_else(|| format!("{text:?} is not \"wait\" or \"drop\""))
+    }
+    fn to_config(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+impl Choice for LongText {
+    fn from_config(text: &str) -> Result<Self, String> {
+        LongText::parse(text)
+            .ok_or_else(|| format!("{text:?} is not \"truncate\" or \"attachment\""))
+    }
+    fn to_config(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+impl Choice for LinkIn {
+    fn from_config(text: &str) -> Result<Self, String> {
+        LinkIn::parse(text).ok_or_else(|| format!("{text:?} is not \"card\" or \"reply\""))
+    }
+    fn to_config(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+/// `deserialize_with` for `days`: a list of day names (`["mon", "fri"]`).
+pub(super) fn days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Days>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    Days::parse(&names).map(Some).map_err(D::Error::custom)
+}
+
+/// `serialize_with` for `days`.
+pub(super) fn serialize_days<S: Serializer>(value: &Option<Days>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(days) => s.collect_seq(days.names()),
+        None => s.serialize_none(),
+    }
+}
+
+/// `deserialize_with` for a feed's cap (`max_per_hour`, `max_per_day`): 1 to the API's
+/// daily limit. 0 is an error, not "no cap": leaving the key out is.
+pub(super) fn cap<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let n = i64::deserialize(d)?;
+    match u32::try_from(n) {
+        Ok(v) if (1..=defaults::MAX_POSTS_PER_DAY).contains(&n) => Ok(Some(v)),
+        _ if n < 1 => Err(D::Error::custom(format!(
+            "{n} is not a cap: give 1 to {} posts, or leave the key out for no cap",
+            defaults::MAX_POSTS_PER_DAY
+        ))),
+        _ => Err(D::Error::custom(format!(
+            "{n} is above the API's own limit of {} posts a day",
+            defaults::MAX_POSTS_PER_DAY
+        ))),
     }
 }
 
@@ -288,6 +359,17 @@ mod tests {
         for r in ReplyControl::ALL {
             assert_eq!(ReplyControl::from_config(&r.to_config()), Ok(r));
         }
+        for o in [Overflow::Wait, Overflow::Drop] {
+            assert_eq!(Overflow::from_config(&o.to_config()), Ok(o));
+        }
+        for l in [LongText::Truncate, LongText::Attachment] {
+            assert_eq!(LongText::from_config(&l.to_config()), Ok(l));
+        }
+        for l in [LinkIn::Card, LinkIn::Reply] {
+            assert_eq!(LinkIn::from_config(&l.to_config()), Ok(l));
+        }
+        let h = Hours::from_config("22:00-02:00").unwrap();
+        assert_eq!(Hours::from_config(&h.to_config()), Ok(h));
         let berlin = Tz::from_config("Europe/Berlin").unwrap();
         assert_eq!(Tz::from_config(&berlin.to_config()), Ok(berlin));
     }

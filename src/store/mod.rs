@@ -36,7 +36,10 @@ pub use feeds::{FeedConfig, FeedRow};
 pub use group_commit::PendingCommit;
 pub use items::{IngestItem, IngestTx, ItemDisposition, Recognised};
 pub use lock::{DaemonLock, LockError, LockHolder};
-pub use outbox::{Claim, Claimed, Held, Holder, MediaType, OutboxRow, OutboxState, Transition};
+pub use outbox::{
+    Claim, Claimed, Held, Holder, MediaType, OutboxRow, OutboxState, PostOptions, PostWait,
+    Transition, WaitCounts, WaitKind,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -7,7 +7,7 @@
 use crate::http::{Sample, parse_exposition};
 use crate::support::fake_threads::{Endpoint, MediaOutcome};
 use crate::support::feed_server::Route;
-use crate::support::rss::rss_with_images;
+use crate::support::rss::{rss, rss_with_images};
 use crate::support::test_app::TestApp;
 use feed2threads::run_mode::RunMode;
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,7 +67,18 @@ async fn every_documented_metric_is_served_live_with_its_documented_labels() {
             "docs-photos",
             "docs-desk",
             "media = \"image\"\nimage_fallback = \"none\"",
+        )
+        // The link as the first reply (a reply published), and a cap that drops.
+        .with_feed_toml("docs-linked", "docs-desk", "link_in = \"reply\"")
+        .with_feed_toml(
+            "docs-capped",
+            "docs-desk",
+            "max_per_hour = 1\noverflow = \"drop\"",
         );
+    app.feeds
+        .set("/docs-linked.xml", Route::feed(rss("docs-linked", 1)));
+    app.feeds
+        .set("/docs-capped.xml", Route::feed(rss("docs-capped", 3)));
     app.feeds.set(
         "/docs-photos.xml",
         Route::feed(rss_with_images("docs-photos", 1)),

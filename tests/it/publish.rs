@@ -551,6 +551,7 @@ async fn post_published_before_a_crash_is_recorded_not_republished() {
                 link_attachment: first.link_attachment.clone(),
                 topic_tag: first.topic_tag.clone(),
                 reply_control: None,
+                ..TextContainer::default()
             }),
         )
         .await
@@ -605,6 +606,7 @@ async fn post_marked_publishing_but_never_sent_is_published_once() {
                 link_attachment: row.link_attachment.clone(),
                 topic_tag: row.topic_tag.clone(),
                 reply_control: None,
+                ..TextContainer::default()
             }),
         )
         .await

@@ -1,6 +1,7 @@
 //! What `status` reads: the store's feeds and accounts (outbox counts, failed posts, posts
-//! held by the flood guard), the daemon's `/healthz` when it serves one, and each account's
-//! publishing quota as the API reports it now.
+//! held by the flood guard, queued posts a posting window or a cap holds and why), the
+//! daemon's `/healthz` when it serves one, and each account's publishing quota as the API
+//! reports it now.
 //!
 //! Read-only, so it works beside a running daemon: nothing is written to the store (the
 //! quota the API reports is shown, not stored) and nothing here fails for want of a network:
@@ -12,7 +13,7 @@
 use crate::config::Settings;
 use crate::feed::redact::{redact_in, redact_url};
 use crate::store::attention::HeldPosts;
-use crate::store::outbox::OutboxCounts;
+use crate::store::outbox::{OutboxCounts, WaitCounts, WaitKind};
 use crate::store::{AccountRow, FeedRow, Store, now_unix};
 use crate::threads::{PublishingLimit, ThreadsClient};
 use anyhow::Result;
@@ -36,8 +37,24 @@ pub(super) struct Snapshot {
     pub now: i64,
     pub feeds: Vec<FeedView>,
     pub accounts: Vec<AccountView>,
+    /// Queued posts a posting window or a cap holds, the soonest first.
+    pub waiting: Vec<Waiting>,
     pub heartbeat: Option<i64>,
     pub daemon: Option<DaemonHealth>,
+}
+
+/// A queued post that waits for its posting window or for room under a cap.
+#[derive(Debug, Clone)]
+pub(super) struct Waiting {
+    pub post: i64,
+    pub account: String,
+    /// The feed's name, redacted.
+    pub feed: String,
+    pub kind: WaitKind,
+    /// Unix seconds at which it is due again.
+    pub until: i64,
+    /// Why, for people.
+    pub reason: Option<String>,
 }
 
 /// A configured feed as the store knows it, with its name, URL and error redacted.
@@ -64,6 +81,8 @@ pub(super) struct AccountView {
     pub token_expires_at: Option<i64>,
     pub has_token: bool,
     pub counts: OutboxCounts,
+    /// Of the queued posts, those a posting window or a cap holds.
+    pub waits: WaitCounts,
     /// The most recent failed posts (at most [`FAILED_LISTED`]) and how many there are.
     pub failed: Vec<FailedPost>,
     pub failed_total: i64,
@@ -187,7 +206,21 @@ pub(super) async fn snapshot(settings: &Settings, store: &Store) -> Result<Snaps
     let client = crate::publish::client(settings);
     let mut accounts = Vec::with_capacity(rows.len());
     let mut reads = Vec::with_capacity(rows.len());
+    let mut waiting = Vec::new();
     for row in rows {
+        for w in store.outbox_waits(Some(row.id), now).await? {
+            waiting.push(Waiting {
+                post: w.post,
+                account: row.name.clone(),
+                feed: feed_names
+                    .get(&w.feed_id)
+                    .cloned()
+                    .unwrap_or_else(|| "?".into()),
+                kind: w.kind,
+                until: w.until,
+                reason: w.note,
+            });
+        }
         let configured = settings.account(&row.name);
         let token = row
             .token()
@@ -213,6 +246,7 @@ pub(super) async fn snapshot(settings: &Settings, store: &Store) -> Result<Snaps
         now,
         feeds,
         accounts,
+        waiting,
         heartbeat: store.last_heartbeat().await?,
         daemon,
     })
@@ -254,13 +288,20 @@ async fn account(
     now: i64,
 ) -> Result<AccountView> {
     let counts = store.outbox_counts(row.id, now).await?;
+    let waits = store.outbox_wait_counts(row.id, now).await?;
     let configured = settings.account(&row.name);
+    // The earliest the next post may go out: pacing after the last publish when a post is
+    // due, else when the first waiting one is (a window opens, a cap has room).
     let next_publish = if counts.queued > 0 && row.paused_reason.is_none() {
-        let min_interval = configured.map_or(0, |a| {
-            i64::try_from(a.min_interval.as_secs()).unwrap_or(i64::MAX)
-        });
-        let last = store.last_published_at(row.id).await?;
-        Some(last.map_or(now, |l| l.saturating_add(min_interval).max(now)))
+        if store.outbox_next_queued(row.id, now).await?.is_some() {
+            let min_interval = configured.map_or(0, |a| {
+                i64::try_from(a.min_interval.as_secs()).unwrap_or(i64::MAX)
+            });
+            let last = store.last_published_at(row.id).await?;
+            Some(last.map_or(now, |l| l.saturating_add(min_interval).max(now)))
+        } else {
+            store.outbox_next_due_at(row.id, now).await?
+        }
     } else {
         None
     };
@@ -297,6 +338,7 @@ async fn account(
         token_expires_at: row.token_expires_at,
         has_token,
         counts,
+        waits,
         failed,
         failed_total,
         next_publish,

@@ -5,7 +5,8 @@
 //! first). `--check` exits 1 when a human is needed, and every reason is a line naming the
 //! command that fixes it.
 //!
-//! - `gather`: what is read (store, `/healthz`, the API's quota), redacted once.
+//! - `gather`: what is read (store, `/healthz`, the API's quota), redacted once; queued posts
+//!   a posting window or a cap holds are counted apart, with why and until when.
 //! - `problems`: what needs a human, and the fix for each.
 //! - `render`: the text and the JSON.
 

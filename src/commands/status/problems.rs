@@ -277,6 +277,7 @@ mod tests {
             token_expires_at: None,
             has_token: true,
             counts: OutboxCounts::default(),
+            waits: Default::default(),
             failed: Vec::new(),
             failed_total: 0,
             next_publish: None,
@@ -294,6 +295,7 @@ mod tests {
             now: NOW,
             feeds,
             accounts,
+            waiting: Vec::new(),
             heartbeat: Some(NOW - 10),
             daemon: None,
         }

@@ -5,7 +5,7 @@
 //! Must not: read anything or decide what needs a human; everything shown here was
 //! redacted by `gather`.
 
-use super::gather::{AccountView, FeedView, LiveQuota, QuotaView, Snapshot};
+use super::gather::{AccountView, FeedView, LiveQuota, QuotaView, Snapshot, Waiting};
 use super::problems::Problem;
 use crate::commands::truncate;
 use crate::human::{relative, timestamp, when, when_opt};
@@ -30,6 +30,14 @@ pub(super) fn json(snapshot: &Snapshot, problems: &[Problem]) -> Value {
         })),
         "feeds": snapshot.feeds.iter().map(feed_json).collect::<Vec<_>>(),
         "accounts": snapshot.accounts.iter().map(account_json).collect::<Vec<_>>(),
+        "waiting": snapshot.waiting.iter().map(|w| json!({
+            "post": w.post,
+            "account": w.account,
+            "feed": w.feed,
+            "kind": w.kind.as_str(),
+            "until": w.until,
+            "reason": w.reason,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -59,6 +67,8 @@ fn account_json(a: &AccountView) -> Value {
         "name": a.name,
         "username": a.username,
         "queued": a.counts.queued,
+        "waiting_window": a.waits.window,
+        "waiting_cap": a.waits.cap,
         "held": a.counts.held,
         "in_flight": a.counts.in_flight,
         "failed": a.counts.failed,
@@ -119,6 +129,7 @@ pub(super) fn text(
     for a in &snapshot.accounts {
         account_text(a, now, out)?;
     }
+    waiting_text(&snapshot.waiting, now, out)?;
     if problems.is_empty() {
         writeln!(out, "\nok: nothing needs a human")?;
     } else {
@@ -148,8 +159,9 @@ fn account_text(a: &AccountView, now: i64, out: &mut dyn Write) -> io::Result<()
     let c = &a.counts;
     writeln!(
         out,
-        "  queue:          {} queued, {} held, {} in flight, {} failed; {} published in the last 24 h",
-        c.queued, c.held, c.in_flight, c.failed, c.published_24h
+        "  queue:          {} queued ({} waiting for a posting window, {} for a cap), {} held, \
+         {} in flight, {} failed; {} published in the last 24 h",
+        c.queued, a.waits.window, a.waits.cap, c.held, c.in_flight, c.failed, c.published_24h
     )?;
     writeln!(out, "  quota:          {}", quota_text(&a.quota, now))?;
     writeln!(out, "  next publish:   {}", when_opt(a.next_publish, now))?;
@@ -162,6 +174,53 @@ fn account_text(a: &AccountView, now: i64, out: &mut dyn Write) -> io::Result<()
     writeln!(out, "  token expires:  {token}")?;
     if let Some(reason) = &a.paused {
         writeln!(out, "  paused:         {reason}")?;
+    }
+    Ok(())
+}
+
+/// Posts of one feed waiting for one reason: how many, and until when the first of them.
+struct Group<'a> {
+    feed: &'a str,
+    reason: &'a str,
+    posts: usize,
+    until: i64,
+}
+
+/// Why queued posts wait, one line per feed and reason (posts that wait for the same
+/// window share one), the soonest first.
+fn waiting_text(waiting: &[Waiting], now: i64, out: &mut dyn Write) -> io::Result<()> {
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for w in waiting {
+        let (feed, reason) = (
+            w.feed.as_str(),
+            w.reason.as_deref().unwrap_or(w.kind.as_str()),
+        );
+        match groups
+            .iter_mut()
+            .find(|g| g.feed == feed && g.reason == reason)
+        {
+            Some(g) => g.posts += 1,
+            None => groups.push(Group {
+                feed,
+                reason,
+                posts: 1,
+                until: w.until,
+            }),
+        }
+    }
+    writeln!(out, "\nWAITING")?;
+    for g in groups {
+        writeln!(
+            out,
+            "{:<24} {:>4} post(s) until {}: {}",
+            truncate(g.feed, 24),
+            g.posts,
+            when(g.until, now),
+            g.reason
+        )?;
     }
     Ok(())
 }

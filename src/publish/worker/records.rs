@@ -24,9 +24,15 @@ impl AccountPublisher {
     /// it. Not finding it does not make it unpublished: it is recorded without a media id.
     pub(super) async fn record_found(&mut self, trip: &mut Trip) -> Result<Outcome, PublishError> {
         let since = reconcile::search_since(trip.row(), self.config.search_slack);
+        // The API lists replies apart from top-level posts.
+        let reply = trip.is_reply();
         let listed = self
             .call(&mut trip.token, move |c, t| async move {
-                c.recent_posts(&t, since, 100).await
+                if reply {
+                    c.recent_replies(&t, since, 100).await
+                } else {
+                    c.recent_posts(&t, since, 100).await
+                }
             })
             .await?;
         match listed {
@@ -96,20 +102,28 @@ impl AccountPublisher {
         let excerpt = crate::human::excerpt(&trip.row().text, EXCERPT);
         let link = permalink.as_deref().unwrap_or("-");
         let media = media_id.as_deref().unwrap_or("-");
+        let what = match trip.row().options.reply_to {
+            Some(parent) => format!("reply to post {parent} published"),
+            None => "published".to_string(),
+        };
         match (&permalink, &media_id) {
             (Some(link), _) => {
-                tracing::info!(text = %excerpt, permalink = %link, media_id = %media, "published \"{excerpt}\" at {link}");
+                tracing::info!(text = %excerpt, permalink = %link, media_id = %media, "{what} \"{excerpt}\" at {link}");
             }
             (None, Some(_)) => tracing::info!(
                 text = %excerpt, permalink = %link, media_id = %media,
-                "published \"{excerpt}\" as media {media}; its permalink is not known yet"
+                "{what} \"{excerpt}\" as media {media}; its permalink is not known yet"
             ),
             (None, None) => tracing::info!(
                 text = %excerpt, permalink = %link, media_id = %media,
-                "published \"{excerpt}\"; the post was not found among the account's recent ones"
+                "{what} \"{excerpt}\"; the post was not found among the account's recent ones"
             ),
         }
-        crate::metrics::record_published(&self.settings.name);
+        if trip.is_reply() {
+            crate::metrics::record_reply_published(&self.settings.name);
+        } else {
+            crate::metrics::record_published(&self.settings.name);
+        }
         if let Some(created) = trip.row().container_created_at {
             let secs = u64::try_from(now - created).unwrap_or(0);
             crate::metrics::record_publish_duration(&self.settings.name, Duration::from_secs(secs));
@@ -256,6 +270,8 @@ impl AccountPublisher {
             return Ok(None);
         }
         let link = match reconcile::fallback_link(&row.text) {
+            // The link goes in the first reply: the text post gets no card either.
+            _ if row.options.first_reply.is_some() => None,
             Some(l) => Some(l),
             None => self
                 .store
@@ -331,14 +347,27 @@ impl AccountPublisher {
                 return Ok(0);
             }
         };
-        let links: HashMap<&str, &str> = list
+        let mut links: HashMap<String, String> = list
             .posts
-            .iter()
-            .filter_map(|p| Some((p.id.as_str(), p.permalink.as_deref()?)))
+            .into_iter()
+            .filter_map(|p| Some((p.id.into_string(), p.permalink?)))
             .collect();
+        // Replies are listed apart; look there only if posts did not account for all.
+        if missing
+            .iter()
+            .any(|(_, media, _)| !links.contains_key(media))
+            && let Ok(replies) = self.client.recent_replies(&token, since, 100).await
+        {
+            links.extend(
+                replies
+                    .posts
+                    .into_iter()
+                    .filter_map(|p| Some((p.id.into_string(), p.permalink?))),
+            );
+        }
         let mut filled = 0;
         for (id, media, _) in &missing {
-            if let Some(link) = links.get(media.as_str()) {
+            if let Some(link) = links.get(media) {
                 self.store.outbox_set_permalink(*id, link).await?;
                 filled += 1;
             }
