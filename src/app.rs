@@ -13,6 +13,7 @@ use crate::config::{FeedSettings, Settings};
 use crate::daemon::pulse::Pulse;
 use crate::daemon::{Cadence, Daemon, End, RunReport, Signals};
 use crate::feed::fetch::{FetchConfig, Fetcher};
+use crate::feed::redact::redact_url;
 use crate::health::StoreHealth;
 use crate::http::{Endpoint, Liveness};
 use crate::poll::{FetchLimiter, Poller};
@@ -152,13 +153,13 @@ pub async fn open_store(
     if !mode.writes_store() {
         let store = Store::open_snapshot(url)
             .await
-            .with_context(|| format!("store.url = {url:?}"))?;
+            .with_context(|| format!("store.url = {:?}", redact_url(url)))?;
         return Ok((store, None));
     }
     let lock = DaemonLock::acquire(url, now_unix()).await?;
     let store = Store::open_with(url, options)
         .await
-        .with_context(|| format!("store.url = {url:?}"))?;
+        .with_context(|| format!("store.url = {:?}", redact_url(url)))?;
     Ok((store, Some(lock)))
 }
 

@@ -6,7 +6,8 @@
 //! → `compose` → `store` outbox → `publish` (one worker per account) → `threads`.
 //!
 //! - `cli`: the command line (clap).
-//! - `logging`: tracing setup (JSON off a terminal, text on one).
+//! - `logging`: tracing setup (JSON off a terminal, text on one, colour only on a terminal).
+//! - `human`: how times, durations and post excerpts read to a person.
 //! - `config`: TOML → raw structs → validated `Settings`; secrets.
 //! - `run_mode`: `RunMode` (once or daemon, live or dry), decided once from the command line.
 //! - `app`: wires the components for a run in its mode (start-up and reloads).
@@ -42,6 +43,7 @@ pub mod fate;
 pub mod feed;
 pub mod health;
 pub mod http;
+pub mod human;
 pub mod logging;
 pub mod metrics;
 pub mod notify;

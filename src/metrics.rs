@@ -11,12 +11,14 @@
 //! and failure reasons by the callers' fixed vocabularies, API errors by numeric code.
 //! This module must not see tokens, item titles or URLs with query strings.
 
+use crate::feed::redact::redact_url;
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Feed polls by feed and result class (`new`, `not_modified`, `timeout`, `http_4xx`, ...).
+/// Feed polls by feed and result (`new_items`, `not_modified`, `timeout`, `http_status`, ...).
+/// The label is `result`, as the README has always documented it.
 pub const FETCHES: &str = "feed2threads_fetches_total";
 /// Wall time of one feed fetch, by feed.
 pub const FETCH_DURATION: &str = "feed2threads_fetch_duration_seconds";
@@ -121,7 +123,7 @@ pub fn handle() -> Option<PrometheusHandle> {
 }
 
 fn describe() {
-    describe_counter!(FETCHES, Unit::Count, "Feed polls by feed and result class.");
+    describe_counter!(FETCHES, Unit::Count, "Feed polls by feed and result.");
     describe_histogram!(FETCH_DURATION, Unit::Seconds, "Wall time of a feed fetch.");
     describe_counter!(
         NEW_ITEMS,
@@ -188,10 +190,13 @@ fn describe() {
 }
 
 /// A bounded label for a feed: its configured name, except that a name which is a URL (the
-/// default when `name` is not set) loses its query string and fragment, which may carry
-/// session ids, cache busters or keys.
+/// default when `name` is not set) keeps only its host, port and path: its user info, query
+/// string and fragment may carry credentials, session ids or cache busters. Whatever does
+/// not parse as a URL goes through the same redaction as every shown feed URL
+/// ([`redact_url`]), so a credential never reaches a label.
 pub fn feed_label(feed: &str) -> String {
-    match url::Url::parse(feed) {
+    let shown = redact_url(feed);
+    match url::Url::parse(&shown) {
         Ok(url) if url.has_host() => {
             let host = url.host_str().unwrap_or_default();
             match url.port() {
@@ -199,15 +204,15 @@ pub fn feed_label(feed: &str) -> String {
                 None => format!("{host}{}", url.path()),
             }
         }
-        _ => feed.to_string(),
+        _ => shown.into_owned(),
     }
 }
 
-/// One poll of `feed` ended with result `class` after `duration`.
-/// `class` must come from a fixed vocabulary (`PollResult::label`, `FetchError::class`).
-pub fn record_fetch(feed: &str, class: &str, duration: Duration) {
+/// One poll of `feed` ended with `result` after `duration`.
+/// `result` must come from a fixed vocabulary (`PollResult::label`, `FetchError::class`).
+pub fn record_fetch(feed: &str, result: &str, duration: Duration) {
     let feed = feed_label(feed);
-    counter!(FETCHES, "feed" => feed.clone(), "class" => class.to_string()).increment(1);
+    counter!(FETCHES, "feed" => feed.clone(), "result" => result.to_string()).increment(1);
     metrics::histogram!(FETCH_DURATION, "feed" => feed).record(duration.as_secs_f64());
 }
 
@@ -337,6 +342,15 @@ mod tests {
         assert_eq!(
             feed_label("http://example.org:8080/feed"),
             "example.org:8080/feed"
+        );
+        assert_eq!(
+            feed_label("https://user:pass@example.org/rss?api_key=SECRET"),
+            "example.org/rss"
+        );
+        // Not a URL the parser takes (a space in the host): redacted all the same.
+        assert_eq!(
+            feed_label("https://user:pass@exa mple.org/rss?api_key=SECRET"),
+            "https://[redacted]@exa mple.org/rss?api_key=[redacted]"
         );
     }
 

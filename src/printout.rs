@@ -55,7 +55,9 @@ pub fn write_post(out: &mut dyn Write, feed: &str, post: &Post, what: &str) -> i
 /// other item it looked at for the first time with the reason it is skipped, and a
 /// one-line summary of the feed, also when nothing would be posted (or why it failed).
 pub fn write_poll(out: &mut dyn Write, feed: &FeedSettings, report: &PollReport) -> io::Result<()> {
-    let name = feed.name.as_str();
+    // Shown redacted: a name that defaults to the URL may carry credentials.
+    let shown = crate::feed::redact::redact_url(&feed.name);
+    let name = shown.as_ref();
     for post in &report.queued {
         write_post(out, name, post, "would publish")?;
     }

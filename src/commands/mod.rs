@@ -115,7 +115,12 @@ pub(crate) async fn open_store(settings: &Settings) -> Result<crate::store::Stor
     use anyhow::Context;
     crate::store::Store::open(&settings.store_url)
         .await
-        .with_context(|| format!("store.url = {:?}", settings.store_url))
+        .with_context(|| {
+            format!(
+                "store.url = {:?}",
+                crate::feed::redact::redact_url(&settings.store_url)
+            )
+        })
 }
 
 /// A string cut to `n` characters with an ellipsis.
@@ -129,10 +134,8 @@ pub(crate) fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC), or `-`.
+/// Unix seconds as RFC 3339 with the zone (`2026-07-01T10:00:00+02:00`, 25 characters),
+/// or `-`.
 pub(crate) fn format_time(unix: Option<i64>) -> String {
-    unix.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map_or("-".to_string(), |d| {
-            d.format("%Y-%m-%d %H:%M:%S").to_string()
-        })
+    unix.map_or_else(|| "-".to_string(), crate::human::timestamp)
 }

@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Write) -> Result<()> {
     let (name, url, composer, max_age) = match settings.feed(&args.feed) {
+        // Shown redacted: a name that defaults to the URL may carry credentials.
         Some(feed) => (
-            feed.name.clone(),
+            redact_url(&feed.name).into_owned(),
             feed.url.clone(),
             feed.composer.clone(),
             feed.max_age,
@@ -31,12 +32,12 @@ pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Writ
                 UsageError(if settings.defaults_only {
                     format!(
                         "{:?} is not a URL, and without a config file there are no feed names",
-                        args.feed
+                        redact_url(&args.feed)
                     )
                 } else {
                     format!(
                         "{:?} is neither a configured feed name nor a URL",
-                        args.feed
+                        redact_url(&args.feed)
                     )
                 })
             })?;

@@ -4,6 +4,7 @@
 use super::{format_time, truncate};
 use crate::cli::QueueCommand;
 use crate::config::Settings;
+use crate::feed::redact::redact_url;
 use crate::store::admin::AdminOutcome;
 use crate::store::now_unix;
 use anyhow::{Context, Result, bail};
@@ -30,11 +31,12 @@ pub async fn queue(settings: &Settings, command: QueueCommand, out: &mut dyn Wri
                 .list_feeds()
                 .await?
                 .into_iter()
-                .map(|f| (f.id, f.name))
+                // Shown redacted: a name that defaults to the URL may carry credentials.
+                .map(|f| (f.id, redact_url(&f.name).into_owned()))
                 .collect();
             writeln!(
                 out,
-                "{:>6}  {:<18} {:<20} {:<19} text",
+                "{:>6}  {:<18} {:<20} {:<25} text",
                 "id", "state", "feed", "updated"
             )?;
             for row in store.list_outbox(account_id, limit).await? {
@@ -48,7 +50,7 @@ pub async fn queue(settings: &Settings, command: QueueCommand, out: &mut dyn Wri
                 }
                 writeln!(
                     out,
-                    "{:>6}  {:<18} {:<20} {:<19} {}",
+                    "{:>6}  {:<18} {:<20} {:<25} {}",
                     row.id,
                     row.state,
                     truncate(names.get(&row.feed_id).map_or("?", String::as_str), 20),

@@ -2,6 +2,7 @@
 //! through the store, and the daemon's publisher finds the posts on its next look.
 
 use crate::config::Settings;
+use crate::feed::redact::redact_url;
 use crate::store::now_unix;
 use anyhow::{Result, bail};
 use std::io::Write;
@@ -10,11 +11,15 @@ pub async fn release(settings: &Settings, feed: &str, out: &mut dyn Write) -> Re
     let store = super::open_store(settings).await?;
     let name = settings.feed(feed).map_or(feed, |f| f.name.as_str());
     let Some(row) = store.feed_by_name(name).await? else {
-        bail!("feed {feed:?} is not in the store; has it been polled yet?");
+        bail!(
+            "feed {:?} is not in the store; has it been polled yet?",
+            redact_url(feed)
+        );
     };
     let n = store.release_held(row.id, now_unix()).await?;
-    writeln!(out, "released {n} held post(s) of {}", row.name)?;
-    tracing::info!(feed = %row.name, released = n, "released held posts");
+    let shown = redact_url(&row.name);
+    writeln!(out, "released {n} held post(s) of {shown}")?;
+    tracing::info!(feed = %shown, released = n, "released held posts");
     store.close().await;
     Ok(())
 }

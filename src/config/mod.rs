@@ -142,6 +142,8 @@ pub struct StatusSettings {
     pub feed_failing_after: Duration,
     /// The daemon's heartbeat older than this means it is not running (or stuck).
     pub heartbeat_stale_after: Duration,
+    /// Posts held by the flood guard for longer than this wait for a human.
+    pub held_after: Duration,
 }
 
 #[derive(Debug, Clone)]

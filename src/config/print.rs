@@ -3,7 +3,8 @@
 //! serialised to TOML, so it is itself a valid config that resolves to the same settings.
 //!
 //! Must not print a secret: a literal one is printed as `"[redacted]"`, one from the
-//! environment or a file by the variable's name or the path, as configured.
+//! environment or a file by the variable's name or the path, as configured; credentials in
+//! the store URL or a feed URL (and a feed name that is its URL) as `[redacted]` in place.
 
 use super::raw::{
     RawAccount, RawConfig, RawFeed, RawFetch, RawHttp, RawStatus, RawStore, RawThreads,
@@ -11,12 +12,14 @@ use super::raw::{
 use super::secrets::{REDACTED, SecretKeys};
 use super::{ConfigError, FeedSchedule, FeedSettings, Settings};
 use crate::compose::ComposeOptions;
+use crate::feed::redact::redact_url;
 use crate::publish::window::Days;
 
 pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> {
     let raw = RawConfig {
         store: RawStore {
-            url: Some(settings.store_url.clone()),
+            // A password in the URL (postgres://user:pass@…) is a secret too.
+            url: Some(redact_url(&settings.store_url).into_owned()),
             max_outage: Some(settings.store_max_outage),
         },
         threads: threads(settings),
@@ -27,6 +30,7 @@ pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> 
         status: RawStatus {
             feed_failing_after: Some(settings.status.feed_failing_after),
             heartbeat_stale_after: Some(settings.status.heartbeat_stale_after),
+            held_after: Some(settings.status.held_after),
         },
         defaults: RawFeed {
             // Each feed has its own; printed for `preview` of a URL that is not configured.
@@ -123,9 +127,15 @@ fn feed(f: &FeedSettings, inherited: &ComposeOptions) -> RawFeed {
         FeedSchedule::Every(d) => (Some(*d), None),
         cron @ FeedSchedule::Cron { .. } => (None, Some(cron.clone())),
     };
+    // Credentials in a feed URL (`user:pass@`, `?api_key=`) are secrets too; a name that
+    // defaults to the URL carries them as well.
+    let url = match redact_url(f.url.as_str()) {
+        std::borrow::Cow::Borrowed(_) => f.url.clone(),
+        std::borrow::Cow::Owned(shown) => url::Url::parse(&shown).unwrap_or_else(|_| f.url.clone()),
+    };
     RawFeed {
-        name: Some(f.name.clone()),
-        url: Some(f.url.clone()),
+        name: Some(redact_url(&f.name).into_owned()),
+        url: Some(url),
         account: Some(f.account.clone()),
         every,
         schedule,

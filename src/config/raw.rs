@@ -107,6 +107,11 @@ pub(super) struct RawStatus {
         serialize_with = "durations::serialize"
     )]
     pub heartbeat_stale_after: Option<Duration>,
+    #[serde(
+        deserialize_with = "durations::up_to::<{ max::HELD_AFTER }, _>",
+        serialize_with = "durations::serialize"
+    )]
+    pub held_after: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -26,7 +26,10 @@ pub(super) fn settings(raw: RawConfig, source: &Path) -> Result<Settings, Config
     if !store_url.starts_with("sqlite:") {
         return Err(key_error(
             "store.url",
-            format!("{store_url:?} is not supported; use a sqlite:// URL"),
+            format!(
+                "{:?} is not supported; use a sqlite:// URL",
+                crate::feed::redact::redact_url(&store_url)
+            ),
         ));
     }
     let accounts = accounts(raw.accounts)?;
@@ -135,6 +138,7 @@ fn status(raw: RawStatus) -> StatusSettings {
         heartbeat_stale_after: raw
             .heartbeat_stale_after
             .unwrap_or(defaults::HEARTBEAT_STALE_AFTER),
+        held_after: raw.held_after.unwrap_or(defaults::HELD_AFTER),
     }
 }
 

@@ -10,6 +10,9 @@
 //! work it interrupted is tried again later (capped backoff); only an outage longer than
 //! `[store] max_outage` ends the run, through the same orderly stop as a signal.
 //!
+//! Feed names are shown (logged, printed) redacted: a name defaults to the feed's URL, which
+//! may carry credentials (`feed::redact`).
+//!
 //! Must not: wire components (that is `app`'s), hold SQL, or publish.
 
 pub mod polls;
@@ -20,6 +23,7 @@ pub use report::{End, PollPanic, RunReport};
 
 use crate::app::{Configured, PublisherGeneration, Wiring, fetch_limits};
 use crate::config::{FeedSettings, Settings};
+use crate::feed::redact::redact_url;
 use crate::health::{Outage, StoreHealth};
 use crate::http::{Endpoint, Liveness};
 use crate::poll::{PollReport, PollResult, Poller};
@@ -191,7 +195,7 @@ impl Daemon {
                 Some(row) => self.polls.spawn(feed, row, self.poller.clone()),
                 None => {
                     // Synced at start or reload; gone only if someone edits the store.
-                    tracing::error!(feed = %feed.name, "the feed's row is missing from the store; trying again later");
+                    tracing::error!(feed = %redact_url(&feed.name), "the feed's row is missing from the store; trying again later");
                     let retry = self.wiring.options.cadence.tick;
                     self.scheduler.postpone(id, Instant::now() + retry);
                 }
@@ -211,7 +215,7 @@ impl Daemon {
             PollEnd::Store(e) => {
                 self.report.store_errors += 1;
                 crate::metrics::record_fetch(&feed.name, "store_error", done.elapsed);
-                let what = format!("storing the poll of feed {}", feed.name);
+                let what = format!("storing the poll of feed {}", redact_url(&feed.name));
                 let retry = self.health().failed(&what, &e);
                 self.scheduler
                     .postpone(done.feed_id, Instant::now() + retry);
@@ -225,7 +229,7 @@ impl Daemon {
                     .await;
                 self.scheduler.finished(done.feed_id, next);
                 self.report.poll_panics.push(PollPanic {
-                    feed: feed.name.clone(),
+                    feed: redact_url(&feed.name).into_owned(),
                     message,
                 });
             }
@@ -294,14 +298,14 @@ impl Daemon {
         );
         let next_check_at = crate::schedule::at(now, interval);
         tracing::error!(
-            feed = %feed.name,
+            feed = %redact_url(&feed.name),
             failures,
             "poll failed: the poll panicked: {message}; trying again in {}",
             humantime::format_duration(interval)
         );
         let store = self.store().clone();
         let health = self.health().clone();
-        let what = format!("recording the failure of feed {}", feed.name);
+        let what = format!("recording the failure of feed {}", redact_url(&feed.name));
         let message = format!("the poll panicked: {message}");
         tokio::spawn(async move {
             let failure = FeedFailure {

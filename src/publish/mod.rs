@@ -87,7 +87,8 @@ pub struct PublishConfig {
     /// Backoff of every transient failure: first delay and cap.
     pub retry_base: Duration,
     pub retry_cap: Duration,
-    /// How old the API's quota answer may get before it is read again.
+    /// How old the API's quota answer may get before it is read again (and stored for
+    /// `status`): at most 5 minutes while the worker publishes.
     pub quota_refresh: Duration,
     /// When the API counts posts our ledger does not know, look again after this long.
     pub quota_recheck: Duration,
@@ -118,7 +119,7 @@ impl Default for PublishConfig {
             not_ready_retries: 3,
             retry_base: Duration::from_secs(5),
             retry_cap: Duration::from_secs(15 * 60),
-            quota_refresh: Duration::from_secs(10 * 60),
+            quota_refresh: Duration::from_secs(5 * 60),
             quota_recheck: Duration::from_secs(30 * 60),
             idle_recheck: Duration::from_secs(60),
             search_slack: Duration::from_secs(5 * 60),
@@ -164,8 +165,9 @@ fn env_duration(name: &str) -> Option<Duration> {
     }
 }
 
-/// What a worker needs to know about a feed: its name for logs, its `max_age`, whether a
-/// failed image post may fall back to text, and its posting window and caps.
+/// What a worker needs to know about a feed: its name for logs (redacted: a name that
+/// defaults to the URL may carry credentials), its `max_age`, whether a failed image post
+/// may fall back to text, and its posting window and caps.
 #[derive(Debug, Clone)]
 pub struct FeedInfo {
     pub name: String,
@@ -178,7 +180,7 @@ pub struct FeedInfo {
 impl FeedInfo {
     pub fn from_settings(feed: &FeedSettings) -> Self {
         FeedInfo {
-            name: feed.name.clone(),
+            name: crate::feed::redact::redact_url(&feed.name).into_owned(),
             max_age: feed.max_age,
             image_fallback: feed.compose.image_fallback == crate::compose::ImageFallback::Text,
             window: feed.window,

@@ -121,7 +121,8 @@ impl TokenKeeper {
                     expires = learned_expires;
                     tracing::info!(
                         account = %self.account,
-                        expires_at = ?learned_expires,
+                        expires_at = %learned_expires
+                            .map_or_else(|| "never".to_string(), |t| crate::human::when(t, now)),
                         "learned the access token's expiry"
                     );
                     if learned_expires.is_none() {
@@ -245,7 +246,7 @@ impl TokenKeeper {
             .await?;
         tracing::info!(
             account = %self.account,
-            expires_at = expires,
+            expires_at = %crate::human::when(expires, now),
             "access token refreshed and stored"
         );
         crate::metrics::set_token_expiry(&self.account, expires);

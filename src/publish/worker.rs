@@ -303,7 +303,11 @@ impl AccountPublisher {
                             &e,
                         );
                     }
-                    tracing::error!(account = %self.settings.name, "publisher step failed: {e}; retrying in {d:?}");
+                    tracing::error!(
+                        account = %self.settings.name,
+                        "publisher step failed: {e}; retrying in {}",
+                        crate::human::span(d)
+                    );
                     if draining && store_trouble.failures() > self.config.once_max_failures {
                         break Ending::StoreTrouble {
                             error: e.to_string(),
@@ -389,11 +393,29 @@ impl AccountPublisher {
     /// `run --once` waits for pacing and short retries, not for a quota reset, an API
     /// that keeps failing, or a post a previous run put off for long.
     async fn worth_waiting_when_draining(&self, until: Instant, reason: &WaitReason) -> bool {
+        let wait = until.saturating_duration_since(Instant::now());
         match reason {
-            WaitReason::Pacing => true,
+            WaitReason::Pacing => {
+                // A run that seems to hang is one that waits: say for what.
+                tracing::info!(
+                    account = %self.settings.name,
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    "next post for {} in {} (min_interval)",
+                    self.settings.name,
+                    crate::human::span(wait)
+                );
+                true
+            }
             WaitReason::NotDue => {
-                let soon = until.saturating_duration_since(Instant::now()) <= ONCE_MAX_NOT_DUE;
-                if !soon {
+                let soon = wait <= ONCE_MAX_NOT_DUE;
+                if soon {
+                    tracing::info!(
+                        account = %self.settings.name,
+                        "next post for {} in {} (put off by an earlier attempt)",
+                        self.settings.name,
+                        crate::human::span(wait)
+                    );
+                } else {
                     tracing::info!(
                         account = %self.settings.name,
                         "the next post is not due for a while; it stays queued for a later run"
@@ -409,7 +431,7 @@ impl AccountPublisher {
                     .unwrap_or(0);
                 tracing::warn!(
                     account = %self.settings.name,
-                    resumes_at = until_unix,
+                    resumes_at = %crate::human::when(*until_unix, now_unix()),
                     queued = left,
                     "quota spent; the rest stays queued for a later run"
                 );

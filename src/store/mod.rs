@@ -3,7 +3,8 @@
 //! One file per table group: `feeds` (poll state), `items` (recognised items, the
 //! account-wide seen set, and the ingest transaction), `outbox` (the publishing queue, its
 //! typed states, the workers' claims and every conditional transition), `accounts`
-//! (tokens, quota, pause state), `admin` (operator actions on the queue).
+//! (tokens, quota, pause state), `admin` (operator actions on the queue), `attention`
+//! (what `status` reads to say whether a human is needed).
 //! The SQL sticks to what SQLite and PostgreSQL share where it can (integer unix times,
 //! `ON CONFLICT`, `RETURNING`), so a Postgres backend can follow.
 //!
@@ -13,6 +14,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod attention;
 pub mod feeds;
 mod files;
 mod group_commit;
@@ -23,6 +25,7 @@ pub mod outbox;
 mod padded;
 mod snapshot;
 
+use crate::feed::redact::redact_url;
 use group_commit::{GroupCommit, WriteSlot};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -133,7 +136,7 @@ impl Store {
             snapshot::copy_into(&pool, &file)
                 .await
                 .map_err(|source| StoreError::Open {
-                    url: url.to_string(),
+                    url: redact_url(url).into_owned(),
                     source,
                 })?;
         }
@@ -178,8 +181,9 @@ impl Store {
         url: &str,
         store_options: StoreOptions,
     ) -> StoreResult<(SqlitePool, Option<SqliteConnectOptions>)> {
+        // A URL with a password (postgres://user:pass@…) is shown redacted.
         let open_err = |source| StoreError::Open {
-            url: url.to_string(),
+            url: redact_url(url).into_owned(),
             source,
         };
         let memory = url.contains(":memory:") || url.contains("mode=memory");

@@ -54,15 +54,15 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
 
 /// One sample of the exposition: name, labels, value.
 #[derive(Debug, Clone, PartialEq)]
-struct Sample {
-    name: String,
-    labels: HashMap<String, String>,
-    value: f64,
+pub(crate) struct Sample {
+    pub name: String,
+    pub labels: HashMap<String, String>,
+    pub value: f64,
 }
 
 /// Parses the text exposition format strictly enough to catch a broken one: every line is a
 /// `# HELP`/`# TYPE` comment or `name{k="v",...} value`.
-fn parse_exposition(text: &str) -> Vec<Sample> {
+pub(crate) fn parse_exposition(text: &str) -> Vec<Sample> {
     let mut samples = Vec::new();
     for line in text.lines() {
         if line.is_empty() {
@@ -240,7 +240,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             fetches,
-            &[("feed", "exposition-world"), ("class", "new")]
+            &[("feed", "exposition-world"), ("result", "new")]
         ),
         2.0
     );
@@ -248,7 +248,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             fetches,
-            &[("feed", "exposition-world"), ("class", "timeout")]
+            &[("feed", "exposition-world"), ("result", "timeout")]
         ),
         1.0
     );
@@ -256,7 +256,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             fetches,
-            &[("feed", "example.org/rss.xml"), ("class", "not_modified")]
+            &[("feed", "example.org/rss.xml"), ("result", "not_modified")]
         ),
         1.0
     );

@@ -214,7 +214,7 @@ impl AccountPublisher {
                         account = %self.settings.name,
                         used,
                         limit,
-                        resumes_at = until,
+                        resumes_at = %crate::human::when(until, now),
                         "{why} spent; waiting until the oldest publish leaves the window"
                     );
                     self.quota_logged = Some(until);

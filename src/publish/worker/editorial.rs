@@ -50,7 +50,11 @@ impl AccountPublisher {
                 if stored.is_stale() {
                     return Ok(Some(Outcome::Skipped { post }));
                 }
-                tracing::info!(wait = %kind, until, "waits: {note}");
+                tracing::info!(
+                    wait = %kind,
+                    until = %crate::human::when(until, now),
+                    "waits: {note}"
+                );
                 Ok(Some(Outcome::Postponed {
                     post,
                     until_unix: until,

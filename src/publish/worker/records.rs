@@ -16,6 +16,9 @@ use crate::threads::MediaId;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// Characters of a post's first line in the `published` log line.
+const EXCERPT: usize = 60;
+
 impl AccountPublisher {
     /// The container is PUBLISHED: find the post among the account's recent ones and record
     /// it. Not finding it does not make it unpublished: it is recorded without a media id.
@@ -58,6 +61,9 @@ impl AccountPublisher {
         }
     }
 
+    /// Records the post as published, then makes sure its permalink is known (the publish
+    /// answer carries only the media id: one read of the post, after the store has the
+    /// publish), and logs the line people read: the post's first words and its permalink.
     pub(super) async fn record_published(
         &mut self,
         trip: &Trip,
@@ -79,17 +85,43 @@ impl AccountPublisher {
             .await?;
         if stored.is_stale() {
             // Published, but an operator changed the row meanwhile: say so, loudly.
-            tracing::error!(media_id = ?media_id, "post published but its outbox row changed state meanwhile");
+            tracing::error!(
+                media_id = media_id.as_deref().unwrap_or("-"),
+                "post published but its outbox row changed state meanwhile"
+            );
             return Ok(Outcome::Skipped { post: trip.post() });
         }
+        let permalink = match (permalink, &media_id) {
+            (Some(link), _) => Some(link),
+            (None, Some(media)) => self.permalink_of(trip, media).await,
+            (None, None) => None,
+        };
         if permalink.is_none() && media_id.is_some() {
             self.permalinks_due = true;
         }
+        let excerpt = crate::human::excerpt(&trip.row().text, EXCERPT);
+        let link = permalink.as_deref().unwrap_or("-");
+        let media = media_id.as_deref().unwrap_or("-");
+        let what = match trip.row().options.reply_to {
+            Some(parent) => format!("reply to post {parent} published"),
+            None => "published".to_string(),
+        };
+        match (&permalink, &media_id) {
+            (Some(link), _) => {
+                tracing::info!(text = %excerpt, permalink = %link, media_id = %media, "{what} \"{excerpt}\" at {link}");
+            }
+            (None, Some(_)) => tracing::info!(
+                text = %excerpt, permalink = %link, media_id = %media,
+                "{what} \"{excerpt}\" as media {media}; its permalink is not known yet"
+            ),
+            (None, None) => tracing::info!(
+                text = %excerpt, permalink = %link, media_id = %media,
+                "{what} \"{excerpt}\"; the post was not found among the account's recent ones"
+            ),
+        }
         if trip.is_reply() {
-            tracing::info!(media_id = ?media_id, reply_to = ?trip.row().options.reply_to, "reply published");
             crate::metrics::record_reply_published(&self.settings.name);
         } else {
-            tracing::info!(media_id = ?media_id, "published");
             crate::metrics::record_published(&self.settings.name);
         }
         if let Some(created) = trip.row().container_created_at {
@@ -100,6 +132,27 @@ impl AccountPublisher {
             post: trip.post(),
             media_id,
         })
+    }
+
+    /// The permalink of a post just published, read from the API and stored; `None` when
+    /// the API does not give it (yet, or for copyrighted content) or the read fails: the
+    /// backfill tries again later. Never fails the step: the publish is already recorded.
+    async fn permalink_of(&mut self, trip: &Trip, media: &str) -> Option<String> {
+        let media = MediaId::new(media.to_string());
+        let post = match self.client.get_post(&trip.token, &media).await {
+            Ok(post) => post,
+            Err(e) => {
+                crate::metrics::record_threads_error(&e);
+                tracing::debug!("cannot read the new post's permalink yet: {e}");
+                return None;
+            }
+        };
+        let link = post.permalink?;
+        if let Err(e) = self.store.outbox_set_permalink(trip.post(), &link).await {
+            tracing::warn!("cannot store the permalink {link}: {e}; the backfill tries again");
+            self.permalinks_due = true;
+        }
+        Some(link)
     }
 
     pub(super) async fn fail(
@@ -235,7 +288,7 @@ impl AccountPublisher {
             return Ok(None);
         }
         tracing::warn!(
-            image_url = ?row.image_url,
+            image_url = row.image_url.as_deref().unwrap_or("-"),
             "{why}; publishing the text-only version of the story instead"
         );
         Ok(self.store.outbox_by_id(row.id).await?)

@@ -298,7 +298,7 @@ impl AccountPublisher {
         if trip.row().state.in_flight() {
             tracing::info!(
                 state = %trip.row().state,
-                container = ?trip.row().container_id,
+                container = trip.row().container_id.as_deref().unwrap_or("-"),
                 "reconciling a post left in flight"
             );
         }
@@ -416,8 +416,8 @@ impl AccountPublisher {
                     }
                     Asking::Ready { .. } if trip.row().media_type != MediaType::Text => {
                         let why = format!(
-                            "container still IN_PROGRESS after {:?}",
-                            self.config.media_ready_timeout
+                            "container still IN_PROGRESS after {}",
+                            humantime::format_duration(self.config.media_ready_timeout)
                         );
                         self.fall_back_or_fail(trip, &why).await
                     }
@@ -526,7 +526,8 @@ impl AccountPublisher {
                 let d = jitter_up(self.config.not_ready_wait);
                 tracing::info!(
                     attempt = trip.not_ready,
-                    "container not visible to publish yet (24/4279009); publishing it again in {d:?}"
+                    "container not visible to publish yet (24/4279009); publishing it again in {}",
+                    crate::human::span(d)
                 );
                 if !self.nap(d).await {
                     return Ok(Next::Done(Outcome::Interrupted));

@@ -90,6 +90,7 @@ pub struct TestApp {
     accounts: Vec<String>,
     feed_blocks: Vec<String>,
     defaults: Vec<String>,
+    sections: Vec<String>,
     http: bool,
     db: PathBuf,
     /// What the daemon is started with (waits, cadence, store options, test hooks).
@@ -110,6 +111,7 @@ impl TestApp {
             accounts: Vec::new(),
             feed_blocks: Vec::new(),
             defaults: vec!["backlog = \"all\"".into()],
+            sections: Vec::new(),
             http: false,
             db,
             options: AppOptions {
@@ -154,6 +156,18 @@ impl TestApp {
         self
     }
 
+    /// A `[[feeds]]` block as written (a feed without a name, a URL of the test's choosing).
+    pub fn with_feed_block(mut self, block: &str) -> Self {
+        self.feed_blocks.push(format!("[[feeds]]\n{block}\n"));
+        self
+    }
+
+    /// Extra top-level sections (`[status]` …), before `[defaults]`.
+    pub fn with_section(mut self, section: &str) -> Self {
+        self.sections.push(section.to_string());
+        self
+    }
+
     /// A line of `[defaults]`.
     pub fn with_defaults(mut self, line: &str) -> Self {
         self.defaults.push(line.to_string());
@@ -193,9 +207,10 @@ impl TestApp {
         let listen = if self.http { "127.0.0.1:0" } else { "off" };
         format!(
             "[store]\nurl = \"{}\"\n[threads]\napi_base = \"{}\"\npublish_timeout = \"3s\"\n\
-             request_timeout = \"3s\"\n[http]\nlisten = \"{listen}\"\n[defaults]\n{}\n{}{}",
+             request_timeout = \"3s\"\n[http]\nlisten = \"{listen}\"\n{}\n[defaults]\n{}\n{}{}",
             self.db_url(),
             self.fake.base_url(),
+            self.sections.join("\n"),
             self.defaults.join("\n"),
             self.accounts.concat(),
             self.feed_blocks.concat(),
