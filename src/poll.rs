@@ -10,6 +10,7 @@ mod ingest;
 
 use crate::compose::{FeedContext, Post};
 use crate::config::FeedSettings;
+use crate::fate::{Fate, ItemFate};
 use crate::feed::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::feed::parse::{ParseError, ParseLimits, parse_feed_with};
 use crate::feed::parse_pool::ParsePool;
@@ -108,6 +109,9 @@ pub struct Poller {
     pub limits: Limits,
     /// Compose and print, but change no state.
     pub dry_run: bool,
+    /// Also say what became of each new item and why ([`PollReport::fates`]): a dry run
+    /// prints it. Off in the daemon, which would build it for nobody.
+    pub explain: bool,
 }
 
 /// How a poll ended.
@@ -159,6 +163,18 @@ pub struct PollReport {
     pub queued: Vec<Post>,
     /// Posts the flood guard held.
     pub held: Vec<Post>,
+    /// With [`Poller::explain`]: each item recognised for the first time (duplicates
+    /// included) and its fate, oldest first; empty otherwise.
+    pub fates: Vec<ItemFate>,
+}
+
+/// The fates of one ingest, and the duplicates whose originals are still to be looked up
+/// (the store can say only once the poll's writes are committed).
+#[derive(Debug, Default)]
+struct Explained {
+    fates: Vec<ItemFate>,
+    /// Index in `fates`, and the duplicate's account-wide keys.
+    duplicates: Vec<(usize, Vec<String>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -340,6 +356,7 @@ impl Poller {
             queued,
             held,
             pending,
+            explained,
         } = ingest::Ingest {
             store: &self.store,
             feed,
@@ -348,6 +365,7 @@ impl Poller {
             ctx: &ctx,
             now,
             dry_run: self.dry_run,
+            explain: self.explain,
         }
         .run(FeedSuccess {
             etag: body.etag.as_deref(),
@@ -364,6 +382,7 @@ impl Poller {
         if let Some(pending) = pending {
             pending.wait().await?;
         }
+        let fates = self.resolve_duplicates(row, explained).await?;
         if counts.held > 0 {
             tracing::warn!(
                 held = counts.held,
@@ -393,6 +412,7 @@ impl Poller {
             next_check_at: next,
             queued,
             held,
+            fates,
         })
     }
 
@@ -402,7 +422,36 @@ impl Poller {
             next_check_at,
             queued: Vec::new(),
             held: Vec::new(),
+            fates: Vec::new(),
         }
+    }
+
+    /// Names the original of each duplicate (its feed and title), now that the poll's
+    /// writes are in the store.
+    async fn resolve_duplicates(
+        &self,
+        row: &FeedRow,
+        explained: Explained,
+    ) -> Result<Vec<ItemFate>, PollError> {
+        let Explained {
+            mut fates,
+            duplicates,
+        } = explained;
+        if duplicates.is_empty() {
+            return Ok(fates);
+        }
+        let keys: Vec<&str> = duplicates
+            .iter()
+            .flat_map(|(_, aliases)| aliases.iter().map(String::as_str))
+            .collect();
+        let originals = self.store.originals(row.account_id, &keys).await?;
+        for (index, aliases) in &duplicates {
+            let of = aliases.iter().find_map(|a| originals.get(a)).cloned();
+            if let Some(fate) = fates.get_mut(*index) {
+                fate.fate = Fate::Duplicate { of };
+            }
+        }
+        Ok(fates)
     }
 
     fn next_success(&self, feed: &FeedSettings, now: DateTime<Utc>, hint: CacheHint) -> i64 {
@@ -494,9 +543,31 @@ impl Poller {
     }
 }
 
+/// Items dated before this are too old. `None` (no cutoff) when `max_age` reaches past
+/// the representable dates: `now - max_age` would panic, and nothing is that old.
+fn max_age_cutoff(now: DateTime<Utc>, max_age: Option<Duration>) -> Option<DateTime<Utc>> {
+    let max_age = chrono::Duration::from_std(max_age?).ok()?;
+    now.checked_sub_signed(max_age)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_max_age_past_the_representable_dates_is_no_cutoff() {
+        let now = Utc::now();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(
+            max_age_cutoff(now, Some(day)),
+            Some(now - chrono::Duration::days(1))
+        );
+        assert_eq!(max_age_cutoff(now, None), None);
+        // "14000000w": within chrono's Duration, beyond its dates.
+        let weeks = Duration::from_secs(14_000_000 * 7 * 86_400);
+        assert_eq!(max_age_cutoff(now, Some(weeks)), None);
+        assert_eq!(max_age_cutoff(now, Some(Duration::MAX)), None);
+    }
 
     async fn blocks<T>(f: impl std::future::Future<Output = T>) -> bool {
         tokio::time::timeout(Duration::from_millis(50), f)

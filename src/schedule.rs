@@ -87,9 +87,14 @@ pub fn failure_interval(
     }
 }
 
+/// `d` scaled by up to ±10 %; never panics (`Duration::mul_f64` would on overflow or NaN).
 fn apply_jitter(d: Duration, jitter: f64) -> Duration {
-    let j = jitter.clamp(-1.0, 1.0) * 0.1;
-    d.mul_f64(1.0 + j)
+    let j = if jitter.is_nan() {
+        0.0
+    } else {
+        jitter.clamp(-1.0, 1.0) * 0.1
+    };
+    Duration::try_from_secs_f64(d.as_secs_f64() * (1.0 + j)).unwrap_or(d)
 }
 
 /// A uniformly random jitter in [-1, 1].
@@ -97,10 +102,12 @@ pub fn random_jitter() -> f64 {
     rand::random_range(-1.0..=1.0)
 }
 
-/// `now + d` as unix seconds (rounded up, so "due" never comes early).
+/// `now + d` as unix seconds (rounded up, so "due" never comes early), saturating: a wait
+/// too long to represent is "never", not a panic.
 pub fn at(now: DateTime<Utc>, d: Duration) -> i64 {
+    let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
     now.timestamp()
-        + i64::try_from(d.as_secs() + u64::from(d.subsec_nanos() > 0)).unwrap_or(i64::MAX / 4)
+        .saturating_add(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -207,6 +214,41 @@ mod tests {
         assert_eq!(
             success_interval(&s, now(), CacheHint::default(), LIMITS, 1.0),
             Duration::from_secs(150)
+        );
+    }
+
+    #[test]
+    fn absurd_inputs_never_panic() {
+        // Hints and Retry-After come from the publisher's server; a schedule built in code
+        // (not from the bounded config) may be anything.
+        let huge = CacheHint {
+            ttl: Some(Duration::MAX),
+            max_age: Some(Duration::MAX),
+        };
+        let s = every(300);
+        assert_eq!(
+            success_interval(&s, now(), huge, LIMITS, 1.0),
+            LIMITS.max_hint_interval.mul_f64(1.1)
+        );
+        let retry = failure_interval(&s, now(), u32::MAX, Some(Duration::MAX), LIMITS, 1.0);
+        assert_eq!(retry, MAX_RETRY_AFTER);
+        let forever = FeedSchedule::Every(Duration::MAX);
+        assert_eq!(
+            success_interval(&forever, now(), CacheHint::default(), LIMITS, 1.0),
+            Duration::MAX
+        );
+        assert_eq!(
+            failure_interval(&forever, now(), 3, None, LIMITS, f64::NAN),
+            Duration::MAX
+        );
+        assert_eq!(
+            apply_jitter(Duration::from_secs(100), f64::NAN),
+            Duration::from_secs(100)
+        );
+        assert_eq!(at(now(), Duration::MAX), i64::MAX);
+        assert_eq!(
+            at(now(), Duration::from_millis(1500)),
+            now().timestamp() + 2
         );
     }
 

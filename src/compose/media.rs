@@ -8,7 +8,6 @@
 //! Must not: fetch or inspect images (Meta fetches them; a bad one ends the container in
 //! ERROR, and the publisher then uses the text-only fallback).
 
-use super::ComposeError;
 use super::html::html_to_line;
 use super::text::{Cut, ELLIPSIS, LimitError, MAX_ALT_BYTES, truncate};
 use crate::feed::item::ImageCandidate;
@@ -35,27 +34,37 @@ pub enum ImageFallback {
 }
 
 impl MediaMode {
-    pub(crate) fn parse(value: Option<&str>, key: &str) -> Result<Self, ComposeError> {
-        match value.map(str::trim) {
-            None | Some("text") => Ok(MediaMode::Text),
-            Some("image") => Ok(MediaMode::Image),
-            Some(other) => Err(ComposeError::Config {
-                key: format!("{key}.media"),
-                message: format!("{other:?} is not \"text\" or \"image\""),
-            }),
+    /// The config value (`"text"`, `"image"`), trimmed; `None` for anything else.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "text" => Some(MediaMode::Text),
+            "image" => Some(MediaMode::Image),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaMode::Text => "text",
+            MediaMode::Image => "image",
         }
     }
 }
 
 impl ImageFallback {
-    pub(crate) fn parse(value: Option<&str>, key: &str) -> Result<Self, ComposeError> {
-        match value.map(str::trim) {
-            None | Some("text") => Ok(ImageFallback::Text),
-            Some("none") => Ok(ImageFallback::None),
-            Some(other) => Err(ComposeError::Config {
-                key: format!("{key}.image_fallback"),
-                message: format!("{other:?} is not \"text\" or \"none\""),
-            }),
+    /// The config value (`"text"`, `"none"`), trimmed; `None` for anything else.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "text" => Some(ImageFallback::Text),
+            "none" => Some(ImageFallback::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageFallback::Text => "text",
+            ImageFallback::None => "none",
         }
     }
 }

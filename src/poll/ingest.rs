@@ -9,9 +9,10 @@
 //! after `release`, those still in the feed are composed at its next poll. It does no
 //! I/O but the store's.
 
-use super::{IngestCounts, PollError};
+use super::{Explained, IngestCounts, PollError, max_age_cutoff};
 use crate::compose::{FeedContext, FilterDecision, Post};
 use crate::config::{Backlog, FeedSettings};
+use crate::fate::{Fate, ItemFate};
 use crate::feed::item::{Item, identify};
 use crate::store::items::{FeedSuccess, IngestTx};
 use crate::store::{FeedRow, IngestItem, ItemDisposition, PendingCommit, Recognised, Store};
@@ -26,6 +27,9 @@ pub(super) struct Ingested {
     pub held: Vec<Post>,
     /// The commit to wait for; `None` in a dry run.
     pub pending: Option<PendingCommit>,
+    /// With `explain`: each first-seen item's fate (duplicates' originals still to be
+    /// looked up); empty otherwise.
+    pub explained: Explained,
 }
 
 /// One document's ingest.
@@ -37,6 +41,8 @@ pub(super) struct Ingest<'a> {
     pub ctx: &'a FeedContext<'a>,
     pub now: DateTime<Utc>,
     pub dry_run: bool,
+    /// Also say why each item got its disposition (a dry run prints it).
+    pub explain: bool,
 }
 
 /// An item to decide on: new, or held earlier without a post and now free to go.
@@ -51,6 +57,8 @@ struct Decision {
     candidate: Candidate,
     disposition: ItemDisposition,
     post: Option<Post>,
+    /// With `explain`, why a skipped item is skipped (queued and held ones need none).
+    reason: Option<Fate>,
 }
 
 impl Ingest<'_> {
@@ -99,6 +107,7 @@ impl Ingest<'_> {
                     candidate,
                     disposition: ItemDisposition::HeldUncomposed,
                     post: None,
+                    reason: None,
                 })
                 .collect()
         } else {
@@ -113,6 +122,12 @@ impl Ingest<'_> {
         });
         self.record(&mut tx, &mut decisions, &ingest_items, &duplicates)
             .await?;
+        let explained = if self.explain {
+            // Items known under a previous release's keys are not news: no fate.
+            self.explain_fates(&decisions, &ingest_items, &duplicates[..counts.duplicates])
+        } else {
+            Explained::default()
+        };
 
         let now = self.now.timestamp();
         let mut queued = Vec::new();
@@ -162,6 +177,7 @@ impl Ingest<'_> {
             queued,
             held,
             pending,
+            explained,
         })
     }
 
@@ -177,31 +193,41 @@ impl Ingest<'_> {
                 Backlog::Latest(n) => newest(self.items, &indices, n),
             }
         });
-        let max_age_cutoff = feed
-            .max_age
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| self.now - d);
+        let max_age_cutoff = max_age_cutoff(self.now, feed.max_age);
+        let explain = self.explain;
 
         let mut decisions: Vec<Decision> = candidates
             .into_iter()
             .map(|candidate| {
                 let i = candidate.index;
                 let item = &self.items[i];
-                let (disposition, post) = if backlog_keep.as_ref().is_some_and(|k| !k.contains(&i)) {
-                    (ItemDisposition::Backlog, None)
+                let (disposition, post, reason) = if backlog_keep
+                    .as_ref()
+                    .is_some_and(|k| !k.contains(&i))
+                {
+                    let reason = explain.then_some(Fate::Backlog(feed.backlog));
+                    (ItemDisposition::Backlog, None, reason)
                 } else if let (Some(cutoff), Some(date)) = (max_age_cutoff, item.date())
                     && date < cutoff
                 {
-                    (ItemDisposition::TooOld, None)
+                    let reason = feed
+                        .max_age
+                        .filter(|_| explain)
+                        .map(|max_age| Fate::TooOld { date, max_age });
+                    (ItemDisposition::TooOld, None, reason)
                 } else if let FilterDecision::Reject { reason } = feed.composer.filter(item) {
                     tracing::debug!(item = %ingest_items[i].key, "filtered: {reason}");
-                    (ItemDisposition::Filtered, None)
+                    let reason = explain.then_some(Fate::Filtered { reason });
+                    (ItemDisposition::Filtered, None, reason)
                 } else {
                     match feed.composer.compose(item, self.ctx) {
-                        Ok(post) => (ItemDisposition::Queued, Some(post)),
+                        Ok(post) => (ItemDisposition::Queued, Some(post), None),
                         Err(e) => {
                             tracing::warn!(item = %ingest_items[i].key, "cannot compose a post: {e}");
-                            (ItemDisposition::Invalid, None)
+                            let reason = explain.then(|| Fate::Invalid {
+                                error: e.to_string(),
+                            });
+                            (ItemDisposition::Invalid, None, reason)
                         }
                     }
                 };
@@ -209,6 +235,7 @@ impl Ingest<'_> {
                     candidate,
                     disposition,
                     post,
+                    reason,
                 }
             })
             .collect();
@@ -227,6 +254,58 @@ impl Ingest<'_> {
             }
         }
         decisions
+    }
+
+    /// Each decision as a fate, oldest first (the reasons `decide` kept; queued and held
+    /// from the final dispositions), then the duplicates, whose originals the caller
+    /// looks up once the poll's writes are committed.
+    fn explain_fates(
+        &self,
+        decisions: &[Decision],
+        ingest_items: &[IngestItem],
+        duplicates: &[usize],
+    ) -> Explained {
+        let title = |i: usize| {
+            self.items[i]
+                .title
+                .as_deref()
+                .map(crate::compose::html_to_line)
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "(untitled)".to_string())
+        };
+        let held_count = decisions
+            .iter()
+            .filter(|d| d.disposition == ItemDisposition::Held)
+            .count();
+        let mut explained = Explained::default();
+        for d in decisions {
+            let fate = match d.disposition {
+                ItemDisposition::Queued => Fate::Post,
+                ItemDisposition::Held => Fate::Held {
+                    new: held_count,
+                    limit: self.feed.flood_limit,
+                },
+                ItemDisposition::HeldUncomposed => Fate::HeldBehind,
+                _ => match &d.reason {
+                    Some(fate) => fate.clone(),
+                    None => continue,
+                },
+            };
+            explained.fates.push(ItemFate {
+                title: title(d.candidate.index),
+                fate,
+            });
+        }
+        for &i in duplicates {
+            explained
+                .duplicates
+                .push((explained.fates.len(), ingest_items[i].aliases.clone()));
+            explained.fates.push(ItemFate {
+                title: title(i),
+                fate: Fate::Duplicate { of: None },
+            });
+        }
+        explained
     }
 
     /// Records the new items and the duplicates, updates the held items now decided,

@@ -28,6 +28,11 @@ pub struct RemoteQuota {
 pub const DEFAULT_TOTAL: i64 = 250;
 /// The API's documented window.
 pub const DEFAULT_WINDOW: i64 = 86_400;
+/// Replies per moving 24 h (threads-api.md §3.5), a quota of its own.
+pub const REPLY_QUOTA: i64 = 1000;
+/// The longest window we believe from the API: a larger `quota_duration` would push wake-up
+/// times past what an `Instant` holds.
+pub const MAX_WINDOW: i64 = 7 * DEFAULT_WINDOW;
 
 /// Whether publishing may go ahead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,8 +95,8 @@ impl Quota {
             usage: i64::from(limit.quota_usage),
             total: i64::from(limit.quota_total),
             duration: i64::try_from(limit.quota_duration)
-                .unwrap_or(DEFAULT_WINDOW)
-                .max(1),
+                .unwrap_or(MAX_WINDOW)
+                .clamp(1, MAX_WINDOW),
             fetched_at: now,
         });
         self.fetched = Some(Instant::now());
@@ -159,36 +164,37 @@ pub fn evaluate(
     max_per_day: Option<u32>,
     recheck_unknown: i64,
 ) -> Gate {
-    let duration = remote.map_or(DEFAULT_WINDOW, |r| r.duration.max(1));
+    let duration = remote.map_or(DEFAULT_WINDOW, |r| r.duration.clamp(1, MAX_WINDOW));
     let total = remote.map_or(DEFAULT_TOTAL, |r| r.total);
     let in_window: Vec<i64> = ledger
         .iter()
         .copied()
-        .filter(|t| *t > now - duration)
+        .filter(|t| *t > now.saturating_sub(duration))
         .collect();
     let ours = len(&in_window);
     // The API's count plus what we published since it counted (same-second publishes
     // may be counted twice: erring on the safe side).
     let theirs = remote.map_or(0, |r| {
         let since = ledger.iter().filter(|t| **t >= r.fetched_at).count();
-        r.usage + i64::try_from(since).unwrap_or(i64::MAX)
+        r.usage
+            .saturating_add(i64::try_from(since).unwrap_or(i64::MAX))
     });
     let used = ours.max(theirs);
-    let mut remaining = total - used;
+    let mut remaining = total.saturating_sub(used);
     if remaining <= 0 {
         // `k` publishes must leave the window before one more is allowed.
-        let k = used - total + 1;
+        let k = used.saturating_sub(total).saturating_add(1);
         let from_ledger = usize::try_from(k - 1)
             .ok()
             .and_then(|i| in_window.get(i))
-            .map(|t| t + duration);
+            .map(|t| t.saturating_add(duration));
         let until = if theirs > ours {
             // The API knows posts we don't (another app, a lost answer): we cannot tell
             // when they leave, so look again after a while, or when ours leave if sooner.
-            let recheck = now + recheck_unknown;
+            let recheck = now.saturating_add(recheck_unknown);
             from_ledger.map_or(recheck, |t| t.min(recheck))
         } else {
-            from_ledger.unwrap_or(now + recheck_unknown)
+            from_ledger.unwrap_or(now.saturating_add(recheck_unknown))
         };
         return Gate::Closed {
             until: until.max(now + 1),
@@ -221,6 +227,34 @@ pub fn evaluate(
         remaining = remaining.min(max - n);
     }
     Gate::Open { remaining }
+}
+
+/// The reply quota, from our ledger of published replies (unix seconds, ascending): the
+/// API's own count of replies needs a scope the daemon does not ask for, and our replies
+/// are also counted against the publishing quota, which is checked first.
+pub fn reply_gate(now: i64, ledger: &[i64]) -> Gate {
+    let in_window: Vec<i64> = ledger
+        .iter()
+        .copied()
+        .filter(|t| *t > now.saturating_sub(DEFAULT_WINDOW))
+        .collect();
+    let used = len(&in_window);
+    if used < REPLY_QUOTA {
+        return Gate::Open {
+            remaining: REPLY_QUOTA - used,
+        };
+    }
+    let k = used - REPLY_QUOTA + 1;
+    let until = usize::try_from(k - 1)
+        .ok()
+        .and_then(|i| in_window.get(i))
+        .map_or(now + DEFAULT_WINDOW, |t| t + DEFAULT_WINDOW);
+    Gate::Closed {
+        until: until.max(now + 1),
+        used,
+        limit: REPLY_QUOTA,
+        why: "reply quota",
+    }
 }
 
 fn len<T>(v: &[T]) -> i64 {
@@ -259,9 +293,14 @@ impl Pacer {
         self.last = Some(Instant::now());
     }
 
-    /// When the next publish may happen, if that is in the future.
+    /// When the next publish may happen, if that is in the future. An interval too long
+    /// for an `Instant` waits a year (the config bounds it far below that).
     pub fn wait_until(&self) -> Option<Instant> {
-        let at = self.last? + self.min_interval;
+        let last = self.last?;
+        let at = last
+            .checked_add(self.min_interval)
+            .or_else(|| last.checked_add(Duration::from_secs(365 * 86_400)))
+            .unwrap_or(last);
         (at > Instant::now()).then_some(at)
     }
 }
@@ -373,6 +412,57 @@ mod tests {
         assert!(q.needs_refresh());
         q.spent_by_api(NOW);
         assert_eq!(q.remote().map(|r| r.usage), Some(1));
+    }
+
+    #[test]
+    fn absurd_api_answers_never_panic() {
+        // A quota window of i64::MAX seconds, counts at their extremes.
+        let r = RemoteQuota {
+            usage: i64::MAX,
+            total: i64::MIN,
+            duration: i64::MAX,
+            fetched_at: NOW - 10,
+        };
+        match evaluate(NOW, Some(&r), &[NOW - 5, NOW - 1], Some(1), i64::MAX) {
+            Gate::Closed { until, .. } => assert!(until > NOW),
+            other => panic!("{other:?}"),
+        }
+        // set_remote keeps the window within what wake-up times can hold.
+        let mut q = Quota::new(Duration::from_secs(600), Duration::from_secs(1800), None);
+        q.set_remote(
+            &PublishingLimit {
+                quota_usage: 250,
+                quota_total: 250,
+                quota_duration: u64::MAX,
+            },
+            NOW,
+        );
+        assert_eq!(q.remote().map(|r| r.duration), Some(MAX_WINDOW));
+        match q.check(NOW, &[NOW - 60]) {
+            Gate::Closed { until, .. } => assert!(until <= NOW + MAX_WINDOW),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_reply_quota_counts_our_replies_of_the_last_day() {
+        let mut ledger: Vec<i64> = (0..1000).map(|i| NOW - 80_000 + i).collect();
+        match reply_gate(NOW, &ledger) {
+            Gate::Closed { until, why, .. } => {
+                assert_eq!(why, "reply quota");
+                assert_eq!(until, NOW - 80_000 + 86_400);
+            }
+            g => panic!("{g:?}"),
+        }
+        ledger.remove(0);
+        assert_eq!(reply_gate(NOW, &ledger), Gate::Open { remaining: 1 });
+    }
+
+    #[test]
+    fn pacer_never_overflows() {
+        let mut p = Pacer::new(Duration::MAX);
+        p.published();
+        assert!(p.wait_until().is_some());
     }
 
     #[test]

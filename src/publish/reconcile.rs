@@ -9,9 +9,10 @@
 //! calls the API or the store: the worker does, and asks this module what the answers mean.
 
 use crate::compose::find_links;
-use crate::store::OutboxRow;
+use crate::store::{MediaType, OutboxRow};
 use crate::threads::{
-    ContainerState, ImageContainer, NewContainer, Post, ReplyControl, TextContainer,
+    AttachedText, ContainerState, ImageContainer, MediaId, NewContainer, Post, ReplyControl,
+    TextContainer,
 };
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -85,23 +86,44 @@ pub fn fallback_link(text: &str) -> Option<String> {
         .find(|l| url::Url::parse(l).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
 }
 
-/// The container request for an outbox row. Posts were validated when they were queued;
-/// an unknown media type or reply control here means the row was edited by hand.
-pub fn container_for(row: &OutboxRow) -> Result<NewContainer, String> {
+/// The container request for an outbox row; `reply_to` is the media id of the post a
+/// reply row answers. Posts were validated when they were queued; an unknown reply
+/// control (or an image post without its image) here means the row was edited by hand.
+pub fn container_for(row: &OutboxRow, reply_to: Option<&str>) -> Result<NewContainer, String> {
     let reply_control = match row.reply_control.as_deref() {
         None => None,
         Some(v) => {
             Some(ReplyControl::parse(v).ok_or_else(|| format!("unknown reply_control {v:?}"))?)
         }
     };
-    match row.media_type.as_str() {
-        "TEXT" => Ok(NewContainer::Text(TextContainer {
+    let options = &row.options;
+    let reply_to_id = match (options.reply_to, reply_to) {
+        (None, _) => None,
+        (Some(_), Some(media)) => Some(MediaId::new(media)),
+        (Some(post), None) => {
+            return Err(format!(
+                "post {post}, which this reply answers, has no known media id on Threads"
+            ));
+        }
+    };
+    match row.media_type {
+        MediaType::Text => Ok(NewContainer::Text(TextContainer {
             text: row.text.clone(),
             link_attachment: row.link_attachment.clone(),
             topic_tag: row.topic_tag.clone(),
             reply_control,
+            text_attachment: options
+                .text_attachment
+                .clone()
+                .map(|plaintext| AttachedText {
+                    plaintext,
+                    link_attachment_url: options.attachment_link.clone(),
+                }),
+            reply_to_id,
+            enable_reply_approvals: options.reply_approvals,
+            is_ghost_post: options.ghost,
         })),
-        "IMAGE" => {
+        MediaType::Image => {
             let image_url = row
                 .image_url
                 .clone()
@@ -112,15 +134,16 @@ pub fn container_for(row: &OutboxRow) -> Result<NewContainer, String> {
                 text: Some(row.text.clone()).filter(|t| !t.is_empty()),
                 topic_tag: row.topic_tag.clone(),
                 reply_control,
+                enable_reply_approvals: options.reply_approvals,
             }))
         }
-        other => Err(format!("unsupported media_type {other:?}")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::OutboxState;
     use crate::threads::MediaId;
 
     fn row(text: &str, link: Option<&str>) -> OutboxRow {
@@ -129,11 +152,11 @@ mod tests {
             account_id: 1,
             item_id: 1,
             feed_id: 1,
-            state: "publishing".into(),
+            state: OutboxState::Publishing,
             text: text.into(),
             link_attachment: link.map(str::to_string),
             topic_tag: None,
-            media_type: "TEXT".into(),
+            media_type: MediaType::Text,
             image_url: None,
             alt_text: None,
             reply_control: None,
@@ -149,6 +172,8 @@ mod tests {
             created_at: 1_800_000_000,
             updated_at: 1_800_000_010,
             published_at: None,
+            claimed_by: None,
+            options: Default::default(),
         }
     }
 
@@ -236,22 +261,53 @@ mod tests {
     fn containers_from_rows() {
         let mut r = row("Hi", Some("https://a.example/1"));
         r.reply_control = Some("followers_only".into());
-        match container_for(&r).unwrap() {
+        match container_for(&r, None).unwrap() {
             NewContainer::Text(t) => {
                 assert_eq!(t.link_attachment.as_deref(), Some("https://a.example/1"));
                 assert_eq!(t.reply_control, Some(ReplyControl::FollowersOnly));
             }
             other => panic!("{other:?}"),
         }
-        r.media_type = "IMAGE".into();
+        r.media_type = MediaType::Image;
         r.link_attachment = None;
         r.image_url = Some("https://a.example/i.jpg".into());
         r.alt_text = Some(String::new());
-        match container_for(&r).unwrap() {
+        match container_for(&r, None).unwrap() {
             NewContainer::Image(i) => assert!(i.alt_text.is_none()),
             other => panic!("{other:?}"),
         }
         r.reply_control = Some("nobody".into());
-        assert!(container_for(&r).is_err());
+        assert!(container_for(&r, None).is_err());
+    }
+
+    #[test]
+    fn replies_and_options_reach_the_container() {
+        let mut r = row("https://a.example/1", None);
+        r.options.reply_to = Some(3);
+        assert!(container_for(&r, None).unwrap_err().contains("post 3"));
+        match container_for(&r, Some("1806")).unwrap() {
+            NewContainer::Text(t) => {
+                assert_eq!(t.reply_to_id.as_ref().map(MediaId::as_str), Some("1806"));
+                assert!(t.link_attachment.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut r = row("Short", None);
+        r.options.text_attachment = Some("Long text".into());
+        r.options.attachment_link = Some("https://a.example/1".into());
+        r.options.reply_approvals = true;
+        match container_for(&r, None).unwrap() {
+            NewContainer::Text(t) => {
+                let a = t.text_attachment.unwrap();
+                assert_eq!(a.plaintext, "Long text");
+                assert_eq!(
+                    a.link_attachment_url.as_deref(),
+                    Some("https://a.example/1")
+                );
+                assert!(t.enable_reply_approvals);
+                assert!(!t.is_ghost_post);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -31,8 +31,17 @@ pub enum TokenState {
 /// refreshed now: old enough to be refreshable, inside the refresh window, not expired.
 pub fn refresh_due(issued: Option<i64>, expires: i64, now: i64, window: Duration) -> bool {
     let window = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
-    let old_enough = issued.is_none_or(|at| now - at >= MIN_REFRESH_AGE);
+    let old_enough = issued.is_none_or(|at| now.saturating_sub(at) >= MIN_REFRESH_AGE);
     now < expires && now >= expires.saturating_sub(window) && old_enough
+}
+
+/// When a token refreshed at `now` expires: the API's `expires_in` (saturating), or the
+/// documented lifetime when it is missing or beyond any date.
+fn expiry(now: i64, expires_in: Option<u64>) -> i64 {
+    let life = expires_in
+        .and_then(|s| i64::try_from(s).ok())
+        .unwrap_or(DEFAULT_LIFETIME);
+    now.saturating_add(life)
 }
 
 /// The advice every token pause carries.
@@ -48,6 +57,9 @@ pub struct TokenKeeper {
     window: Duration,
     check_every: Duration,
     next_check: Option<Instant>,
+    /// Why an account with no token has none when its configured token could not be
+    /// read (the key, the variable or file, the fix): its pause reason.
+    configured_problem: Option<String>,
 }
 
 impl TokenKeeper {
@@ -60,7 +72,15 @@ impl TokenKeeper {
             window,
             check_every,
             next_check: None,
+            configured_problem: None,
         }
+    }
+
+    /// The account's configured token could not be read: a pause for lacking a token
+    /// gives `reason` (`crate::tokens::missing_reason`), which names the key and the fix.
+    pub fn with_configured_problem(mut self, reason: Option<String>) -> Self {
+        self.configured_problem = reason;
+        self
     }
 
     /// The token to use now, after learning its expiry or refreshing it when due.
@@ -73,10 +93,13 @@ impl TokenKeeper {
         now: i64,
     ) -> Result<TokenState, StoreError> {
         let Some(token) = row.token() else {
-            let reason = format!(
-                "no access token is stored for this account; {} (or set access_token in the config)",
-                reauth_advice(&self.account)
-            );
+            let reason = match &self.configured_problem {
+                Some(reason) => reason.clone(),
+                None => format!(
+                    "no access token is stored for this account; {} (or set access_token in the config)",
+                    reauth_advice(&self.account)
+                ),
+            };
             return self.pause(store, reason, now).await;
         };
         if self.next_check.is_some_and(|at| Instant::now() < at) {
@@ -98,7 +121,8 @@ impl TokenKeeper {
                     expires = learned_expires;
                     tracing::info!(
                         account = %self.account,
-                        expires_at = ?learned_expires,
+                        expires_at = %learned_expires
+                            .map_or_else(|| "never".to_string(), |t| crate::human::when(t, now)),
                         "learned the access token's expiry"
                     );
                     if learned_expires.is_none() {
@@ -209,10 +233,7 @@ impl TokenKeeper {
         expires_in: Option<u64>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let life = expires_in
-            .and_then(|s| i64::try_from(s).ok())
-            .unwrap_or(DEFAULT_LIFETIME);
-        let expires = now.saturating_add(life);
+        let expires = expiry(now, expires_in);
         store
             .store_token(
                 self.account_id,
@@ -225,7 +246,7 @@ impl TokenKeeper {
             .await?;
         tracing::info!(
             account = %self.account,
-            expires_at = expires,
+            expires_at = %crate::human::when(expires, now),
             "access token refreshed and stored"
         );
         crate::metrics::set_token_expiry(&self.account, expires);
@@ -264,6 +285,22 @@ mod tests {
 
     const DAY: i64 = 86_400;
     const NOW: i64 = 1_800_000_000;
+
+    #[test]
+    fn any_expires_in_from_the_api_gives_an_expiry_without_panicking() {
+        assert_eq!(expiry(NOW, Some(3600)), NOW + 3600);
+        assert_eq!(expiry(NOW, None), NOW + DEFAULT_LIFETIME);
+        assert_eq!(expiry(NOW, Some(u64::MAX)), NOW + DEFAULT_LIFETIME);
+        assert_eq!(expiry(NOW, Some(i64::MAX as u64)), i64::MAX);
+        // A corrupt issue time does not overflow the age check either.
+        assert!(refresh_due(Some(i64::MIN), i64::MAX, NOW, Duration::MAX));
+        assert!(refresh_due(
+            Some(i64::MIN),
+            NOW + DAY,
+            NOW,
+            Duration::from_secs(2 * 86_400)
+        ));
+    }
 
     #[test]
     fn refresh_inside_the_window_only() {

@@ -1,68 +1,27 @@
 //! The outbox: composed posts waiting for, going through, or done with publishing.
 //!
-//! States (`OutboxState`):
+//! States ([`OutboxState`]):
 //! `held` → `queued` → `container_created` → `publishing` → `published`,
 //! or `failed` / `expired` / `dropped`. Each transition is committed before the network
 //! call that depends on it.
+//!
+//! Here: the row, queueing a post, and the reads (the queue, counts, the publish ledger).
+//! `state`: the column types. `claim`: the publishing worker's claim and every transition
+//! of a claimed post. `waits`: why queued posts wait (posting windows, caps). `replies`:
+//! replies to published posts, which are outbox rows too. Operator actions live in `admin`.
+
+mod claim;
+mod replies;
+mod state;
+mod waits;
+
+pub use claim::{Claim, Claimed, Held, Holder};
+pub use replies::{FIRST_REPLY_TAG, ReplyTarget};
+pub use state::{MediaType, OutboxState, Transition};
+pub use waits::{PostWait, WaitCounts, WaitKind};
 
 use super::{Store, StoreResult};
 use crate::compose::{Media, Post};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxState {
-    /// Held by the flood guard until an operator runs `release`.
-    Held,
-    /// Waiting for its turn.
-    Queued,
-    /// A container exists (id stored); not yet asked to publish.
-    ContainerCreated,
-    /// Publish was called; the outcome is not yet recorded. After a crash or a lost
-    /// answer this state means "reconcile before anything else".
-    Publishing,
-    Published,
-    Failed,
-    /// Grew older than `max_age` while waiting.
-    Expired,
-    /// Removed by an operator.
-    Dropped,
-}
-
-impl OutboxState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxState::Held => "held",
-            OutboxState::Queued => "queued",
-            OutboxState::ContainerCreated => "container_created",
-            OutboxState::Publishing => "publishing",
-            OutboxState::Published => "published",
-            OutboxState::Failed => "failed",
-            OutboxState::Expired => "expired",
-            OutboxState::Dropped => "dropped",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<OutboxState> {
-        Some(match s {
-            "held" => OutboxState::Held,
-            "queued" => OutboxState::Queued,
-            "container_created" => OutboxState::ContainerCreated,
-            "publishing" => OutboxState::Publishing,
-            "published" => OutboxState::Published,
-            "failed" => OutboxState::Failed,
-            "expired" => OutboxState::Expired,
-            "dropped" => OutboxState::Dropped,
-            _ => return None,
-        })
-    }
-
-    /// States in which a post is in flight: it may exist on Threads already.
-    pub fn in_flight(self) -> bool {
-        matches!(
-            self,
-            OutboxState::ContainerCreated | OutboxState::Publishing
-        )
-    }
-}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRow {
@@ -70,11 +29,11 @@ pub struct OutboxRow {
     pub account_id: i64,
     pub item_id: i64,
     pub feed_id: i64,
-    pub state: String,
+    pub state: OutboxState,
     pub text: String,
     pub link_attachment: Option<String>,
     pub topic_tag: Option<String>,
-    pub media_type: String,
+    pub media_type: MediaType,
     pub image_url: Option<String>,
     pub alt_text: Option<String>,
     pub reply_control: Option<String>,
@@ -90,18 +49,32 @@ pub struct OutboxRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub published_at: Option<i64>,
+    /// The worker holding the post (see `claim`); `None` while nobody does.
+    pub claimed_by: Option<String>,
+    /// Threads' options the post was composed with, and what it replies to.
+    #[sqlx(flatten)]
+    pub options: PostOptions,
 }
 
-impl OutboxRow {
-    pub fn state(&self) -> Option<OutboxState> {
-        OutboxState::parse(&self.state)
-    }
+/// The columns of a post's Threads options (`text_attachment`, reply approvals, ghost
+/// post, the first reply to queue once it is published) and, for a reply, the post it
+/// answers. All empty for a plain post.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct PostOptions {
+    pub text_attachment: Option<String>,
+    pub attachment_link: Option<String>,
+    pub reply_approvals: bool,
+    pub ghost: bool,
+    pub first_reply: Option<String>,
+    /// This row is a reply to that post (an outbox id), published once that post is.
+    pub reply_to: Option<i64>,
 }
 
 pub(crate) const OUTBOX_COLUMNS: &str = "id, account_id, item_id, feed_id, state, text, \
     link_attachment, topic_tag, media_type, image_url, alt_text, reply_control, container_id, \
     container_created_at, publish_started_at, media_id, permalink, attempts, last_error, \
-    not_before, item_date, created_at, updated_at, published_at";
+    not_before, item_date, created_at, updated_at, published_at, claimed_by, \
+    text_attachment, attachment_link, reply_approvals, ghost, first_reply, reply_to";
 
 pub(crate) struct NewPost<'a> {
     pub account_id: i64,
@@ -126,25 +99,32 @@ pub(crate) async fn insert(
     } else {
         OutboxState::Queued
     };
+    let attachment = new.post.text_attachment.as_ref();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO outbox (account_id, item_id, feed_id, state, text, link_attachment, \
-         topic_tag, media_type, image_url, alt_text, reply_control, item_date, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         topic_tag, media_type, image_url, alt_text, reply_control, item_date, created_at, updated_at, \
+         text_attachment, attachment_link, reply_approvals, ghost, first_reply) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(new.account_id)
     .bind(new.item_id)
     .bind(new.feed_id)
-    .bind(state.as_str())
+    .bind(state)
     .bind(new.post.text.as_str())
     .bind(new.post.link_attachment.as_deref())
     .bind(new.post.topic_tag.as_deref())
-    .bind(new.post.media.api_media_type())
+    .bind(MediaType::from(&new.post.media))
     .bind(image_url)
     .bind(alt_text)
     .bind(new.post.reply_control.as_deref())
     .bind(new.item_date)
     .bind(now)
     .bind(now)
+    .bind(attachment.map(|a| a.plaintext()))
+    .bind(attachment.and_then(|a| a.link()))
+    .bind(new.post.reply_approvals)
+    .bind(new.post.ghost)
+    .bind(new.post.first_reply.as_deref())
     .fetch_one(conn)
     .await?;
     Ok(id)
@@ -206,7 +186,7 @@ impl Store {
     }
 
     pub async fn outbox_counts(&self, account_id: i64, now: i64) -> StoreResult<OutboxCounts> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
+        let rows: Vec<(OutboxState, i64)> = sqlx::query_as(
             "SELECT state, COUNT(*) FROM outbox WHERE account_id = ? \
              AND state IN ('held', 'queued', 'container_created', 'publishing', 'failed') \
              GROUP BY state",
@@ -216,10 +196,10 @@ impl Store {
         .await?;
         let mut counts = OutboxCounts::default();
         for (state, n) in rows {
-            match state.as_str() {
-                "held" => counts.held = n,
-                "queued" => counts.queued = n,
-                "failed" => counts.failed = n,
+            match state {
+                OutboxState::Held => counts.held = n,
+                OutboxState::Queued => counts.queued = n,
+                OutboxState::Failed => counts.failed = n,
                 _ => counts.in_flight += n,
             }
         }
@@ -236,18 +216,17 @@ impl Store {
 }
 
 // ---------------------------------------------------------------------------------------
-// The publisher's side: claim, transitions, ledger. Every transition names the states it
-// may leave (`WHERE state IN (...)`) and reports whether it happened, so a post an
-// operator dropped or retried meanwhile is never silently overwritten.
+// The publisher's reads: the queue, and the publish ledger. Its claim and transitions are
+// in `claim`.
 // ---------------------------------------------------------------------------------------
 
-/// The queue order: the oldest story first (its own date, else when we queued it), ties
-/// by insertion order.
-const QUEUE_ORDER: &str = "COALESCE(item_date, created_at), id";
+/// The queue order: replies first (a reply finishes what its published post began), then
+/// the oldest story first (its own date, else when we queued it), ties by insertion order.
+pub(crate) const QUEUE_ORDER: &str = "(reply_to IS NULL), COALESCE(item_date, created_at), id";
 
 impl Store {
-    /// Posts of the account left in flight (`container_created`, `publishing`), oldest
-    /// first. After a crash these are reconciled before anything new starts.
+    /// Posts of the account in flight (`container_created`, `publishing`), whoever holds
+    /// them, oldest first.
     pub async fn outbox_in_flight(&self, account_id: i64) -> StoreResult<Vec<OutboxRow>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE account_id = ? \
@@ -258,7 +237,8 @@ impl Store {
         .await?)
     }
 
-    /// The next queued post of the account whose `not_before` has passed, oldest first.
+    /// The next queued post of the account that nobody holds and whose `not_before` has
+    /// passed, oldest first: the one to claim.
     pub async fn outbox_next_queued(
         &self,
         account_id: i64,
@@ -266,7 +246,7 @@ impl Store {
     ) -> StoreResult<Option<OutboxRow>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE account_id = ? AND state = 'queued' \
-             AND not_before <= ? ORDER BY {QUEUE_ORDER} LIMIT 1"
+             AND claimed_by IS NULL AND not_before <= ? ORDER BY {QUEUE_ORDER} LIMIT 1"
         )))
         .bind(account_id)
         .bind(now)
@@ -295,166 +275,6 @@ impl Store {
         .bind(account_id)
         .fetch_one(self.pool())
         .await?)
-    }
-
-    /// A container was created for the post: store its id before anything uses it. Also
-    /// used to replace a container that is proven unpublished (EXPIRED, ERROR, never
-    /// visible): the caller must know the old one was not published.
-    pub async fn outbox_container_created(
-        &self,
-        id: i64,
-        container_id: &str,
-        now: i64,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'container_created', container_id = ?, \
-             container_created_at = ?, publish_started_at = NULL, attempts = attempts + 1, \
-             updated_at = ? WHERE id = ? \
-             AND state IN ('queued', 'container_created', 'publishing')",
-        )
-        .bind(container_id)
-        .bind(now)
-        .bind(now)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// About to call `threads_publish`: from now on the post may exist on Threads and must
-    /// be reconciled, never published blindly. The first start time of this container is
-    /// kept: it bounds the search for the post among the account's recent ones.
-    pub async fn outbox_publishing(&self, id: i64, now: i64) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'publishing', \
-             publish_started_at = COALESCE(publish_started_at, ?), updated_at = ? \
-             WHERE id = ? AND state IN ('container_created', 'publishing') \
-             AND container_id IS NOT NULL",
-        )
-        .bind(now)
-        .bind(now)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Threads proved the publish did not happen (a rejection such as quota or throttling):
-    /// the post keeps its container and may publish it later.
-    pub async fn outbox_not_published(&self, id: i64, error: &str, now: i64) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'container_created', last_error = ?, updated_at = ? \
-             WHERE id = ? AND state = 'publishing'",
-        )
-        .bind(error)
-        .bind(now)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// The post is on Threads. `media_id` is `None` when the container says PUBLISHED but
-    /// the post could not be found among the recent ones: it is published all the same.
-    pub async fn outbox_published(
-        &self,
-        id: i64,
-        media_id: Option<&str>,
-        permalink: Option<&str>,
-        now: i64,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'published', media_id = ?, permalink = ?, \
-             published_at = ?, last_error = NULL, updated_at = ? \
-             WHERE id = ? AND state IN ('container_created', 'publishing')",
-        )
-        .bind(media_id)
-        .bind(permalink)
-        .bind(now)
-        .bind(now)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Give up on the post for good (the API rejects it, or its media failed with no
-    /// fallback). Only from states in which it is proven not published.
-    pub async fn outbox_failed(&self, id: i64, reason: &str, now: i64) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'failed', last_error = ?, updated_at = ? \
-             WHERE id = ? AND state IN ('queued', 'container_created', 'publishing')",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// The story grew older than its feed's `max_age` while it waited. Queued posts only:
-    /// one in flight may already be on Threads.
-    pub async fn outbox_expired(&self, id: i64, reason: &str, now: i64) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'expired', last_error = ?, updated_at = ? \
-             WHERE id = ? AND state = 'queued'",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Note a transient failure on the post (any unfinished state): the reason, and the
-    /// earliest time (unix seconds) to try it again.
-    pub async fn outbox_defer(
-        &self,
-        id: i64,
-        error: &str,
-        not_before: i64,
-        now: i64,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET last_error = ?, not_before = ?, updated_at = ? \
-             WHERE id = ? AND state IN ('queued', 'container_created', 'publishing')",
-        )
-        .bind(error)
-        .bind(not_before)
-        .bind(now)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// An image post whose container failed becomes the text post of the same story, back
-    /// in the queue without a container: its text (which carries the article link, image
-    /// posts have no link card) and `link` as the card.
-    pub async fn outbox_fallback_to_text(
-        &self,
-        id: i64,
-        link: Option<&str>,
-        note: &str,
-        now: i64,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'queued', media_type = 'TEXT', image_url = NULL, \
-             alt_text = NULL, link_attachment = ?, container_id = NULL, \
-             container_created_at = NULL, publish_started_at = NULL, last_error = ?, \
-             updated_at = ? \
-             WHERE id = ? AND media_type = 'IMAGE' \
-             AND state IN ('queued', 'container_created', 'publishing')",
-        )
-        .bind(link)
-        .bind(note)
-        .bind(now)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// The link of the item behind a post, as the feed gave it.
@@ -496,8 +316,8 @@ impl Store {
         Ok(())
     }
 
-    /// The publish ledger: when the account's posts were published, oldest first, from
-    /// `since` on (unix seconds).
+    /// The publish ledger: when the account's posts (and replies: the quota is planned
+    /// with them) were published, oldest first, from `since` on (unix seconds).
     pub async fn published_times(&self, account_id: i64, since: i64) -> StoreResult<Vec<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT published_at FROM outbox WHERE account_id = ? AND state = 'published' \

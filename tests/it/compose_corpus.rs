@@ -55,7 +55,7 @@ fn corpus_items_compose_within_limits() {
     let text = Composer::new(&ComposeOptions::default(), "corpus").expect("default options");
     let image = Composer::new(
         &ComposeOptions {
-            media: Some("image".into()),
+            media: feed2threads::compose::MediaMode::Image,
             ..ComposeOptions::default()
         },
         "corpus",

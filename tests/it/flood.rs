@@ -29,7 +29,7 @@ fn rss(numbers: impl IntoIterator<Item = usize>, channel_title: &str) -> String 
 /// The `held` figure `status --json` shows for the feed.
 async fn status_held(h: &Newsroom, feed: &str) -> i64 {
     let mut out = Vec::new();
-    feed2threads::app::status(
+    feed2threads::commands::status::status(
         &h.settings,
         &StatusArgs {
             json: true,
@@ -105,7 +105,7 @@ async fn a_flood_held_feed_records_new_items_without_composing_them() {
     // Released: the six posts are queued at once; the three still in the feed are
     // composed at its next poll.
     let mut out = Vec::new();
-    feed2threads::app::release(&h.settings, "f", &mut out)
+    feed2threads::commands::release::release(&h.settings, "f", &mut out)
         .await
         .unwrap();
     assert_eq!(h.queued_texts().await.len(), 6);

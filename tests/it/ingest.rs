@@ -255,7 +255,7 @@ async fn flood_guard_holds_a_burst_until_released() {
 
     let out = {
         let mut buf = Vec::new();
-        feed2threads::app::release(&h.settings, "f", &mut buf)
+        feed2threads::commands::release::release(&h.settings, "f", &mut buf)
             .await
             .unwrap();
         String::from_utf8(buf).unwrap()

@@ -193,19 +193,18 @@ async fn a_late_title_does_not_make_a_second_post() {
     assert_eq!(h.outbox_len().await, 1);
 }
 
-/// A store as the previous release left it: migrations 0001 and 0002 only, and rows with
-/// keys in that release's form (every fragment dropped; items sharing a link keyed by
-/// content hash).
+/// A store as the previous release left it: every migration before 0030 (the one that
+/// brought today's identity rules), and rows with keys in that release's form (every
+/// fragment dropped; items sharing a link keyed by content hash).
 async fn previous_release_store(db: &std::path::Path, live_url: &str, world_url: &str) {
     let migrations = tempfile::tempdir().unwrap();
-    for name in ["0001_initial.sql", "0002_seen_keys_without_rowid.sql"] {
-        std::fs::copy(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("migrations")
-                .join(name),
-            migrations.path().join(name),
-        )
-        .unwrap();
+    let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for entry in std::fs::read_dir(&ours).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let version: u32 = name.split('_').next().unwrap().parse().unwrap();
+        if version < 30 {
+            std::fs::copy(ours.join(&name), migrations.path().join(&name)).unwrap();
+        }
     }
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", db.display()))
         .await

@@ -3,12 +3,9 @@
 
 use feed2threads::app::sync_config;
 use feed2threads::config::Settings;
-use feed2threads::feed::fetch::Fetcher;
-use feed2threads::poll::{FetchLimiter, IngestCounts, PollReport, PollResult, Poller};
-use feed2threads::schedule::Limits;
+use feed2threads::poll::{IngestCounts, PollReport, PollResult, Poller};
 use feed2threads::store::Store;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 pub struct Newsroom {
     pub dir: tempfile::TempDir,
@@ -36,16 +33,8 @@ impl Newsroom {
         let settings = Settings::parse(&text, Path::new("test.toml")).unwrap();
         let store = Store::open(&settings.store_url).await.unwrap();
         sync_config(&store, &settings, true).await.unwrap();
-        let poller = Poller {
-            store: store.clone(),
-            fetcher: Fetcher::new(feed2threads::app::fetch_config(&settings)).unwrap(),
-            limiter: FetchLimiter::new(8, 4),
-            limits: Limits {
-                max_hint_interval: Duration::from_secs(3600),
-                max_backoff: Duration::from_secs(6 * 3600),
-            },
-            dry_run: false,
-        };
+        // The production wiring's poller (limits from the config's defaults).
+        let poller = feed2threads::app::build_poller(&store, &settings).unwrap();
         Newsroom {
             dir,
             db,
@@ -77,7 +66,7 @@ impl Newsroom {
         let mut rows = self.store.list_outbox(None, 100_000).await.unwrap();
         rows.sort_by_key(|r| r.id);
         rows.into_iter()
-            .map(|r| (r.state, r.text, r.link_attachment))
+            .map(|r| (r.state.as_str().to_owned(), r.text, r.link_attachment))
             .collect()
     }
 
