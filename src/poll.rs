@@ -14,6 +14,7 @@ use crate::fate::{Fate, ItemFate};
 use crate::feed::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::feed::parse::{ParseError, ParseLimits, parse_feed_with};
 use crate::feed::parse_pool::ParsePool;
+use crate::feed::redact::{redact_in, redact_url};
 use crate::schedule::{self, CacheHint, Limits};
 use crate::store::feeds::FeedFailure;
 use crate::store::items::FeedSuccess;
@@ -186,7 +187,9 @@ pub enum PollError {
 impl Poller {
     /// Poll one feed once. Errors of the feed itself (network, HTTP, parse) are recorded on
     /// the feed and returned as `PollResult::Failed`; only a store failure is an `Err`.
-    #[tracing::instrument(name = "poll", skip_all, fields(feed = %feed.name))]
+    // Feed names and URLs are logged redacted: a URL (and a name that defaults to it) may
+    // carry credentials.
+    #[tracing::instrument(name = "poll", skip_all, fields(feed = %redact_url(&feed.name)))]
     pub async fn poll(&self, feed: &FeedSettings, row: &FeedRow) -> Result<PollReport, PollError> {
         let now = Utc::now();
         let limits = self.limits;
@@ -261,7 +264,7 @@ impl Poller {
                         )
                         .await?;
                 }
-                tracing::debug!(url = %fetch_url, "not modified");
+                tracing::debug!(url = %redact_url(fetch_url.as_str()), "not modified");
                 return Ok(self.report(PollResult::NotModified, next));
             }
             Ok(FetchOutcome::Fetched(body)) => body,
@@ -270,7 +273,11 @@ impl Poller {
         if let Some(moved) = &body.moved_permanently_to
             && moved.as_str() != row.fetch_url
         {
-            tracing::info!(from = %row.fetch_url, to = %moved, "feed moved permanently; polling the new URL from now on");
+            tracing::info!(
+                from = %redact_url(&row.fetch_url),
+                to = %redact_url(moved.as_str()),
+                "feed moved permanently; polling the new URL from now on"
+            );
             if !self.dry_run {
                 self.store.set_fetch_url(row.id, moved.as_str()).await?;
             }
@@ -295,7 +302,7 @@ impl Poller {
                     )
                     .await?;
             }
-            tracing::debug!(url = %fetch_url, "body unchanged; not parsed again");
+            tracing::debug!(url = %redact_url(fetch_url.as_str()), "body unchanged; not parsed again");
             return Ok(self.report(PollResult::Unchanged, next));
         }
 
@@ -390,7 +397,7 @@ impl Poller {
                 "flood guard: one poll brought {} new items (limit {}); they are held until `feed2threads release {}`",
                 counts.held,
                 feed.flood_limit,
-                feed.name
+                redact_url(&feed.name)
             );
         }
         tracing::info!(
@@ -513,12 +520,16 @@ impl Poller {
                 schedule::random_jitter(),
             ),
         );
+        // The message may quote the URL (a connection error does).
+        let message_shown = [row.url.as_str(), row.fetch_url.as_str(), url.as_str()]
+            .into_iter()
+            .fold(message.to_owned(), |m, u| redact_in(&m, u).into_owned());
         tracing::warn!(
-            url = %url,
+            url = %redact_url(url.as_str()),
             class,
             failures,
             retry_in = %humantime::format_duration(Duration::from_secs(u64::try_from(next - now.timestamp()).unwrap_or(0))),
-            "poll failed: {message}"
+            "poll failed: {message_shown}"
         );
         if !self.dry_run {
             self.store

@@ -34,6 +34,7 @@ mod metrics_docs;
 mod no_credentials;
 mod opml;
 mod outbox_claims;
+mod poll_log_redaction;
 mod poll_panic;
 mod publish;
 mod redaction_shown;
