@@ -8,6 +8,9 @@
 //! so a feed that invents thousands of items a poll costs a row each, not a post each;
 //! after `release`, those still in the feed are composed at its next poll. It does no
 //! I/O but the store's.
+//!
+//! An item seen again (same feed, same key) is `Recognised::Known` and left alone: see
+//! the comment on that arm in `Ingest::run` for where work on it belongs.
 
 use super::{Explained, IngestCounts, PollError, max_age_cutoff};
 use crate::compose::{FeedContext, FilterDecision, Post};
@@ -88,6 +91,11 @@ impl Ingest<'_> {
                 }),
                 Recognised::Duplicate => duplicates.push(index),
                 Recognised::KnownUnderOldKeys => known_under_old_keys.push(index),
+                // An item seen again: this feed recorded it under its key before (any
+                // disposition), so it is neither new nor a duplicate. Nothing is written
+                // for it. Work on an item seen again (a changed title, issue 13 part 6)
+                // belongs here, in this transaction: `recognise` can return the row's id
+                // with `Known` as it does with `HeldUncomposed`.
                 Recognised::Known => {}
             }
         }
