@@ -3,7 +3,8 @@
 //! One file per table group: `feeds` (poll state), `items` (recognised items, the
 //! account-wide seen set, and the ingest transaction), `outbox` (the publishing queue, its
 //! typed states, the workers' claims and every conditional transition), `accounts`
-//! (tokens, quota, pause state), `admin` (operator actions on the queue).
+//! (tokens, quota, pause state), `admin` (operator and editor actions on the queue:
+//! approve, edit, release, retry, drop).
 //! The SQL sticks to what SQLite and PostgreSQL share where it can (integer unix times,
 //! `ON CONFLICT`, `RETURNING`), so a Postgres backend can follow.
 
@@ -26,7 +27,10 @@ pub use accounts::AccountRow;
 pub use feeds::{FeedConfig, FeedRow};
 pub use group_commit::PendingCommit;
 pub use items::{IngestItem, IngestTx, ItemDisposition, Recognised};
-pub use outbox::{Claim, Claimed, Held, Holder, MediaType, OutboxRow, OutboxState, Transition};
+pub use admin::{AdminOutcome, PostFilter, ReleaseRequest, Released};
+pub use outbox::{
+    Claim, Claimed, Entry, Held, Holder, MediaType, OutboxRow, OutboxState, Transition,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,13 +1,17 @@
 //! The outbox: composed posts waiting for, going through, or done with publishing.
 //!
 //! States ([`OutboxState`]):
-//! `held` → `queued` → `container_created` → `publishing` → `published`,
+//! `review` / `held` → `queued` → `container_created` → `publishing` → `published`,
 //! or `failed` / `expired` / `dropped`. Each transition is committed before the network
 //! call that depends on it.
 //!
+//! The queue's order is the `queue_order` column (then the id): a post's story date when
+//! it enters, rewritten only when a flood is released newest first (see `admin`).
+//!
 //! Here: the row, queueing a post, and the reads (the queue, counts, the publish ledger).
 //! `state`: the column types. `claim`: the publishing worker's claim and every transition
-//! of a claimed post. Operator actions live in `admin`.
+//! of a claimed post. Operator actions (an editor's, from the CLI or the desk) live in
+//! `admin`.
 
 mod claim;
 mod state;
@@ -46,19 +50,42 @@ pub struct OutboxRow {
     pub published_at: Option<i64>,
     /// The worker holding the post (see `claim`); `None` while nobody does.
     pub claimed_by: Option<String>,
+    /// Where the post stands in its account's queue: smallest first, then by id.
+    pub queue_order: i64,
 }
 
 pub(crate) const OUTBOX_COLUMNS: &str = "id, account_id, item_id, feed_id, state, text, \
     link_attachment, topic_tag, media_type, image_url, alt_text, reply_control, container_id, \
     container_created_at, publish_started_at, media_id, permalink, attempts, last_error, \
-    not_before, item_date, created_at, updated_at, published_at, claimed_by";
+    not_before, item_date, created_at, updated_at, published_at, claimed_by, queue_order";
+
+/// The state a composed post enters the outbox in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// Ready for the publisher.
+    Queued,
+    /// Held by the flood guard until released.
+    Held,
+    /// Waiting for an editor (the feed says `review = true`).
+    Review,
+}
+
+impl Entry {
+    pub fn state(self) -> OutboxState {
+        match self {
+            Entry::Queued => OutboxState::Queued,
+            Entry::Held => OutboxState::Held,
+            Entry::Review => OutboxState::Review,
+        }
+    }
+}
 
 pub(crate) struct NewPost<'a> {
     pub account_id: i64,
     pub feed_id: i64,
     pub item_id: i64,
     pub post: &'a Post,
-    pub held: bool,
+    pub entry: Entry,
     pub item_date: Option<i64>,
 }
 
@@ -71,15 +98,14 @@ pub(crate) async fn insert(
         Media::Text => (None, None),
         Media::Image { url, alt_text } => (Some(url.as_str()), Some(alt_text.as_str())),
     };
-    let state = if new.held {
-        OutboxState::Held
-    } else {
-        OutboxState::Queued
-    };
+    let state = new.entry.state();
+    // The oldest story first: its own date, else when we queued it.
+    let queue_order = new.item_date.unwrap_or(now);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO outbox (account_id, item_id, feed_id, state, text, link_attachment, \
-         topic_tag, media_type, image_url, alt_text, reply_control, item_date, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         topic_tag, media_type, image_url, alt_text, reply_control, item_date, created_at, \
+         updated_at, queue_order) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(new.account_id)
     .bind(new.item_id)
@@ -95,6 +121,7 @@ pub(crate) async fn insert(
     .bind(new.item_date)
     .bind(now)
     .bind(now)
+    .bind(queue_order)
     .fetch_one(conn)
     .await?;
     Ok(id)
@@ -103,6 +130,8 @@ pub(crate) async fn insert(
 /// Outbox counts of one account.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboxCounts {
+    /// Waiting for an editor.
+    pub review: i64,
     pub held: i64,
     pub queued: i64,
     pub in_flight: i64,
@@ -111,22 +140,16 @@ pub struct OutboxCounts {
 }
 
 impl Store {
-    /// Move the posts the flood guard held for a feed into the queue.
+    /// Move the posts the flood guard held for a feed into the queue, keeping their
+    /// order (see [`Store::release_feed`] for the other ways).
     pub async fn release_held(&self, feed_id: i64, now: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'queued', updated_at = ? WHERE feed_id = ? AND state = 'held'",
-        )
-        .bind(now)
-        .bind(feed_id)
-        .execute(self.pool())
-        .await?;
-        sqlx::query(
-            "UPDATE items SET disposition = 'queued' WHERE feed_id = ? AND disposition = 'held'",
-        )
-        .bind(feed_id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+        let request = super::ReleaseRequest {
+            latest: None,
+            drop_rest: false,
+            newest_first: false,
+        };
+        let done = self.release_feed(feed_id, request, now).await?;
+        Ok(u64::try_from(done.released.len()).unwrap_or(u64::MAX))
     }
 
     pub async fn outbox_by_id(&self, id: i64) -> StoreResult<Option<OutboxRow>> {
@@ -158,7 +181,7 @@ impl Store {
     pub async fn outbox_counts(&self, account_id: i64, now: i64) -> StoreResult<OutboxCounts> {
         let rows: Vec<(OutboxState, i64)> = sqlx::query_as(
             "SELECT state, COUNT(*) FROM outbox WHERE account_id = ? \
-             AND state IN ('held', 'queued', 'container_created', 'publishing', 'failed') \
+             AND state IN ('review', 'held', 'queued', 'container_created', 'publishing', 'failed') \
              GROUP BY state",
         )
         .bind(account_id)
@@ -167,6 +190,7 @@ impl Store {
         let mut counts = OutboxCounts::default();
         for (state, n) in rows {
             match state {
+                OutboxState::Review => counts.review = n,
                 OutboxState::Held => counts.held = n,
                 OutboxState::Queued => counts.queued = n,
                 OutboxState::Failed => counts.failed = n,
@@ -190,9 +214,9 @@ impl Store {
 // in `claim`.
 // ---------------------------------------------------------------------------------------
 
-/// The queue order: the oldest story first (its own date, else when we queued it), ties
-/// by insertion order.
-pub(crate) const QUEUE_ORDER: &str = "COALESCE(item_date, created_at), id";
+/// The queue order: `queue_order` (the story's date, else when we queued it, unless a
+/// release reordered its batch), ties by insertion order.
+pub(crate) const QUEUE_ORDER: &str = "queue_order, id";
 
 impl Store {
     /// Posts of the account in flight (`container_created`, `publishing`), whoever holds
