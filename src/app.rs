@@ -558,17 +558,14 @@ pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Writ
     Ok(())
 }
 
-/// `release FEED`: queue what the flood guard held.
-pub async fn release(settings: &Settings, feed: &str, out: &mut dyn Write) -> Result<()> {
+/// `release FEED [--latest N] [--drop-rest]`: queue what the flood guard held.
+pub async fn release(
+    settings: &Settings,
+    args: &crate::cli::ReleaseArgs,
+    out: &mut dyn Write,
+) -> Result<()> {
     let store = open_store(settings, false).await?;
-    let name = settings.feed(feed).map_or(feed, |f| f.name.as_str());
-    let Some(row) = store.feed_by_name(name).await? else {
-        bail!("feed {feed:?} is not in the store; has it been polled yet?");
-    };
-    let n = store.release_held(row.id, now_unix()).await?;
-    writeln!(out, "released {n} held post(s) of {}", row.name)?;
-    tracing::info!(feed = %row.name, released = n, "released held posts");
-    Ok(())
+    crate::review::cli::release(&store, settings, args, out).await
 }
 
 /// `status`: a table, or JSON; `--check` returns false when a human is needed.
@@ -782,8 +779,12 @@ pub async fn dispatch(
                 ExitCode::from(1)
             })
         }
-        Command::Release { feed } => {
-            release(settings, &feed, &mut stdout).await?;
+        Command::Release(args) => {
+            release(settings, &args, &mut stdout).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DeskPassword => {
+            desk_password(&mut stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Queue(cmd) => {
@@ -802,6 +803,36 @@ pub async fn dispatch(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `desk-password`: on a terminal the password is read twice without echo.
+pub fn desk_password(out: &mut dyn Write) -> Result<()> {
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    let mut input = stdin.lock();
+    without_echo(interactive, || {
+        crate::review::cli::desk_password(&mut input, out, interactive)
+    })
+}
+
+/// Runs `f` with the terminal's echo off (when `on` and the terminal allows it).
+fn without_echo<T>(on: bool, f: impl FnOnce() -> T) -> T {
+    #[cfg(unix)]
+    if on {
+        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        let stdin = std::io::stdin();
+        if let Ok(saved) = tcgetattr(&stdin) {
+            let mut quiet = saved.clone();
+            quiet.local_modes.remove(LocalModes::ECHO);
+            let _ = tcsetattr(&stdin, OptionalActions::Now, &quiet);
+            let result = f();
+            let _ = tcsetattr(&stdin, OptionalActions::Now, &saved);
+            return result;
+        }
+    }
+    let _ = on;
+    f()
 }
 
 /// SIGHUP asks for a config reload; each signal is one message on the channel.
@@ -861,72 +892,12 @@ fn spawn_signal_handler(shutdown: CancellationToken) {
     });
 }
 
-/// `queue list|retry|drop`.
+/// `queue list|approve|edit|release|retry|drop`.
 pub async fn queue(
     settings: &Settings,
     command: crate::cli::QueueCommand,
     out: &mut dyn Write,
 ) -> Result<()> {
-    use crate::cli::QueueCommand;
-    use crate::store::admin::AdminOutcome;
     let store = open_store(settings, false).await?;
-    let now = now_unix();
-    let (id, outcome, verb) = match command {
-        QueueCommand::List { account, limit } => {
-            let account_id = match &account {
-                None => None,
-                Some(name) => Some(
-                    store
-                        .account_by_name(name)
-                        .await?
-                        .with_context(|| format!("no account named {name:?} in the store"))?
-                        .id,
-                ),
-            };
-            let names: HashMap<i64, String> = store
-                .list_feeds()
-                .await?
-                .into_iter()
-                .map(|f| (f.id, f.name))
-                .collect();
-            writeln!(
-                out,
-                "{:>6}  {:<18} {:<20} {:<19} text",
-                "id", "state", "feed", "updated"
-            )?;
-            for row in store.list_outbox(account_id, limit).await? {
-                let first_line = row.text.lines().next().unwrap_or("");
-                let mut detail = truncate(first_line, 60);
-                if let Some(link) = row.permalink.as_ref().or(row.link_attachment.as_ref()) {
-                    detail.push_str(&format!(" <{link}>"));
-                }
-                if let Some(err) = &row.last_error {
-                    detail.push_str(&format!(" [{err}]"));
-                }
-                writeln!(
-                    out,
-                    "{:>6}  {:<18} {:<20} {:<19} {}",
-                    row.id,
-                    row.state,
-                    truncate(names.get(&row.feed_id).map_or("?", String::as_str), 20),
-                    format_time(Some(row.updated_at)),
-                    detail
-                )?;
-            }
-            return Ok(());
-        }
-        QueueCommand::Retry { id } => (id, store.retry_post(id, now).await?, "queued again"),
-        QueueCommand::Drop { id } => (id, store.drop_post(id, now).await?, "dropped"),
-    };
-    match outcome {
-        AdminOutcome::Done => {
-            tracing::info!(post = id, "post {verb} by the operator");
-            writeln!(out, "post {id} {verb}")?;
-            Ok(())
-        }
-        AdminOutcome::NotFound => bail!("no post with id {id}; see `feed2threads queue list`"),
-        AdminOutcome::WrongState(state) => {
-            bail!("post {id} is {state}; that cannot be {verb} (see `feed2threads queue list`)")
-        }
-    }
+    crate::review::cli::queue(&store, settings, command, out).await
 }

@@ -20,6 +20,9 @@
 //! - `auth`: the `auth` command: Meta's OAuth flow or a token import, stored in `store`.
 //! - `opml`: the `import-opml` command: OPML export → `[[feeds]]` blocks.
 //! - `http`: the `/healthz` and `/metrics` endpoint, and the run loop's `Liveness` pulse.
+//! - `desk`: the editors' web page under `/desk` (sessions, CSRF, templates).
+//! - `review`: editorial actions on posts (approve, edit, release, retry, drop), shared by
+//!   the CLI and the desk, each checked and logged with who acted.
 //! - `metrics`: every Prometheus metric name and the helpers that record them.
 //! - `notify`: systemd `sd_notify` readiness, watchdog and stopping messages.
 
@@ -28,6 +31,7 @@ pub mod auth;
 pub mod cli;
 pub mod compose;
 pub mod config;
+pub mod desk;
 pub mod feed;
 pub mod http;
 pub mod logging;
@@ -37,6 +41,7 @@ pub mod opml;
 pub mod poll;
 pub mod procstat;
 pub mod publish;
+pub mod review;
 pub mod schedule;
 pub mod store;
 pub mod threads;

@@ -13,6 +13,16 @@ fn main() -> ExitCode {
         cli.log_format == LogFormat::Json,
         cli.log_format == LogFormat::Text,
     );
+    // Needs no config: it makes a value for one.
+    if matches!(cli.command, feed2threads::cli::Command::DeskPassword) {
+        return match app::desk_password(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let path = resolve_path(cli.config.as_deref());
     let settings = match Settings::load(&path) {
         Ok(s) => s,

@@ -196,7 +196,7 @@ impl Store {
     }
 
     /// The posts of the given states (all when empty), optionally of one account and one
-    /// feed, newest first, at most `limit`.
+    /// feed, in the filter's order, at most `limit`.
     pub async fn list_posts(&self, filter: &PostFilter<'_>) -> StoreResult<Vec<OutboxRow>> {
         let states = serde_json::to_string(
             &filter.states.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
@@ -206,7 +206,11 @@ impl Store {
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE (? IS NULL OR account_id = ?) \
              AND (? IS NULL OR feed_id = ?) \
              AND (? = '[]' OR state IN (SELECT value FROM json_each(?))) \
-             ORDER BY id DESC LIMIT ?"
+             ORDER BY {} LIMIT ?",
+            match filter.order {
+                PostOrder::Newest => "id DESC",
+                PostOrder::Queue => super::outbox::QUEUE_ORDER,
+            }
         )))
         .bind(filter.account_id)
         .bind(filter.account_id)
@@ -258,6 +262,17 @@ pub struct PostFilter<'a> {
     pub feed_id: Option<i64>,
     pub states: &'a [OutboxState],
     pub limit: i64,
+    pub order: PostOrder,
+}
+
+/// How [`Store::list_posts`] orders posts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PostOrder {
+    /// The newest post first (by id).
+    #[default]
+    Newest,
+    /// The order the publisher takes them in.
+    Queue,
 }
 
 type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;

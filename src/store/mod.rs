@@ -27,7 +27,7 @@ pub use accounts::AccountRow;
 pub use feeds::{FeedConfig, FeedRow};
 pub use group_commit::PendingCommit;
 pub use items::{IngestItem, IngestTx, ItemDisposition, Recognised};
-pub use admin::{AdminOutcome, PostFilter, ReleaseRequest, Released};
+pub use admin::{AdminOutcome, PostFilter, PostOrder, ReleaseRequest, Released};
 pub use outbox::{
     Claim, Claimed, Entry, Held, Holder, MediaType, OutboxRow, OutboxState, Transition,
 };

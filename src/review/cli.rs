@@ -1,0 +1,266 @@
+//! The editorial commands: `queue list|approve|edit|release|retry|drop`, `release FEED
+//! [--latest N] [--drop-rest]` and `desk-password`. Each `queue` verb takes several ids and
+//! acts on each (one line per post); it fails (exit 1) when any of them could not be acted
+//! on, after doing the others.
+//!
+//! Must not act on posts itself: [`Editor`] does, and logs it as the CLI.
+
+use super::{Actor, Done, Editor, ReviewError};
+use crate::cli::{QueueCommand, QueueEditArgs, QueueListArgs, ReleaseArgs};
+use crate::config::{ReleaseOrder, Settings};
+use crate::store::{OutboxRow, OutboxState, PostFilter, PostOrder, Store};
+use anyhow::{Context, Result, bail};
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+
+/// `queue …`.
+pub async fn queue(store: &Store, settings: &Settings, command: QueueCommand, out: &mut dyn Write) -> Result<()> {
+    let editor = Editor::new(store.clone(), Actor::Cli);
+    let results: Vec<Result<Done, ReviewError>> = match command {
+        QueueCommand::List(args) => return list(store, settings, &args, out).await,
+        QueueCommand::Approve { ids } => each(&ids, |id| editor.approve(id)).await,
+        QueueCommand::Retry { ids } => each(&ids, |id| editor.retry(id)).await,
+        QueueCommand::Drop { ids } => each(&ids, |id| editor.drop_post(id)).await,
+        QueueCommand::Release { ids } => {
+            let names: HashMap<i64, String> = store
+                .list_feeds()
+                .await?
+                .into_iter()
+                .map(|f| (f.id, f.name))
+                .collect();
+            let order = |feed: i64| release_order(settings, names.get(&feed).map(String::as_str));
+            editor.release_posts(&ids, order).await?
+        }
+        QueueCommand::Edit(args) => vec![edit(&editor, &args).await?],
+    };
+    report(results, out)
+}
+
+async fn each<F, Fut>(ids: &[i64], act: F) -> Vec<Result<Done, ReviewError>>
+where
+    F: Fn(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<Done, ReviewError>>,
+{
+    let mut results = Vec::with_capacity(ids.len());
+    for &id in ids {
+        results.push(act(id).await);
+    }
+    results
+}
+
+async fn edit(editor: &Editor, args: &QueueEditArgs) -> Result<Result<Done, ReviewError>> {
+    let text = match (&args.text, &args.text_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--text-file: cannot read {}", path.display()))?;
+            // An editor saves a final newline; the post does not want it.
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            text.strip_suffix('\r').unwrap_or(text).to_owned()
+        }
+        (None, None) => bail!("give the new text with --text TEXT or --text-file FILE"),
+    };
+    Ok(editor.edit(args.id, &text).await)
+}
+
+/// One line per post; an error (exit 1) naming the posts that were refused.
+fn report(results: Vec<Result<Done, ReviewError>>, out: &mut dyn Write) -> Result<()> {
+    let mut refused = Vec::new();
+    for result in results {
+        match result {
+            Ok(done) => writeln!(out, "{done}")?,
+            Err(e @ ReviewError::Store(_)) => return Err(e.into()),
+            Err(e) => refused.push(e.to_string()),
+        }
+    }
+    match refused.as_slice() {
+        [] => Ok(()),
+        [one] => bail!("{one} (see `feed2threads queue list`)"),
+        many => bail!(
+            "{} posts were not changed:\n  {}\n(see `feed2threads queue list`)",
+            many.len(),
+            many.join("\n  ")
+        ),
+    }
+}
+
+/// `queue list [ACCOUNT] [--state S] [--feed F] [--json]`.
+async fn list(store: &Store, settings: &Settings, args: &QueueListArgs, out: &mut dyn Write) -> Result<()> {
+    let account_id = match &args.account {
+        None => None,
+        Some(name) => Some(
+            store
+                .account_by_name(name)
+                .await?
+                .with_context(|| format!("no account named {name:?} in the store"))?
+                .id,
+        ),
+    };
+    let mut states = Vec::with_capacity(args.state.len());
+    for s in &args.state {
+        let state = OutboxState::parse(s.trim()).with_context(|| {
+            let known: Vec<&str> = OutboxState::ALL.iter().map(|s| s.as_str()).collect();
+            format!("--state: {s:?} is not a post state (known: {})", known.join(", "))
+        })?;
+        states.push(state);
+    }
+    let names: HashMap<i64, String> = store
+        .list_feeds()
+        .await?
+        .into_iter()
+        .map(|f| (f.id, f.name))
+        .collect();
+    let feed_id = match &args.feed {
+        None => None,
+        Some(feed) => {
+            let name = settings.feed(feed).map_or(feed.as_str(), |f| f.name.as_str());
+            let row = store.feed_by_name(name).await?.with_context(|| {
+                format!("--feed: no feed named {feed:?} in the store; has it been polled yet?")
+            })?;
+            Some(row.id)
+        }
+    };
+    let rows = store
+        .list_posts(&PostFilter {
+            account_id,
+            feed_id,
+            states: &states,
+            limit: args.limit,
+            order: PostOrder::Newest,
+        })
+        .await?;
+    let feed_name = |row: &OutboxRow| names.get(&row.feed_id).map_or("?", String::as_str).to_owned();
+    if args.json {
+        let posts: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|row| {
+                serde_json::json!({
+                    "id": row.id,
+                    "state": row.state.as_str(),
+                    "feed": feed_name(row),
+                    "text": row.text,
+                    "link": row.link_attachment,
+                    "topic_tag": row.topic_tag,
+                    "media_type": row.media_type.as_str(),
+                    "image_url": row.image_url,
+                    "error": row.last_error,
+                    "permalink": row.permalink,
+                    "item_date": rfc3339(row.item_date),
+                    "created_at": rfc3339(Some(row.created_at)),
+                    "updated_at": rfc3339(Some(row.updated_at)),
+                    "published_at": rfc3339(row.published_at),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({ "posts": posts }))?)?;
+        return Ok(());
+    }
+    writeln!(out, "{:>6}  {:<18} {:<20} {:<20} text", "id", "state", "feed", "updated")?;
+    for row in &rows {
+        let first_line = row.text.lines().next().unwrap_or("");
+        let mut detail = truncate(first_line, 60);
+        if let Some(link) = row.permalink.as_ref().or(row.link_attachment.as_ref()) {
+            detail.push_str(&format!(" <{link}>"));
+        }
+        if let Some(err) = &row.last_error {
+            detail.push_str(&format!(" [{err}]"));
+        }
+        writeln!(
+            out,
+            "{:>6}  {:<18} {:<20} {:<20} {}",
+            row.id,
+            row.state,
+            truncate(&feed_name(row), 20),
+            rfc3339(Some(row.updated_at)).unwrap_or_default(),
+            detail
+        )?;
+    }
+    Ok(())
+}
+
+/// `release FEED [--latest N] [--drop-rest]`.
+pub async fn release(store: &Store, settings: &Settings, args: &ReleaseArgs, out: &mut dyn Write) -> Result<()> {
+    let name = settings.feed(&args.feed).map_or(args.feed.as_str(), |f| f.name.as_str());
+    let Some(row) = store.feed_by_name(name).await? else {
+        bail!("feed {:?} is not in the store; has it been polled yet?", args.feed);
+    };
+    let order = release_order(settings, Some(&row.name));
+    // `--drop-rest` alone releases none: it drops what an earlier `--latest` left held.
+    let latest = match (args.latest, args.drop_rest) {
+        (Some(n), _) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        (None, true) => Some(0),
+        (None, false) => None,
+    };
+    let done = Editor::new(store.clone(), Actor::Cli)
+        .release_feed(row.id, &row.name, latest, args.drop_rest, order)
+        .await?;
+    write!(
+        out,
+        "released {} held post(s) of {}",
+        done.released.len(),
+        row.name
+    )?;
+    if done.released.len() > 1 {
+        write!(out, " ({} first)", order.as_str())?;
+    }
+    if !done.dropped.is_empty() {
+        write!(out, "; dropped {}", done.dropped.len())?;
+    }
+    if done.kept > 0 {
+        write!(out, "; {} still held", done.kept)?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `desk-password`: a password on standard input (not on the command line, which every
+/// user of the host can read), its argon2 hash on standard output. On a terminal the
+/// password is not echoed and is asked twice.
+pub fn desk_password(input: &mut dyn BufRead, out: &mut dyn Write, interactive: bool) -> Result<()> {
+    let read = |input: &mut dyn BufRead| -> Result<String> {
+        let mut line = String::new();
+        input.read_line(&mut line).context("cannot read the password from standard input")?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+    };
+    if interactive {
+        eprint!("desk password: ");
+    }
+    let password = read(input)?;
+    if interactive {
+        eprint!("\nagain: ");
+        let again = read(input)?;
+        eprintln!();
+        if again != password {
+            bail!("the two passwords differ; nothing was printed");
+        }
+    }
+    if password.chars().count() < 12 {
+        bail!("the password is shorter than 12 characters; the desk is a door to the newsroom's account");
+    }
+    let hash = crate::desk::password::hash(&password).map_err(anyhow::Error::msg)?;
+    writeln!(out, "{hash}")?;
+    if interactive {
+        eprintln!("put it in the config as  [http] desk_password_hash = \"{hash}\"  (or in a file named by desk_password_hash_file)");
+    }
+    Ok(())
+}
+
+fn release_order(settings: &Settings, feed: Option<&str>) -> ReleaseOrder {
+    feed.and_then(|name| settings.feed(name))
+        .map_or(ReleaseOrder::default(), |f| f.release_order)
+}
+
+fn rfc3339(unix: Option<i64>) -> Option<String> {
+    unix.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
