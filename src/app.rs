@@ -132,12 +132,21 @@ pub async fn run(
     let liveness = crate::http::Liveness::new();
     let http_stop = CancellationToken::new();
     let background = TaskTracker::new();
+    // The desk wakes the publishers through this when an editor queues posts.
+    let desk_poke = Arc::new(tokio::sync::Notify::new());
+    let mut desk: Option<crate::desk::Desk> = None;
     if daemon && let Some(listen) = settings.http.listen {
         let handle = crate::metrics::install().context("cannot set up the metrics")?;
         let listener = crate::http::bind(listen)
             .await
             .with_context(|| format!("http.listen = \"{listen}\""))?;
-        let state = crate::http::HttpState::new(store.clone(), liveness.clone(), handle);
+        desk = crate::desk::Desk::new(store.clone(), &settings);
+        if let Some(desk) = &desk {
+            let poke = desk_poke.clone();
+            desk.set_wake(Arc::new(move || poke.notify_one()));
+        }
+        let state = crate::http::HttpState::new(store.clone(), liveness.clone(), handle)
+            .with_desk(desk.clone());
         background.spawn(crate::http::serve_on(listener, state, http_stop.clone()));
         tracing::info!(%listen, "serving /healthz and /metrics");
     }
@@ -265,6 +274,11 @@ pub async fn run(
             });
         tokio::select! {
             () = shutdown.cancelled() => break,
+            () = desk_poke.notified() => {
+                if let Some(p) = &publishers {
+                    p.poke();
+                }
+            }
             Some(()) = async { match reload.as_mut() { Some(r) => r.recv().await, None => std::future::pending().await } } => {
                 let Some(new) = reload_settings(&settings) else { continue };
                 // Stop the old publishers first (each finishes its publish in flight), so
@@ -284,6 +298,11 @@ pub async fn run(
                 by_id = feeds.iter().map(|(f, id)| (*id, f.clone())).collect();
                 poller = build_poller(&store, &new, false)?;
                 publishers = Some(start_publishers(&store, &new, &feeds, &shutdown).await?);
+                if let Some(desk) = &desk
+                    && !desk.reconfigure(&new)
+                {
+                    tracing::warn!("http.desk was turned off: the desk stays up until a restart");
+                }
                 tracing::info!(feeds = by_id.len(), accounts = new.accounts.len(), "config reloaded");
                 settings = new;
             }
@@ -447,6 +466,9 @@ fn print_dry_run(
     }
     for post in &report.held {
         write_post(out, &feed.name, post, "would hold (flood guard)")?;
+    }
+    for post in &report.review {
+        write_post(out, &feed.name, post, "would wait for review")?;
     }
     if let PollResult::Failed { class, message } = &report.result {
         writeln!(

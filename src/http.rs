@@ -5,8 +5,10 @@
 //! orchestrators and load balancers read the status, people read the line. `/metrics` renders
 //! the Prometheus exposition of the recorder `metrics::install` set up.
 //!
-//! The server only reads: it never touches the outbox, never sees a token, and stops when the
-//! caller's shutdown token fires. It must not be started for `run --once` or `--dry-run`
+//! With `http.desk = true` it also serves the editors' desk under `/desk` ([`crate::desk`]),
+//! the only part that changes posts (behind a login and CSRF tokens). The rest only reads:
+//! it never touches the outbox, never sees a token, and stops when the caller's shutdown
+//! token fires. It must not be started for `run --once` or `--dry-run`
 //! (the caller decides; this module does not know about commands).
 
 use crate::store::{Store, now_unix};
@@ -92,6 +94,8 @@ pub struct HttpState {
     /// `/healthz` says 503 once the last beat is older than this.
     pub stale_after: Duration,
     pub metrics: PrometheusHandle,
+    /// The editors' desk, when `http.desk = true`.
+    pub desk: Option<crate::desk::Desk>,
 }
 
 impl HttpState {
@@ -102,7 +106,14 @@ impl HttpState {
             liveness,
             stale_after: DEFAULT_STALE_AFTER,
             metrics,
+            desk: None,
         }
+    }
+
+    /// Serve the desk under `/desk` too.
+    pub fn with_desk(mut self, desk: Option<crate::desk::Desk>) -> Self {
+        self.desk = desk;
+        self
     }
 
     pub fn with_stale_after(mut self, stale_after: Duration) -> Self {
@@ -150,7 +161,11 @@ pub async fn serve_on(
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "serving /healthz and /metrics");
+        let desk = if state.desk.is_some() { " and /desk" } else { "" };
+        tracing::info!(%addr, "serving /healthz, /metrics{desk}");
+        if state.desk.is_some() && !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "the desk is served on a non-loopback address: put it behind a reverse proxy with TLS (see the README's Desk section)");
+        }
     }
     let upkeep = {
         let handle = state.metrics.clone();
@@ -165,7 +180,9 @@ pub async fn serve_on(
             }
         })
     };
-    let result = axum::serve(listener, router(state))
+    // The peer's address: the desk's failed-login limit, and whether to trust a proxy.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
         .map_err(HttpError::Serve);
@@ -175,10 +192,15 @@ pub async fn serve_on(
 
 /// The routes, for callers that mount them elsewhere.
 pub fn router(state: HttpState) -> Router {
-    Router::new()
+    let desk = state.desk.as_ref().map(crate::desk::Desk::router);
+    let ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state);
+    match desk {
+        Some(desk) => ops.merge(desk),
+        None => ops,
+    }
 }
 
 async fn healthz(State(state): State<HttpState>) -> Response {

@@ -135,6 +135,8 @@ pub struct AccountPublisher {
     permalinks_due: bool,
     /// The quota wake-up already logged, so a long wait is logged once.
     quota_logged: Option<i64>,
+    /// When posts waiting for review were last looked at for `max_age`.
+    reviews_swept: Option<Instant>,
 }
 
 impl std::fmt::Debug for AccountPublisher {
@@ -207,6 +209,7 @@ impl AccountPublisher {
             hold: None,
             permalinks_due: false,
             quota_logged: None,
+            reviews_swept: None,
         })
     }
 
@@ -239,6 +242,7 @@ impl AccountPublisher {
         tracing::info!(account = %self.settings.name, "publisher started");
         let mut store_trouble = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
         while !self.shutdown.is_cancelled() {
+            self.sweep_reviews().await;
             let outcome = match self.try_publish_next().await {
                 Ok(o) => {
                     store_trouble.reset();
@@ -289,6 +293,21 @@ impl AccountPublisher {
             }
         }
         tracing::info!(account = %self.settings.name, "publisher stopped");
+    }
+
+    /// Expire posts that waited for review past their feed's `max_age`, at most once per
+    /// `idle_recheck`. A store failure is logged and tried again next time.
+    async fn sweep_reviews(&mut self) {
+        let due = self
+            .reviews_swept
+            .is_none_or(|at| at.elapsed() >= self.config.idle_recheck);
+        if !due {
+            return;
+        }
+        self.reviews_swept = Some(Instant::now());
+        if let Err(e) = self.expire_stale_reviews().await {
+            tracing::warn!(account = %self.settings.name, "cannot look at the posts waiting for review: {e}");
+        }
     }
 
     /// `run --once` waits for pacing and short retries, not for a quota reset, an API

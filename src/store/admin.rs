@@ -238,6 +238,31 @@ impl Store {
         .await?)
     }
 
+    /// Posts of the account waiting for review: `(id, feed id, story date or queued at)`.
+    pub async fn review_ages(&self, account_id: i64) -> StoreResult<Vec<(i64, i64, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, feed_id, COALESCE(item_date, created_at) FROM outbox \
+             WHERE account_id = ? AND state = 'review'",
+        )
+        .bind(account_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// A post waited for review until its story grew older than its feed's `max_age`.
+    pub async fn expire_review(&self, id: i64, reason: &str, now: i64) -> StoreResult<AdminOutcome> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'expired', last_error = ?, updated_at = ? \
+             WHERE id = ? AND state = 'review'",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        self.outcome(id, done.rows_affected()).await
+    }
+
     async fn outcome(&self, id: i64, changed: u64) -> StoreResult<AdminOutcome> {
         if changed == 1 {
             return Ok(AdminOutcome::Done);
