@@ -9,6 +9,7 @@ mod compose_fake;
 mod config;
 mod corpus;
 mod deploy;
+mod desk;
 mod fetch;
 mod http;
 mod ingest;
