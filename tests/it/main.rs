@@ -10,6 +10,7 @@ mod config;
 mod corpus;
 mod deploy;
 mod desk;
+mod desk_browser;
 mod fetch;
 mod http;
 mod ingest;
