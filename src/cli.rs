@@ -1,5 +1,6 @@
 //! The command line (clap derive). Parsing only; the commands' bodies live in `app`.
 
+use crate::store::OutboxState;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -138,8 +139,8 @@ pub struct QueueListArgs {
     pub account: Option<String>,
     /// Only posts in these states (review, held, queued, container_created, publishing,
     /// published, failed, expired, dropped); repeat or separate with commas.
-    #[arg(long, value_delimiter = ',')]
-    pub state: Vec<String>,
+    #[arg(long, value_delimiter = ',', value_parser = parse_state)]
+    pub state: Vec<OutboxState>,
     /// Only this feed's posts (name or URL).
     #[arg(long)]
     pub feed: Option<String>,
@@ -169,4 +170,12 @@ pub struct ImportOpmlArgs {
     /// Account the feeds publish to.
     #[arg(long)]
     pub account: String,
+}
+
+/// `--state`: a post state by its stored name.
+fn parse_state(s: &str) -> Result<OutboxState, String> {
+    OutboxState::parse(s.trim()).ok_or_else(|| {
+        let known: Vec<&str> = OutboxState::ALL.iter().map(|s| s.as_str()).collect();
+        format!("{s:?} is not a post state (known: {})", known.join(", "))
+    })
 }

@@ -161,7 +161,11 @@ pub async fn serve_on(
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
     if let Ok(addr) = listener.local_addr() {
-        let desk = if state.desk.is_some() { " and /desk" } else { "" };
+        let desk = if state.desk.is_some() {
+            " and /desk"
+        } else {
+            ""
+        };
         tracing::info!(%addr, "serving /healthz, /metrics{desk}");
         if state.desk.is_some() && !addr.ip().is_loopback() {
             tracing::warn!(%addr, "the desk is served on a non-loopback address: put it behind a reverse proxy with TLS (see the README's Desk section)");

@@ -62,11 +62,7 @@ impl FromRequestParts<Desk> for Ctx {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let peer = Peer::new(
-            addr,
-            header("x-forwarded-proto"),
-            header("x-forwarded-for"),
-        );
+        let peer = Peer::new(addr, header("x-forwarded-proto"), header("x-forwarded-for"));
         let cookies: Vec<&str> = parts
             .headers
             .get_all(header::COOKIE)
@@ -160,7 +156,13 @@ pub(super) async fn index(
         })
     };
     match page.await {
-        Ok(page) => render(&desk, "posts.html", page, Some((token, session)), StatusCode::OK),
+        Ok(page) => render(
+            &desk,
+            "posts.html",
+            page,
+            Some((token, session)),
+            StatusCode::OK,
+        ),
         Err(e) => store_trouble(&desk, &e),
     }
 }
@@ -181,7 +183,13 @@ pub(super) async fn feeds(State(desk): State<Desk>, ctx: Ctx) -> Response {
         })
     };
     match page.await {
-        Ok(page) => render(&desk, "feeds.html", page, Some((token, session)), StatusCode::OK),
+        Ok(page) => render(
+            &desk,
+            "feeds.html",
+            page,
+            Some((token, session)),
+            StatusCode::OK,
+        ),
         Err(e) => store_trouble(&desk, &e),
     }
 }
@@ -198,7 +206,13 @@ pub(super) async fn edit_page(
         return not_found_page(&desk);
     };
     match edit_form(&desk, id, None, None).await {
-        Ok(Some(page)) => render(&desk, "edit.html", page, Some((token, session)), StatusCode::OK),
+        Ok(Some(page)) => render(
+            &desk,
+            "edit.html",
+            page,
+            Some((token, session)),
+            StatusCode::OK,
+        ),
         Ok(None) => not_found_page(&desk),
         Err(e) => store_trouble(&desk, &e),
     }
@@ -263,7 +277,9 @@ pub(super) async fn login(State(desk): State<Desk>, ctx: Ctx, RawForm(body): Raw
             &desk,
             &ctx,
             StatusCode::FORBIDDEN,
-            Some("This login form has expired (its CSRF token does not match); log in again.".into()),
+            Some(
+                "This login form has expired (its CSRF token does not match); log in again.".into(),
+            ),
         );
     }
     let client = ctx.peer.client.clone();
@@ -314,13 +330,18 @@ pub(super) async fn login(State(desk): State<Desk>, ctx: Ctx, RawForm(body): Raw
 pub(super) async fn logout(State(desk): State<Desk>, ctx: Ctx, RawForm(body): RawForm) -> Response {
     let (token, session) = match authorize(&desk, &ctx, &Fields::parse(&body)) {
         Ok(s) => s,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     desk.sessions().remove(&token);
     tracing::info!(session = %session.label, "desk logout");
     see_other(
         "/desk/login",
-        &[session::set_cookie(SESSION_COOKIE, "", Duration::ZERO, ctx.peer.tls)],
+        &[session::set_cookie(
+            SESSION_COOKIE,
+            "",
+            Duration::ZERO,
+            ctx.peer.tls,
+        )],
     )
 }
 
@@ -333,7 +354,12 @@ fn login_form(desk: &Desk, ctx: &Ctx, status: StatusCode, error: Option<String>)
         error => error,
     };
     let mut response = render(desk, "login.html", page, None, status);
-    let cookie = session::set_cookie(LOGIN_COOKIE, &token, Duration::from_secs(3600), ctx.peer.tls);
+    let cookie = session::set_cookie(
+        LOGIN_COOKIE,
+        &token,
+        Duration::from_secs(3600),
+        ctx.peer.tls,
+    );
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -355,26 +381,30 @@ fn login_required(desk: &Desk, ctx: &Ctx) -> Response {
 // ---------------------------------------------------------------------------------------
 
 /// A change needs a live session and its CSRF token; otherwise 403 and nothing changes.
-fn authorize(desk: &Desk, ctx: &Ctx, fields: &Fields) -> Result<(String, SessionView), Response> {
+fn authorize(
+    desk: &Desk,
+    ctx: &Ctx,
+    fields: &Fields,
+) -> Result<(String, SessionView), Box<Response>> {
     let Some((token, session)) = &ctx.session else {
         tracing::warn!(client = %ctx.peer.client, "desk change refused: no session");
-        return Err(message(
+        return Err(Box::new(message(
             desk,
             StatusCode::FORBIDDEN,
             "Not logged in",
             "This desk session has ended (or never began). Nothing was changed.",
             ("/desk/login", "Log in"),
-        ));
+        )));
     };
     if !session::same_token(&session.csrf, fields.get("csrf").unwrap_or("")) {
         tracing::warn!(session = %session.label, client = %ctx.peer.client, "desk change refused: missing or wrong CSRF token");
-        return Err(message(
+        return Err(Box::new(message(
             desk,
             StatusCode::FORBIDDEN,
             "Form refused",
             "This form carries no valid CSRF token (it may come from another page or an old tab). Nothing was changed.",
             ("/desk", "Back to the desk"),
-        ));
+        )));
     }
     Ok((token.clone(), session.clone()))
 }
@@ -388,7 +418,7 @@ pub(super) async fn post_action(
     let fields = Fields::parse(&body);
     let (token, session) = match authorize(&desk, &ctx, &fields) {
         Ok(s) => s,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Ok(id) = id.parse::<i64>() else {
         return not_found_page(&desk);
@@ -457,7 +487,7 @@ pub(super) async fn edit(
     let fields = Fields::parse(&body);
     let (token, session) = match authorize(&desk, &ctx, &fields) {
         Ok(s) => s,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Ok(id) = id.parse::<i64>() else {
         return not_found_page(&desk);
@@ -522,7 +552,7 @@ pub(super) async fn release_feed(
     let fields = Fields::parse(&body);
     let (token, session) = match authorize(&desk, &ctx, &fields) {
         Ok(s) => s,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Ok(feed_id) = feed_id.parse::<i64>() else {
         return not_found_page(&desk);
@@ -536,7 +566,9 @@ pub(super) async fn release_feed(
                     &token,
                     Flash {
                         ok: false,
-                        message: format!("“{n}” is not a number of posts (1 or more). Nothing was released."),
+                        message: format!(
+                            "“{n}” is not a number of posts (1 or more). Nothing was released."
+                        ),
                     },
                 );
                 return see_other("/desk?state=held", &[]);

@@ -12,8 +12,11 @@ use secrecy::{ExposeSecret, SecretString};
 /// Why a configured hash is unusable (never quoting it).
 pub fn check_hash_format(hash: &SecretString) -> Result<(), String> {
     let hint = "make one with `feed2threads desk-password`";
-    let parsed = PasswordHash::new(hash.expose_secret())
-        .map_err(|e| format!("is not an argon2 hash in PHC form ($argon2id$v=19$m=…,t=…,p=…$salt$hash): {e}; {hint}"))?;
+    let parsed = PasswordHash::new(hash.expose_secret()).map_err(|e| {
+        format!(
+            "is not an argon2 hash in PHC form ($argon2id$v=19$m=…,t=…,p=…$salt$hash): {e}; {hint}"
+        )
+    })?;
     let algorithm = parsed.algorithm.as_str();
     if !matches!(algorithm, "argon2id" | "argon2i" | "argon2d") {
         return Err(format!(
@@ -61,7 +64,11 @@ mod tests {
 
     #[test]
     fn bad_hashes_are_named_without_quoting_them() {
-        for bad in ["hunter2", "$2b$12$abcdefghijklmnopqrstuv", "$argon2id$v=19$m=19456,t=2,p=1"] {
+        for bad in [
+            "hunter2",
+            "$2b$12$abcdefghijklmnopqrstuv",
+            "$argon2id$v=19$m=19456,t=2,p=1",
+        ] {
             let err = check_hash_format(&SecretString::from(bad)).unwrap_err();
             assert!(!err.contains(bad), "{err}");
             assert!(err.contains("desk-password"), "{err}");

@@ -100,10 +100,7 @@ impl Sessions {
         let mut map = self.lock();
         map.retain(|_, s| live(s, now));
         if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(k, _)| *k)
+            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| *k)
         {
             map.remove(&oldest);
         }
@@ -164,7 +161,11 @@ impl Peer {
     /// `addr` is the TCP peer (`None` when unknown: nothing forwarded is trusted).
     /// A loopback peer is the reverse proxy: its `X-Forwarded-Proto` and the last
     /// address of `X-Forwarded-For` (the one it appended) are believed.
-    pub fn new(addr: Option<SocketAddr>, forwarded_proto: Option<&str>, forwarded_for: Option<&str>) -> Peer {
+    pub fn new(
+        addr: Option<SocketAddr>,
+        forwarded_proto: Option<&str>,
+        forwarded_for: Option<&str>,
+    ) -> Peer {
         let proxy = addr.is_some_and(|a| a.ip().is_loopback());
         let tls = proxy && forwarded_proto.is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
         let forwarded = forwarded_for
@@ -203,10 +204,16 @@ impl LoginLimiter {
         f.expire(now);
         let wait = |q: &VecDeque<Instant>, limit: usize| {
             (q.len() >= limit)
-                .then(|| q.front().map(|first| FAILURE_WINDOW.saturating_sub(now.duration_since(*first))))
+                .then(|| {
+                    q.front()
+                        .map(|first| FAILURE_WINDOW.saturating_sub(now.duration_since(*first)))
+                })
                 .flatten()
         };
-        let mine = f.per_client.get(client).and_then(|q| wait(q, FAILURES_PER_CLIENT));
+        let mine = f
+            .per_client
+            .get(client)
+            .and_then(|q| wait(q, FAILURES_PER_CLIENT));
         mine.or_else(|| wait(&f.all, FAILURES_IN_ALL))
     }
 
@@ -214,7 +221,10 @@ impl LoginLimiter {
         let mut f = self.lock();
         f.expire(now);
         f.all.push_back(now);
-        f.per_client.entry(client.to_owned()).or_default().push_back(now);
+        f.per_client
+            .entry(client.to_owned())
+            .or_default()
+            .push_back(now);
     }
 
     /// A successful login clears the client's own failures.
@@ -268,7 +278,13 @@ mod tests {
         assert!(!token.contains(&view.label));
         let again = sessions.get(&token).unwrap();
         assert_eq!(again.csrf, view.csrf);
-        sessions.flash(&token, Flash { ok: true, message: "done".into() });
+        sessions.flash(
+            &token,
+            Flash {
+                ok: true,
+                message: "done".into(),
+            },
+        );
         assert!(sessions.get(&token).is_some());
         assert_eq!(sessions.take_flash(&token).unwrap().message, "done");
         assert!(sessions.take_flash(&token).is_none());
@@ -282,9 +298,21 @@ mod tests {
         let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let remote: SocketAddr = "203.0.113.9:5000".parse().unwrap();
         let p = Peer::new(Some(local), Some("https"), Some("198.51.100.1, 192.0.2.7"));
-        assert_eq!(p, Peer { client: "192.0.2.7".into(), tls: true });
+        assert_eq!(
+            p,
+            Peer {
+                client: "192.0.2.7".into(),
+                tls: true
+            }
+        );
         let p = Peer::new(Some(remote), Some("https"), Some("192.0.2.7"));
-        assert_eq!(p, Peer { client: "203.0.113.9".into(), tls: false });
+        assert_eq!(
+            p,
+            Peer {
+                client: "203.0.113.9".into(),
+                tls: false
+            }
+        );
         assert!(!Peer::new(None, Some("https"), None).tls);
     }
 
@@ -308,7 +336,10 @@ mod tests {
 
     #[test]
     fn cookies_are_read_and_written() {
-        assert_eq!(cookie("a=1; f2t_desk=xyz; b=2", SESSION_COOKIE), Some("xyz"));
+        assert_eq!(
+            cookie("a=1; f2t_desk=xyz; b=2", SESSION_COOKIE),
+            Some("xyz")
+        );
         assert_eq!(cookie("f2t_desk_login=q", SESSION_COOKIE), None);
         let c = set_cookie(SESSION_COOKIE, "v", Duration::from_secs(60), true);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.ends_with("Secure"));

@@ -25,7 +25,13 @@ pub(crate) enum Tab {
 }
 
 impl Tab {
-    pub const ALL: [Tab; 5] = [Tab::Review, Tab::Held, Tab::Queued, Tab::Failed, Tab::Published];
+    pub const ALL: [Tab; 5] = [
+        Tab::Review,
+        Tab::Held,
+        Tab::Queued,
+        Tab::Failed,
+        Tab::Published,
+    ];
 
     pub fn parse(s: &str) -> Option<Tab> {
         Tab::ALL.into_iter().find(|t| t.as_str() == s)
@@ -200,7 +206,11 @@ impl Counts {
         let mut by_feed: HashMap<i64, HashMap<&'static str, i64>> = HashMap::new();
         for (feed, state, n) in store.post_counts_by_feed(now - 86_400).await? {
             if let Some(tab) = Tab::of(state) {
-                *by_feed.entry(feed).or_default().entry(tab.as_str()).or_default() += n;
+                *by_feed
+                    .entry(feed)
+                    .or_default()
+                    .entry(tab.as_str())
+                    .or_default() += n;
             }
         }
         Ok(Counts { by_feed })
@@ -270,11 +280,15 @@ pub(crate) async fn posts(
         .iter()
         .map(|row| {
             let when = match row.state {
-                OutboxState::Queued => expected.get(&row.id).map(|t| format!("expected {}", when(*t, now))),
+                OutboxState::Queued => expected
+                    .get(&row.id)
+                    .map(|t| format!("expected {}", when(*t, now))),
                 OutboxState::ContainerCreated | OutboxState::Publishing => {
                     Some("publishing now".to_owned())
                 }
-                OutboxState::Published => row.published_at.map(|t| format!("published {}", when(t, now))),
+                OutboxState::Published => row
+                    .published_at
+                    .map(|t| format!("published {}", when(t, now))),
                 _ => Some(format!("since {}", when(row.updated_at, now))),
             };
             post_view(row, tab, feeds, when)
@@ -348,10 +362,7 @@ pub(crate) fn feed_views(
             let (health, health_label) = match (f.failing_since, f.last_success_at) {
                 (Some(since), _) => (
                     "failing",
-                    format!(
-                        "failing for {}",
-                        span(now.saturating_sub(since))
-                    ),
+                    format!("failing for {}", span(now.saturating_sub(since))),
                 ),
                 (None, Some(_)) => ("ok", "ok".to_owned()),
                 (None, None) => ("never", "not polled yet".to_owned()),
@@ -369,17 +380,23 @@ pub(crate) fn feed_views(
                 last_error: f.last_error.clone(),
                 failing_since: f.failing_since.map(|t| when(t, now)),
                 failures: f.consecutive_failures,
-                counts: [Tab::Review, Tab::Held, Tab::Queued, Tab::Failed, Tab::Published]
-                    .into_iter()
-                    .filter_map(|t| {
-                        let count = counts.of_feed(f.id, t);
-                        (count > 0).then_some(CountView {
-                            state: t.as_str(),
-                            label: t.label(),
-                            count,
-                        })
+                counts: [
+                    Tab::Review,
+                    Tab::Held,
+                    Tab::Queued,
+                    Tab::Failed,
+                    Tab::Published,
+                ]
+                .into_iter()
+                .filter_map(|t| {
+                    let count = counts.of_feed(f.id, t);
+                    (count > 0).then_some(CountView {
+                        state: t.as_str(),
+                        label: t.label(),
+                        count,
                     })
-                    .collect(),
+                })
+                .collect(),
                 review: policy.is_some_and(|p| p.review),
                 release_order: policy.map_or("oldest", |p| p.release_order.as_str()),
             }
@@ -465,10 +482,16 @@ mod tests {
 
     #[test]
     fn times_read_as_a_person_reads_them() {
-        assert_eq!(when(1_700_000_000, 1_700_000_000), "2023-11-14 22:13 UTC (now)");
+        assert_eq!(
+            when(1_700_000_000, 1_700_000_000),
+            "2023-11-14 22:13 UTC (now)"
+        );
         assert!(when(1_700_000_240, 1_700_000_000).ends_with("(in 4 min)"));
         assert!(when(1_700_000_000 - 3 * 3600, 1_700_000_000).ends_with("(3 h ago)"));
-        assert_eq!(domain("https://www.news.example/a?b").as_deref(), Some("news.example"));
+        assert_eq!(
+            domain("https://www.news.example/a?b").as_deref(),
+            Some("news.example")
+        );
         assert_eq!(Tab::parse("held"), Some(Tab::Held));
         assert_eq!(Tab::of(OutboxState::Publishing), Some(Tab::Queued));
         assert_eq!(Tab::of(OutboxState::Dropped), None);

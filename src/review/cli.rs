@@ -8,13 +8,18 @@
 use super::{Actor, Done, Editor, ReviewError};
 use crate::cli::{QueueCommand, QueueEditArgs, QueueListArgs, ReleaseArgs};
 use crate::config::{ReleaseOrder, Settings};
-use crate::store::{OutboxRow, OutboxState, PostFilter, PostOrder, Store};
+use crate::store::{OutboxRow, PostFilter, PostOrder, Store};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 
 /// `queue …`.
-pub async fn queue(store: &Store, settings: &Settings, command: QueueCommand, out: &mut dyn Write) -> Result<()> {
+pub async fn queue(
+    store: &Store,
+    settings: &Settings,
+    command: QueueCommand,
+    out: &mut dyn Write,
+) -> Result<()> {
     let editor = Editor::new(store.clone(), Actor::Cli);
     let results: Vec<Result<Done, ReviewError>> = match command {
         QueueCommand::List(args) => return list(store, settings, &args, out).await,
@@ -85,7 +90,12 @@ fn report(results: Vec<Result<Done, ReviewError>>, out: &mut dyn Write) -> Resul
 }
 
 /// `queue list [ACCOUNT] [--state S] [--feed F] [--json]`.
-async fn list(store: &Store, settings: &Settings, args: &QueueListArgs, out: &mut dyn Write) -> Result<()> {
+async fn list(
+    store: &Store,
+    settings: &Settings,
+    args: &QueueListArgs,
+    out: &mut dyn Write,
+) -> Result<()> {
     let account_id = match &args.account {
         None => None,
         Some(name) => Some(
@@ -96,14 +106,6 @@ async fn list(store: &Store, settings: &Settings, args: &QueueListArgs, out: &mu
                 .id,
         ),
     };
-    let mut states = Vec::with_capacity(args.state.len());
-    for s in &args.state {
-        let state = OutboxState::parse(s.trim()).with_context(|| {
-            let known: Vec<&str> = OutboxState::ALL.iter().map(|s| s.as_str()).collect();
-            format!("--state: {s:?} is not a post state (known: {})", known.join(", "))
-        })?;
-        states.push(state);
-    }
     let names: HashMap<i64, String> = store
         .list_feeds()
         .await?
@@ -113,7 +115,9 @@ async fn list(store: &Store, settings: &Settings, args: &QueueListArgs, out: &mu
     let feed_id = match &args.feed {
         None => None,
         Some(feed) => {
-            let name = settings.feed(feed).map_or(feed.as_str(), |f| f.name.as_str());
+            let name = settings
+                .feed(feed)
+                .map_or(feed.as_str(), |f| f.name.as_str());
             let row = store.feed_by_name(name).await?.with_context(|| {
                 format!("--feed: no feed named {feed:?} in the store; has it been polled yet?")
             })?;
@@ -124,12 +128,17 @@ async fn list(store: &Store, settings: &Settings, args: &QueueListArgs, out: &mu
         .list_posts(&PostFilter {
             account_id,
             feed_id,
-            states: &states,
+            states: &args.state,
             limit: args.limit,
             order: PostOrder::Newest,
         })
         .await?;
-    let feed_name = |row: &OutboxRow| names.get(&row.feed_id).map_or("?", String::as_str).to_owned();
+    let feed_name = |row: &OutboxRow| {
+        names
+            .get(&row.feed_id)
+            .map_or("?", String::as_str)
+            .to_owned()
+    };
     if args.json {
         let posts: Vec<serde_json::Value> = rows
             .iter()
@@ -152,10 +161,18 @@ async fn list(store: &Store, settings: &Settings, args: &QueueListArgs, out: &mu
                 })
             })
             .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({ "posts": posts }))?)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "posts": posts }))?
+        )?;
         return Ok(());
     }
-    writeln!(out, "{:>6}  {:<18} {:<20} {:<20} text", "id", "state", "feed", "updated")?;
+    writeln!(
+        out,
+        "{:>6}  {:<18} {:<20} {:<20} text",
+        "id", "state", "feed", "updated"
+    )?;
     for row in &rows {
         let first_line = row.text.lines().next().unwrap_or("");
         let mut detail = truncate(first_line, 60);
@@ -179,10 +196,20 @@ async fn list(store: &Store, settings: &Settings, args: &QueueListArgs, out: &mu
 }
 
 /// `release FEED [--latest N] [--drop-rest]`.
-pub async fn release(store: &Store, settings: &Settings, args: &ReleaseArgs, out: &mut dyn Write) -> Result<()> {
-    let name = settings.feed(&args.feed).map_or(args.feed.as_str(), |f| f.name.as_str());
+pub async fn release(
+    store: &Store,
+    settings: &Settings,
+    args: &ReleaseArgs,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let name = settings
+        .feed(&args.feed)
+        .map_or(args.feed.as_str(), |f| f.name.as_str());
     let Some(row) = store.feed_by_name(name).await? else {
-        bail!("feed {:?} is not in the store; has it been polled yet?", args.feed);
+        bail!(
+            "feed {:?} is not in the store; has it been polled yet?",
+            args.feed
+        );
     };
     let order = release_order(settings, Some(&row.name));
     // `--drop-rest` alone releases none: it drops what an earlier `--latest` left held.
@@ -216,10 +243,16 @@ pub async fn release(store: &Store, settings: &Settings, args: &ReleaseArgs, out
 /// `desk-password`: a password on standard input (not on the command line, which every
 /// user of the host can read), its argon2 hash on standard output. On a terminal the
 /// password is not echoed and is asked twice.
-pub fn desk_password(input: &mut dyn BufRead, out: &mut dyn Write, interactive: bool) -> Result<()> {
+pub fn desk_password(
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    interactive: bool,
+) -> Result<()> {
     let read = |input: &mut dyn BufRead| -> Result<String> {
         let mut line = String::new();
-        input.read_line(&mut line).context("cannot read the password from standard input")?;
+        input
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
         Ok(line.trim_end_matches(['\n', '\r']).to_owned())
     };
     if interactive {
@@ -235,12 +268,16 @@ pub fn desk_password(input: &mut dyn BufRead, out: &mut dyn Write, interactive: 
         }
     }
     if password.chars().count() < 12 {
-        bail!("the password is shorter than 12 characters; the desk is a door to the newsroom's account");
+        bail!(
+            "the password is shorter than 12 characters; the desk is a door to the newsroom's account"
+        );
     }
     let hash = crate::desk::password::hash(&password).map_err(anyhow::Error::msg)?;
     writeln!(out, "{hash}")?;
     if interactive {
-        eprintln!("put it in the config as  [http] desk_password_hash = \"{hash}\"  (or in a file named by desk_password_hash_file)");
+        eprintln!(
+            "put it in the config as  [http] desk_password_hash = \"{hash}\"  (or in a file named by desk_password_hash_file)"
+        );
     }
     Ok(())
 }

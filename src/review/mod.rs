@@ -246,7 +246,12 @@ impl Editor {
     }
 
     /// Log a change that happened, or say why it did not.
-    fn finish(&self, post: i64, action: Action, outcome: AdminOutcome) -> Result<Done, ReviewError> {
+    fn finish(
+        &self,
+        post: i64,
+        action: Action,
+        outcome: AdminOutcome,
+    ) -> Result<Done, ReviewError> {
         match outcome {
             AdminOutcome::Done => {
                 tracing::info!(actor = %self.actor, post, action = action.as_str(), "post {}", action.done());
@@ -348,15 +353,19 @@ mod tests {
         let long = "x".repeat(501);
         let err = checked_text(&r, &long).unwrap_err().to_string();
         assert_eq!(
-            err,
-            "post 7: text is 501 bytes of UTF-8; the limit is 500",
+            err, "post 7: text is 501 bytes of UTF-8; the limit is 500",
             "{err}"
         );
         // Five links in the text plus a different card: six.
         let links: String = (0..5).map(|i| format!("https://e{i}.example/ ")).collect();
         let err = checked_text(&r, &links).unwrap_err().to_string();
-        assert!(err.contains("6 distinct links") && err.contains("limit is 5"), "{err}");
-        let err = checked_text(&r, "a <b>bold</b> claim").unwrap_err().to_string();
+        assert!(
+            err.contains("6 distinct links") && err.contains("limit is 5"),
+            "{err}"
+        );
+        let err = checked_text(&r, "a <b>bold</b> claim")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("HTML tag"), "{err}");
         assert!(matches!(
             checked_text(&r, "  \n"),

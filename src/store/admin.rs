@@ -198,10 +198,9 @@ impl Store {
     /// The posts of the given states (all when empty), optionally of one account and one
     /// feed, in the filter's order, at most `limit`.
     pub async fn list_posts(&self, filter: &PostFilter<'_>) -> StoreResult<Vec<OutboxRow>> {
-        let states = serde_json::to_string(
-            &filter.states.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        )
-        .unwrap_or_else(|_| "[]".into());
+        let states =
+            serde_json::to_string(&filter.states.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+                .unwrap_or_else(|_| "[]".into());
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE (? IS NULL OR account_id = ?) \
              AND (? IS NULL OR feed_id = ?) \
@@ -250,7 +249,12 @@ impl Store {
     }
 
     /// A post waited for review until its story grew older than its feed's `max_age`.
-    pub async fn expire_review(&self, id: i64, reason: &str, now: i64) -> StoreResult<AdminOutcome> {
+    pub async fn expire_review(
+        &self,
+        id: i64,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<AdminOutcome> {
         let done = sqlx::query(
             "UPDATE outbox SET state = 'expired', last_error = ?, updated_at = ? \
              WHERE id = ? AND state = 'review'",

@@ -24,10 +24,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use accounts::AccountRow;
+pub use admin::{AdminOutcome, PostFilter, PostOrder, ReleaseRequest, Released};
 pub use feeds::{FeedConfig, FeedRow};
 pub use group_commit::PendingCommit;
 pub use items::{IngestItem, IngestTx, ItemDisposition, Recognised};
-pub use admin::{AdminOutcome, PostFilter, PostOrder, ReleaseRequest, Released};
 pub use outbox::{
     Claim, Claimed, Entry, Held, Holder, MediaType, OutboxRow, OutboxState, Transition,
 };

@@ -43,7 +43,11 @@ impl Client {
     }
 
     async fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
-        let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let req = if cookie.is_empty() {
             req
         } else {
@@ -97,7 +101,10 @@ impl Client {
 
 /// The first CSRF token in a page's forms.
 fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a form with a csrf field") + 19;
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a csrf field")
+        + 19;
     html[at..].split('"').next().unwrap().to_owned()
 }
 
@@ -113,10 +120,18 @@ async fn without_a_session_or_a_valid_csrf_token_nothing_changes() {
     // No session: the pages and the actions are 403.
     let page = c.get("/desk").await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
-    assert!(page.body.contains("Log in to use the desk"), "{}", page.body);
+    assert!(
+        page.body.contains("Log in to use the desk"),
+        "{}",
+        page.body
+    );
     let refused = c.post(&approve, &[("csrf", "0123")]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert!(refused.body.contains("Nothing was changed"), "{}", refused.body);
+    assert!(
+        refused.body.contains("Nothing was changed"),
+        "{}",
+        refused.body
+    );
 
     // Logged in: the cookie is HttpOnly and SameSite=Strict (and not Secure over plain
     // HTTP).
@@ -128,7 +143,10 @@ async fn without_a_session_or_a_valid_csrf_token_nothing_changes() {
         .iter()
         .find(|c| c.starts_with("f2t_desk="))
         .unwrap();
-    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
     assert!(!session.contains("Secure"), "{session}");
 
     // A form without its token, or with another's, is refused.
@@ -144,16 +162,29 @@ async fn without_a_session_or_a_valid_csrf_token_nothing_changes() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("desk story 0"), "{}", page.body);
     let csrf = csrf_of(&page.body);
-    let done = c.post(&approve, &[("csrf", &csrf), ("back", "review")]).await;
+    let done = c
+        .post(&approve, &[("csrf", &csrf), ("back", "review")])
+        .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
     assert_eq!(newsroom.in_state(OutboxState::Queued).await[0].id, post);
     let page = c.get("/desk?state=review").await;
-    assert!(page.body.contains(&format!("Post #{post} approved.")), "{}", page.body);
-    assert!(page.body.contains("Nothing waits for review."), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("Post #{post} approved.")),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Nothing waits for review."),
+        "{}",
+        page.body
+    );
 
     // Logged out, the old cookie is worth nothing.
     let old = c.cookies.clone();
-    assert_eq!(c.post("/desk/logout", &[("csrf", &csrf)]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        c.post("/desk/logout", &[("csrf", &csrf)]).await.status,
+        StatusCode::SEE_OTHER
+    );
     c.cookies = old;
     assert_eq!(c.get("/desk").await.status, StatusCode::FORBIDDEN);
 }
@@ -174,7 +205,11 @@ async fn behind_a_tls_proxy_on_this_host_the_cookie_is_secure() {
         .form(&[("csrf", csrf.as_str()), ("password", PASSWORD)]);
     let login = c.send(req).await;
     assert_eq!(login.status, StatusCode::SEE_OTHER);
-    assert!(login.set_cookies.iter().all(|c| c.contains("; Secure")), "{:?}", login.set_cookies);
+    assert!(
+        login.set_cookies.iter().all(|c| c.contains("; Secure")),
+        "{:?}",
+        login.set_cookies
+    );
 }
 
 #[tokio::test]
@@ -203,7 +238,11 @@ async fn a_wrong_password_is_refused_slowed_and_then_limited() {
     // Now even the right password waits for the window to slide.
     let limited = c.login(PASSWORD).await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(limited.body.contains("Too many failed logins"), "{}", limited.body);
+    assert!(
+        limited.body.contains("Too many failed logins"),
+        "{}",
+        limited.body
+    );
 }
 
 #[tokio::test]
@@ -222,18 +261,34 @@ async fn an_edit_beyond_the_limits_is_refused_with_the_limit_named() {
     let long = "é".repeat(300);
     let refused = c.post(&edit, &[("csrf", &csrf), ("text", &long)]).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(refused.body.contains("text is 600 bytes of UTF-8; the limit is 500"), "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("text is 600 bytes of UTF-8; the limit is 500"),
+        "{}",
+        refused.body
+    );
     // The text as typed stays in the form.
     assert!(refused.body.contains(&long));
 
     let links: String = (0..5).map(|i| format!("https://e{i}.example/ ")).collect();
     let refused = c.post(&edit, &[("csrf", &csrf), ("text", &links)]).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(refused.body.contains("6 distinct links"), "{}", refused.body);
+    assert!(
+        refused.body.contains("6 distinct links"),
+        "{}",
+        refused.body
+    );
     assert_eq!(newsroom.posts().await[0].text, post.text, "nothing changed");
 
     let saved = c
-        .post(&edit, &[("csrf", &csrf), ("text", "A better headline\r\nand a second line")])
+        .post(
+            &edit,
+            &[
+                ("csrf", &csrf),
+                ("text", "A better headline\r\nand a second line"),
+            ],
+        )
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER);
     let row = newsroom.store.outbox_by_id(post.id).await.unwrap().unwrap();
@@ -253,7 +308,11 @@ async fn a_flood_released_newest_first_reaches_threads_in_that_order() {
     let mut c = Client::new(&newsroom);
     c.login(PASSWORD).await;
     let page = c.get("/desk?state=held").await;
-    assert!(page.body.contains("4 post(s) held by the flood guard"), "{}", page.body);
+    assert!(
+        page.body.contains("4 post(s) held by the flood guard"),
+        "{}",
+        page.body
+    );
     let csrf = csrf_of(&page.body);
     let released = c
         .post(
@@ -264,8 +323,15 @@ async fn a_flood_released_newest_first_reaches_threads_in_that_order() {
     assert_eq!(released.status, StatusCode::SEE_OTHER);
 
     wait_until("three posts on Threads", || fake.posts().len() == 3).await;
-    let texts: Vec<String> = fake.posts().iter().map(|p| p.text.clone().unwrap_or_default()).collect();
-    for (text, story) in texts.iter().zip(["wire story 4", "wire story 3", "wire story 2"]) {
+    let texts: Vec<String> = fake
+        .posts()
+        .iter()
+        .map(|p| p.text.clone().unwrap_or_default())
+        .collect();
+    for (text, story) in texts
+        .iter()
+        .zip(["wire story 4", "wire story 3", "wire story 2"])
+    {
         assert!(text.starts_with(story), "{texts:?}");
     }
     assert_eq!(newsroom.in_state(OutboxState::Held).await.len(), 1);
@@ -309,7 +375,11 @@ async fn a_post_waiting_for_review_past_max_age_expires() {
     let expired = newsroom.in_state(OutboxState::Expired).await;
     assert_eq!(expired.len(), 2);
     assert!(
-        expired[0].last_error.as_deref().unwrap().contains("older than max_age"),
+        expired[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("older than max_age"),
         "{expired:?}"
     );
     assert!(fake.posts().is_empty());
@@ -318,7 +388,10 @@ async fn a_post_waiting_for_review_past_max_age_expires() {
 async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let started = Instant::now();
     while !cond() {
-        assert!(started.elapsed() < Duration::from_secs(30), "timed out: {what}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -72,7 +72,10 @@ async fn start_driver(driver: &Path) -> Driver {
         {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "chromedriver did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Driver {
@@ -138,7 +141,10 @@ async fn click(c: &Client, css: &str) {
 async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let started = Instant::now();
     while !cond() {
-        assert!(started.elapsed() < Duration::from_secs(30), "timed out: {what}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -176,7 +182,10 @@ async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
     // The post waits for review, shown as it will appear: text, link card, topic tag.
     let card = text_of(&c, &format!("#post-{post}")).await;
     assert!(card.contains("desk story 0"), "{card}");
-    assert!(card.contains("news.example"), "the link card's domain: {card}");
+    assert!(
+        card.contains("news.example"),
+        "the link card's domain: {card}"
+    );
     assert!(card.contains("Politics"), "the topic tag: {card}");
     let shot = c.screenshot().await.unwrap();
     std::fs::write(target_file("desk-review.png"), shot).unwrap();
@@ -193,7 +202,10 @@ async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
     area.send_keys(&"x".repeat(520)).await.unwrap();
     click(&c, "#save").await;
     let error = text_of(&c, "#edit-error").await;
-    assert!(error.contains("text is 520 bytes of UTF-8; the limit is 500"), "{error}");
+    assert!(
+        error.contains("text is 520 bytes of UTF-8; the limit is 500"),
+        "{error}"
+    );
     let row = newsroom.store.outbox_by_id(post).await.unwrap().unwrap();
     assert!(row.text.starts_with("desk story 0"), "{}", row.text);
 
@@ -233,24 +245,37 @@ async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
     let wire = newsroom.store.feed_by_name("wire").await.unwrap().unwrap();
     c.goto(&newsroom.url("/desk?state=held")).await.unwrap();
     let release = text_of(&c, &format!("#release-feed-{}", wire.id)).await;
-    assert!(release.contains("4 post(s) held") && release.contains("newest first"), "{release}");
+    assert!(
+        release.contains("4 post(s) held") && release.contains("newest first"),
+        "{release}"
+    );
     let shot = c.screenshot().await.unwrap();
     std::fs::write(target_file("desk-held.png"), shot).unwrap();
     click(&c, &format!("#release-all-{}", wire.id)).await;
     let flash = text_of(&c, "#flash").await;
-    assert!(flash.contains("Released 4 post(s) of wire (newest first)"), "{flash}");
+    assert!(
+        flash.contains("Released 4 post(s) of wire (newest first)"),
+        "{flash}"
+    );
     wait_until("the flood on Threads", || fake.posts().len() == 5).await;
     let order: Vec<String> = fake.posts()[1..]
         .iter()
         .map(|p| p.text.clone().unwrap_or_default())
         .collect();
-    for (text, story) in order.iter().zip(["wire story 4", "wire story 3", "wire story 2", "wire story 1"]) {
+    for (text, story) in order.iter().zip([
+        "wire story 4",
+        "wire story 3",
+        "wire story 2",
+        "wire story 1",
+    ]) {
         assert!(text.starts_with(story), "{order:?}");
     }
     assert!(fake.duplicates().is_empty());
 
     // Published, with its permalink.
-    c.goto(&newsroom.url("/desk?state=published")).await.unwrap();
+    c.goto(&newsroom.url("/desk?state=published"))
+        .await
+        .unwrap();
     let published = text_of(&c, "main").await;
     assert!(published.contains("Council approves"), "{published}");
 

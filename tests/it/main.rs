@@ -18,5 +18,6 @@ mod kill9;
 mod opml;
 mod outbox_claims;
 mod publish;
+mod review;
 mod support;
 mod threads_client;
