@@ -94,12 +94,13 @@ impl DeskNewsroom {
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
         let desk = Desk::new(store.clone(), &settings).expect("http.desk is on");
-        let state = HttpState::new(
-            store.clone(),
-            Liveness::new(),
-            feed2threads::metrics::install().unwrap(),
-        )
-        .with_desk(Some(desk.clone()));
+        // A recorder of its own, not the process-wide one: the metrics tests count what
+        // they record, and this newsroom's publishes must not reach them.
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .build_recorder()
+            .handle();
+        let state =
+            HttpState::new(store.clone(), Liveness::new(), metrics).with_desk(Some(desk.clone()));
         tokio::spawn(feed2threads::http::serve_on(listener, state, stop.clone()));
         let newsroom = DeskNewsroom {
             _dir: dir,
