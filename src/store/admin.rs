@@ -354,3 +354,136 @@ async fn reorder_newest_first(tx: &mut Tx, ids: &[i64]) -> StoreResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Claimed, FeedConfig, Holder};
+
+    /// One account, one feed, and posts in `states`, story i dated `1000 + i`; ids in order.
+    async fn store_with(states: &[&str]) -> (Store, i64, Vec<i64>) {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let account = store.ensure_account("news", 0).await.unwrap();
+        let feed = store
+            .sync_feeds(
+                &[FeedConfig {
+                    name: "front",
+                    url: "https://example.org/feed",
+                    account_id: account.id,
+                }],
+                0,
+            )
+            .await
+            .unwrap()[0];
+        let mut ids = Vec::new();
+        for (i, state) in states.iter().enumerate() {
+            let date = 1000 + i64::try_from(i).unwrap();
+            let item: i64 = sqlx::query_scalar(
+                "INSERT INTO items (feed_id, item_key, first_seen_at, disposition) \
+                 VALUES (?, ?, 0, 'held') RETURNING id",
+            )
+            .bind(feed)
+            .bind(format!("guid:{i}"))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO outbox (account_id, item_id, feed_id, state, text, item_date, \
+                 queue_order, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0) RETURNING id",
+            )
+            .bind(account.id)
+            .bind(item)
+            .bind(feed)
+            .bind(state)
+            .bind(format!("story {i}"))
+            .bind(date)
+            .bind(date)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            ids.push(id);
+        }
+        (store, account.id, ids)
+    }
+
+    async fn queue_order(store: &Store, account: i64) -> Vec<i64> {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM outbox WHERE account_id = ? AND state = 'queued' ORDER BY {}",
+            crate::store::outbox::QUEUE_ORDER
+        )))
+        .bind(account)
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_flood_released_newest_first_keeps_its_place_and_reverses_its_order() {
+        // A queued story older than the flood, the flood, and a queued story newer than it.
+        let (store, account, ids) =
+            store_with(&["queued", "held", "held", "held", "held", "queued"]).await;
+        let request = ReleaseRequest {
+            latest: Some(3),
+            drop_rest: false,
+            newest_first: true,
+        };
+        let done = store.release_feed(1, request, 5).await.unwrap();
+        assert_eq!(done.released, vec![ids[4], ids[3], ids[2]]);
+        assert_eq!(done.kept, 1);
+        assert_eq!(
+            queue_order(&store, account).await,
+            vec![ids[0], ids[4], ids[3], ids[2], ids[5]]
+        );
+        // Oldest first (the default) leaves the keys alone.
+        let rest = store
+            .release_feed(
+                1,
+                ReleaseRequest {
+                    latest: None,
+                    drop_rest: false,
+                    newest_first: false,
+                },
+                6,
+            )
+            .await
+            .unwrap();
+        assert_eq!(rest.released, vec![ids[1]]);
+        assert_eq!(queue_order(&store, account).await[..2], [ids[0], ids[1]]);
+        let held: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE disposition = 'held'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(held, 0, "released items are no longer counted as held");
+    }
+
+    #[tokio::test]
+    async fn a_post_the_publisher_has_taken_cannot_be_edited() {
+        let (store, _, ids) = store_with(&["queued", "review", "published"]).await;
+        let holder = Holder::new();
+        assert!(matches!(
+            store.outbox_claim(ids[0], &holder, 10).await.unwrap(),
+            Claimed::Won(_)
+        ));
+        assert_eq!(
+            store.edit_post_text(ids[0], "new", 11).await.unwrap(),
+            AdminOutcome::Claimed
+        );
+        assert_eq!(
+            store.edit_post_text(ids[2], "new", 11).await.unwrap(),
+            AdminOutcome::WrongState(OutboxState::Published)
+        );
+        assert_eq!(
+            store.edit_post_text(ids[1], "new", 11).await.unwrap(),
+            AdminOutcome::Done
+        );
+        assert_eq!(
+            store.approve_post(ids[0], 12).await.unwrap(),
+            AdminOutcome::WrongState(OutboxState::Queued)
+        );
+        assert_eq!(store.approve_post(ids[1], 12).await.unwrap(), AdminOutcome::Done);
+        assert_eq!(store.approve_post(99, 12).await.unwrap(), AdminOutcome::NotFound);
+        let rows = store.outbox_by_id(ids[1]).await.unwrap().unwrap();
+        assert_eq!((rows.state, rows.text.as_str()), (OutboxState::Queued, "new"));
+    }
+}
