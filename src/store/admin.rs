@@ -68,7 +68,10 @@ impl Store {
         .bind(id)
         .execute(self.pool())
         .await?;
-        self.outcome(id, done.rows_affected()).await
+        Ok(match self.outcome(id, done.rows_affected()).await? {
+            AdminOutcome::WrongState(OutboxState::Queued) => AdminOutcome::Claimed,
+            other => other,
+        })
     }
 
     /// A failed (or expired, or dropped) post goes back to the queue, keeping nothing of
@@ -271,16 +274,12 @@ impl Store {
         if changed == 1 {
             return Ok(AdminOutcome::Done);
         }
-        let row: Option<(OutboxState, Option<String>)> =
-            sqlx::query_as("SELECT state, claimed_by FROM outbox WHERE id = ?")
+        let state: Option<OutboxState> =
+            sqlx::query_scalar("SELECT state FROM outbox WHERE id = ?")
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await?;
-        Ok(match row {
-            None => AdminOutcome::NotFound,
-            Some((OutboxState::Queued, Some(_))) => AdminOutcome::Claimed,
-            Some((state, _)) => AdminOutcome::WrongState(state),
-        })
+        Ok(state.map_or(AdminOutcome::NotFound, AdminOutcome::WrongState))
     }
 }
 
@@ -378,12 +377,14 @@ mod tests {
         let mut ids = Vec::new();
         for (i, state) in states.iter().enumerate() {
             let date = 1000 + i64::try_from(i).unwrap();
+            let disposition = if *state == "held" { "held" } else { "queued" };
             let item: i64 = sqlx::query_scalar(
                 "INSERT INTO items (feed_id, item_key, first_seen_at, disposition) \
-                 VALUES (?, ?, 0, 'held') RETURNING id",
+                 VALUES (?, ?, 0, ?) RETURNING id",
             )
             .bind(feed)
             .bind(format!("guid:{i}"))
+            .bind(disposition)
             .fetch_one(store.pool())
             .await
             .unwrap();
@@ -449,11 +450,10 @@ mod tests {
             .unwrap();
         assert_eq!(rest.released, vec![ids[1]]);
         assert_eq!(queue_order(&store, account).await[..2], [ids[0], ids[1]]);
-        let held: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE disposition = 'held'")
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE disposition = 'held'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
         assert_eq!(held, 0, "released items are no longer counted as held");
     }
 
@@ -481,9 +481,18 @@ mod tests {
             store.approve_post(ids[0], 12).await.unwrap(),
             AdminOutcome::WrongState(OutboxState::Queued)
         );
-        assert_eq!(store.approve_post(ids[1], 12).await.unwrap(), AdminOutcome::Done);
-        assert_eq!(store.approve_post(99, 12).await.unwrap(), AdminOutcome::NotFound);
+        assert_eq!(
+            store.approve_post(ids[1], 12).await.unwrap(),
+            AdminOutcome::Done
+        );
+        assert_eq!(
+            store.approve_post(99, 12).await.unwrap(),
+            AdminOutcome::NotFound
+        );
         let rows = store.outbox_by_id(ids[1]).await.unwrap().unwrap();
-        assert_eq!((rows.state, rows.text.as_str()), (OutboxState::Queued, "new"));
+        assert_eq!(
+            (rows.state, rows.text.as_str()),
+            (OutboxState::Queued, "new")
+        );
     }
 }
