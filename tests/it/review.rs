@@ -130,7 +130,7 @@ async fn review_mode_from_the_command_line() {
         assert_eq!(stdout(&edited).trim(), format!("post {} edited", ids[0]));
         let post = listed(&cfg, &["--state", "review"])
             .into_iter()
-            .find(|p| p["id"].to_string() == ids[0])
+            .find(|p| p["id"] == ids[0].parse::<i64>().unwrap())
             .unwrap();
         assert_eq!(post["text"], "A headline an editor wrote");
 
