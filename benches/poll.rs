@@ -188,8 +188,15 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     // BENCH_CONFIG adds top-level tables, e.g. "[fetch]\nconcurrency = 64".
     let extra = std::env::var("BENCH_CONFIG").unwrap_or_default();
+    // The account needs a token: `run --once` exits 1 when an account is paused. Its API is
+    // a closed port: the publisher's token check fails harmlessly (the token is kept) and,
+    // with backlog "skip", it has nothing to publish.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
     let mut config = format!(
-        "{extra}\n[http]\nlisten = \"off\"\n[defaults]\nbacklog = \"skip\"\nmax_age = \"off\"\n[[accounts]]\nname = \"bench\"\n",
+        "{extra}\n[threads]\napi_base = \"http://127.0.0.1:{closed_port}\"\n[http]\nlisten = \"off\"\n[defaults]\nbacklog = \"skip\"\nmax_age = \"off\"\n[[accounts]]\nname = \"bench\"\naccess_token = \"bench-token\"\n",
     );
     for i in 0..n {
         let addr = ports[i % HOSTS];

@@ -1,4 +1,4 @@
-//! The command line (clap derive). Parsing only; the commands' bodies live in `app`.
+//! The command line (clap derive). Parsing only; the commands' bodies live in `commands`.
 
 use crate::store::OutboxState;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -84,6 +84,10 @@ pub struct PreviewArgs {
     /// Show at most N posts.
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
+    /// Also fetch a URL on a loopback, private or link-local address (a configured feed's
+    /// URL always may be).
+    #[arg(long)]
+    pub allow_private: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! The operations HTTP endpoint (`[http] listen`): `/healthz` and `/metrics`.
 //!
-//! `/healthz` answers 200 while the run loop is alive (it beat its [`Liveness`] recently)
-//! and the store answers a trivial query, 503 otherwise, with one line saying why: container
+//! `/healthz` answers 200 while the run loop is alive (it beat its [`Liveness`] recently),
+//! the store is not in an outage (the daemon's [`StoreHealth`]: its writes fail, locked, full
+//! or I/O) and it answers a trivial query, 503 otherwise, with one line saying why: container
 //! orchestrators and load balancers read the status, people read the line. `/metrics` renders
 //! the Prometheus exposition of the recorder `metrics::install` set up.
 //!
@@ -11,6 +12,7 @@
 //! token fires. It must not be started for `run --once` or `--dry-run`
 //! (the caller decides; this module does not know about commands).
 
+use crate::health::StoreHealth;
 use crate::store::{Store, now_unix};
 use axum::Router;
 use axum::extract::State;
@@ -96,6 +98,8 @@ pub struct HttpState {
     pub metrics: PrometheusHandle,
     /// The editors' desk, when `http.desk = true`.
     pub desk: Option<crate::desk::Desk>,
+    /// The store's failures as the daemon meets them; `None`: only the ping is checked.
+    pub store_health: Option<StoreHealth>,
 }
 
 impl HttpState {
@@ -107,12 +111,19 @@ impl HttpState {
             stale_after: DEFAULT_STALE_AFTER,
             metrics,
             desk: None,
+            store_health: None,
         }
     }
 
     /// Serve the desk under `/desk` too.
     pub fn with_desk(mut self, desk: Option<crate::desk::Desk>) -> Self {
         self.desk = desk;
+        self
+    }
+
+    /// `/healthz` says 503, with the reason, while the daemon meets store failures.
+    pub fn with_store_health(mut self, health: StoreHealth) -> Self {
+        self.store_health = Some(health);
         self
     }
 
@@ -217,6 +228,12 @@ async fn healthz(State(state): State<HttpState>) -> Response {
                 age.as_secs(),
                 state.stale_after.as_secs()
             ),
+        );
+    }
+    if let Some(outage) = state.store_health.as_ref().and_then(StoreHealth::outage) {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {outage}\n"),
         );
     }
     match tokio::time::timeout(STORE_PING_TIMEOUT, state.store.ping()).await {

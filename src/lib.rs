@@ -8,15 +8,21 @@
 //! - `cli`: the command line (clap).
 //! - `logging`: tracing setup (JSON off a terminal, text on one).
 //! - `config`: TOML → raw structs → validated `Settings`; secrets.
-//! - `app`: wires the components, the run loop and shutdown; the commands' bodies.
+//! - `run_mode`: `RunMode` (once or daemon, live or dry), decided once from the command line.
+//! - `app`: wires the components for a run in its mode (start-up and reloads).
+//! - `daemon`: the run loop, the polls in flight, the heartbeat, the run's report and exit code.
+//! - `scheduler`: which feed is due, which is being polled, when to wake up.
+//! - `health`: the store's outages as the daemon meets them (for `/healthz` and the limit).
+//! - `commands`: the bodies of the commands, one file each.
+//! - `printout`: how a post reads to an operator (`preview`, dry run).
 //! - `feed`: HTTP fetch, parsing, the item model and identity keys.
 //! - `schedule`: when each feed is next due.
 //! - `poll`: one poll of one feed, from fetch to outbox.
 //! - `procstat`: the process's own CPU time and peak memory, for logs and the benchmark.
 //! - `compose`: item → post within the API's limits.
-//! - `store`: every SQL statement.
+//! - `store`: every SQL statement; the daemon lock; the dry run's in-memory snapshot.
 //! - `threads`: the Threads API client.
-//! - `publish`: per-account publishing workers.
+//! - `publish`: per-account publishing workers, supervised.
 //! - `auth`: the `auth` command: Meta's OAuth flow or a token import, stored in `store`.
 //! - `opml`: the `import-opml` command: OPML export → `[[feeds]]` blocks.
 //! - `http`: the `/healthz` and `/metrics` endpoint, and the run loop's `Liveness` pulse.
@@ -29,19 +35,25 @@
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod commands;
 pub mod compose;
 pub mod config;
+pub mod daemon;
 pub mod desk;
 pub mod feed;
+pub mod health;
 pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod opml;
 pub mod poll;
+pub mod printout;
 pub mod procstat;
 pub mod publish;
 pub mod review;
+pub mod run_mode;
 pub mod schedule;
+pub mod scheduler;
 pub mod store;
 pub mod threads;

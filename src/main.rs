@@ -1,10 +1,14 @@
 //! The `feed2threads` binary: parse the command line, set up logging, dispatch, and map
 //! errors to exit codes (0 ok, 1 runtime failure, 2 usage or config error).
+//!
+//! Nothing here may panic on a closed stderr (`feed2threads run 2>&1 | head -1`):
+//! messages go through `say`, which drops what cannot be written.
 
 use clap::Parser;
 use feed2threads::cli::{Cli, LogFormat};
-use feed2threads::config::{ConfigError, Settings, resolve_path};
-use feed2threads::{app, logging};
+use feed2threads::config::{Settings, resolve_path};
+use feed2threads::{commands, logging};
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -15,10 +19,10 @@ fn main() -> ExitCode {
     );
     // Needs no config: it makes a value for one.
     if matches!(cli.command, feed2threads::cli::Command::DeskPassword) {
-        return match app::desk_password(&mut std::io::stdout()) {
+        return match commands::desk_password::run(&mut std::io::stdout()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                say(&format!("error: {e:#}"));
                 ExitCode::from(1)
             }
         };
@@ -26,25 +30,28 @@ fn main() -> ExitCode {
     let path = resolve_path(cli.config.as_deref());
     let settings = match Settings::load(&path) {
         Ok(s) => s,
-        Err(e) => return config_error(&e),
+        Err(e) => {
+            say(&format!("config error: {e}"));
+            return ExitCode::from(2);
+        }
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            say(&format!("error: cannot start the async runtime: {e}"));
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(app::dispatch(&settings, cli.command)) {
+    match runtime.block_on(commands::dispatch(&settings, cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say(&format!("error: {e:#}"));
             ExitCode::from(1)
         }
     }
 }
 
-fn config_error(e: &ConfigError) -> ExitCode {
-    eprintln!("config error: {e}");
-    ExitCode::from(2)
+/// One line on stderr; nothing if stderr is closed.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

@@ -329,15 +329,42 @@ fn base_name(feed: &OpmlFeed, url: &Url) -> String {
     if s.is_empty() { "feed".to_string() } else { s }
 }
 
-fn unique(base: String, taken: &mut HashSet<String>) -> String {
-    let mut name = base.clone();
-    let mut n = 2;
-    while taken.contains(&name) {
-        name = format!("{base}-{n}");
-        n += 1;
+/// The names given so far, and for each base name the next number to try, so that the
+/// thousandth feed called "News" costs one lookup, not a thousand (`news-2` … `news-999`
+/// were tried once, when they were given).
+#[derive(Debug, Default)]
+struct Names {
+    taken: HashSet<String>,
+    next_suffix: HashMap<String, usize>,
+}
+
+impl Names {
+    /// Names already used by the config.
+    fn new(configured: impl IntoIterator<Item = String>) -> Self {
+        Names {
+            taken: configured.into_iter().collect(),
+            next_suffix: HashMap::new(),
+        }
     }
-    taken.insert(name.clone());
-    name
+
+    /// `base`, or `base-N` with the smallest N ≥ 2 not yet taken, and mark it taken.
+    ///
+    /// Linear over a whole import: each base's counter only moves forward, and it moves
+    /// past a taken `base-N` only when that name was given to a feed whose own base was
+    /// `base-N` (or configured), which happens once per name.
+    fn unique(&mut self, base: String) -> String {
+        if self.taken.insert(base.clone()) {
+            return base;
+        }
+        let next = self.next_suffix.entry(base.clone()).or_insert(2);
+        loop {
+            let name = format!("{base}-{next}");
+            *next += 1;
+            if self.taken.insert(name.clone()) {
+                return name;
+            }
+        }
+    }
 }
 
 fn toml_string(s: &str) -> String {
@@ -366,7 +393,7 @@ pub fn render(
     if settings.account(account).is_none() {
         return Err(OpmlError::UnknownAccount(account.to_string()));
     }
-    let mut taken: HashSet<String> = settings.feeds.iter().map(|f| f.name.clone()).collect();
+    let mut names = Names::new(settings.feeds.iter().map(|f| f.name.clone()));
     let configured: HashMap<String, (usize, &str)> = settings
         .feeds
         .iter()
@@ -430,7 +457,7 @@ pub fn render(
             writeln!(out, "# {}", folder.as_deref().unwrap_or("(top level)"))?;
         }
         last_folder = folder;
-        let name = unique(base_name(feed, &url), &mut taken);
+        let name = names.unique(base_name(feed, &url));
         writeln!(out, "[[feeds]]")?;
         writeln!(out, "name = {}", toml_string(&name))?;
         writeln!(out, "url = {}", toml_string(url.as_str()))?;
@@ -480,6 +507,19 @@ mod tests {
         );
         assert!(feed_url("/relative/rss").is_err());
         assert!(feed_url("mailto:x@example.org").is_err());
+    }
+
+    #[test]
+    fn names_count_up_per_base_and_skip_taken_ones() {
+        let mut names = Names::new(["news-3".to_string()]);
+        let given: Vec<String> = ["news", "news", "news", "news-2", "news", "sport"]
+            .into_iter()
+            .map(|b| names.unique(b.to_string()))
+            .collect();
+        assert_eq!(
+            given,
+            ["news", "news-2", "news-4", "news-2-2", "news-5", "sport"]
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! HTML and feed text → clean plain text.
 //!
-//! Owns: tag stripping (attributes with `>` inside quotes, comments, CDATA, unclosed
-//! tags, `script`/`style` bodies), entity decoding (repeated, for double-encoded feeds),
+//! Owns: tag stripping (through the html5gum tokenizer, in [`strip`]), entity decoding
+//! (htmlize, repeated, for double-encoded feeds),
 //! block elements → line/paragraph breaks, whitespace collapsing, removal of control and
 //! zero-width junk, repair of UTF-8-read-as-cp1252 mojibake, Unicode NFC, and the final
 //! guard that makes "no tag, no entity" hold for any input.
@@ -10,7 +10,11 @@
 //! input, however broken, gives a string (never a panic, never an error).
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 use unicode_normalization::UnicodeNormalization;
+
+mod strip;
+use strip::strip_tags;
 
 /// Placeholders for breaks while tags are being stripped. Real newlines in HTML are only
 /// whitespace, so breaks need their own markers until whitespace has been collapsed.
@@ -30,62 +34,6 @@ const MAX_DECODE_ROUNDS: usize = 8;
 /// and a cluster that never fits would make a title impossible to shorten without
 /// splitting it.
 const MAX_GRAPHEME_BYTES: usize = 64;
-
-/// Elements whose content is not text a reader should see. Figure captions are photo
-/// credits ("Illustration by … / The Verge") more often than not: noise in a post.
-const DROP_CONTENT: &[&str] = &[
-    "script",
-    "style",
-    "noscript",
-    "template",
-    "iframe",
-    "object",
-    "svg",
-    "math",
-    "head",
-    "figcaption",
-];
-/// Elements that start and end a paragraph.
-const PARAGRAPH: &[&str] = &[
-    "p",
-    "div",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "blockquote",
-    "ul",
-    "ol",
-    "dl",
-    "table",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "figure",
-    "figcaption",
-    "pre",
-    "hr",
-    "aside",
-    "nav",
-    "main",
-    "address",
-    "details",
-    "summary",
-    "form",
-    "fieldset",
-    "center",
-    "hgroup",
-    "menu",
-    "body",
-    "html",
-];
-/// Elements that start a new line (on their opening tag only, so `</li><li>` is one break).
-const LINE_START: &[&str] = &["li", "tr", "dt", "dd", "caption", "option"];
-/// Table cells: keep neighbouring cells' words apart.
-const CELL: &[&str] = &["td", "th"];
 
 /// Feed text (HTML or plain) → plain text: paragraphs separated by one blank line, line
 /// breaks kept, whitespace collapsed, entities decoded, NFC, no tags, no entities.
@@ -283,235 +231,6 @@ fn decode_entities(s: &str) -> String {
 
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&b| b == needle)
-}
-
-fn starts_with_ci(hay: &[u8], at: usize, needle: &[u8]) -> bool {
-    hay.get(at..at + needle.len())
-        .is_some_and(|s| s.eq_ignore_ascii_case(needle))
-}
-
-fn find_from(hay: &str, from: usize, needle: &str) -> Option<usize> {
-    hay.get(from..)?.find(needle).map(|p| from + p)
-}
-
-fn find_ci_from(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
-    }
-    (from..=hay.len() - needle.len())
-        .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
-}
-
-/// Remove markup, leaving text (entities still encoded) and break markers. Returns
-/// whether any markup was seen.
-fn strip_tags(input: &str) -> (String, bool) {
-    let bytes = input.as_bytes();
-    let mut out = String::with_capacity(input.len());
-    let mut saw_markup = false;
-    let mut text_start = 0;
-    let mut i = 0;
-    while let Some(off) = memchr(b'<', &bytes[i..]) {
-        let lt = i + off;
-        // Each arm sets where the text resumes; `None` means "the rest is markup".
-        let resume: Option<usize>;
-        if starts_with_ci(bytes, lt, b"<!--") {
-            out.push_str(&input[text_start..lt]);
-            saw_markup = true;
-            resume = find_from(input, lt + 4, "-->").map(|e| e + 3);
-        } else if starts_with_ci(bytes, lt, b"<![CDATA[") {
-            // CDATA content is text; its entities are decoded with the rest, because
-            // feeds put escaped HTML in CDATA as often as raw HTML.
-            out.push_str(&input[text_start..lt]);
-            let body = lt + 9;
-            match find_from(input, body, "]]>") {
-                Some(end) => {
-                    out.push_str(&input[body..end]);
-                    resume = Some(end + 3);
-                }
-                None => {
-                    out.push_str(&input[body..]);
-                    resume = None;
-                }
-            }
-        } else if matches!(bytes.get(lt + 1), Some(b'!' | b'?'))
-            || (bytes.get(lt + 1) == Some(&b'/')
-                && !bytes.get(lt + 2).is_some_and(|c| c.is_ascii_alphabetic()))
-        {
-            // Doctype, processing instruction, or `</` + non-letter (a "bogus comment"
-            // in HTML5): markup up to the next `>`. Without one it is just text.
-            let Some(e) = memchr(b'>', &bytes[lt..]) else {
-                i = lt + 1;
-                continue;
-            };
-            out.push_str(&input[text_start..lt]);
-            saw_markup = true;
-            resume = Some(lt + e + 1);
-        } else if bytes.get(lt + 1) == Some(&b'/')
-            && bytes.get(lt + 2).is_some_and(|c| c.is_ascii_alphabetic())
-        {
-            out.push_str(&input[text_start..lt]);
-            saw_markup = true;
-            let (name, name_end) = tag_name(input, lt + 2);
-            let end = tag_end(bytes, name_end);
-            if PARAGRAPH.contains(&name.as_str()) {
-                out.push(PARA);
-            } else if CELL.contains(&name.as_str()) {
-                out.push(' ');
-            }
-            resume = end;
-        } else if bytes.get(lt + 1).is_some_and(|c| c.is_ascii_alphabetic()) {
-            out.push_str(&input[text_start..lt]);
-            saw_markup = true;
-            let (name, name_end) = tag_name(input, lt + 1);
-            let end = tag_end(bytes, name_end);
-            let self_closing = end.is_some_and(|e| e >= 2 && bytes[e - 2] == b'/');
-            if DROP_CONTENT.contains(&name.as_str()) && !self_closing {
-                let close = format!("</{name}");
-                resume = end.and_then(|e| {
-                    let c = find_ci_from(bytes, e, close.as_bytes())?;
-                    tag_end(bytes, c + close.len())
-                });
-            } else {
-                if PARAGRAPH.contains(&name.as_str()) {
-                    out.push(PARA);
-                } else if LINE_START.contains(&name.as_str()) || name == "br" {
-                    out.push(LINE);
-                } else if CELL.contains(&name.as_str()) {
-                    out.push(' ');
-                } else if name == "img" {
-                    // WordPress and Mastodon turn emoji into <img class="wp-smiley"
-                    // alt="🇨🇭">; the alt *is* the text there. Other images say nothing.
-                    if let Some(e) = end {
-                        out.push_str(&emoji_img_alt(&input[name_end..e]));
-                    }
-                }
-                resume = end;
-            }
-        } else {
-            // A `<` that starts no tag ("a < b", "<3") is text.
-            i = lt + 1;
-            continue;
-        }
-        match resume {
-            Some(r) => {
-                text_start = r;
-                i = r;
-            }
-            None => {
-                text_start = input.len();
-                break;
-            }
-        }
-    }
-    out.push_str(&input[text_start..]);
-    (out, saw_markup)
-}
-
-/// Lower-case tag name starting at `from`, and where it ends.
-fn tag_name(input: &str, from: usize) -> (String, usize) {
-    let bytes = input.as_bytes();
-    let mut end = from;
-    while end < bytes.len()
-        && (bytes[end].is_ascii_alphanumeric() || matches!(bytes[end], b'-' | b':' | b'_'))
-    {
-        end += 1;
-    }
-    (input[from..end].to_ascii_lowercase(), end)
-}
-
-/// Byte offset just past the `>` closing a tag whose attributes start at `from`. Quotes
-/// are honoured (`title="a > b"`); a quote that never closes falls back to the first `>`,
-/// as a truncated attribute is likelier than a `>` inside it. `None`: the tag never closes.
-fn tag_end(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    let mut quote: Option<u8> = None;
-    while i < bytes.len() {
-        let c = bytes[i];
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == b'"' || c == b'\'' => {
-                // Only a quote that opens an attribute value counts (after `=`).
-                let prev = bytes[from..i]
-                    .iter()
-                    .rev()
-                    .find(|b| !b.is_ascii_whitespace());
-                if prev == Some(&b'=') {
-                    quote = Some(c);
-                }
-            }
-            None if c == b'>' => return Some(i + 1),
-            None => {}
-        }
-        i += 1;
-    }
-    if quote.is_some() {
-        return memchr(b'>', &bytes[from..]).map(|p| from + p + 1);
-    }
-    None
-}
-
-/// The alt text of an `<img>` that stands for an emoji, else nothing.
-fn emoji_img_alt(attrs: &str) -> String {
-    let class = attr_value(attrs, "class")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if class.contains("emoji") || class.contains("smiley") {
-        attr_value(attrs, "alt").unwrap_or_default()
-    } else {
-        String::new()
-    }
-}
-
-/// Raw value of attribute `name` in an attribute string (entities left for later).
-fn attr_value(attrs: &str, name: &str) -> Option<String> {
-    let bytes = attrs.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
-            i += 1;
-        }
-        let start = i;
-        while i < bytes.len()
-            && !bytes[i].is_ascii_whitespace()
-            && !matches!(bytes[i], b'=' | b'>' | b'/')
-        {
-            i += 1;
-        }
-        let key = &attrs[start..i];
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let mut value = String::new();
-        if bytes.get(i) == Some(&b'=') {
-            i += 1;
-            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            match bytes.get(i) {
-                Some(&q @ (b'"' | b'\'')) => {
-                    let vstart = i + 1;
-                    let vend = memchr(q, &bytes[vstart..]).map_or(bytes.len(), |p| vstart + p);
-                    value = attrs[vstart..vend].to_owned();
-                    i = (vend + 1).min(bytes.len());
-                }
-                _ => {
-                    let vstart = i;
-                    while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'>' {
-                        i += 1;
-                    }
-                    value = attrs[vstart..i].to_owned();
-                }
-            }
-        }
-        if key.eq_ignore_ascii_case(name) {
-            return Some(value);
-        }
-        if i == start {
-            i += 1;
-        }
-    }
-    None
 }
 
 /// Plain-text mode of tag removal: drop tag-like spans, nothing else.
@@ -756,12 +475,26 @@ fn needs_cleaning(c: char, markers: Markers) -> bool {
     }
 }
 
+/// What windows-1252 bytes 0x80..=0x9F stand for (`€`, `‚`, … `Ÿ`; the five undefined ones
+/// stay C1 controls), from encoding_rs rather than a table of our own.
+static CP1252_HIGH: LazyLock<[char; 32]> = LazyLock::new(|| {
+    std::array::from_fn(|i| {
+        let byte = [0x80_u8.saturating_add(u8::try_from(i).unwrap_or(0))];
+        let (decoded, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(&byte);
+        decoded
+            .chars()
+            .next()
+            .unwrap_or(char::REPLACEMENT_CHARACTER)
+    })
+});
+
 /// A C1 control character read from bytes that were really windows-1252.
 fn cp1252_c1(c: char) -> Option<char> {
-    let byte = u8::try_from(u32::from(c)).ok()?;
-    let bytes = [byte];
-    let (decoded, _, _) = encoding_rs::WINDOWS_1252.decode(&bytes);
-    decoded.chars().next().filter(|d| !d.is_control())
+    let index = u32::from(c).checked_sub(0x80)?;
+    CP1252_HIGH
+        .get(usize::try_from(index).ok()?)
+        .copied()
+        .filter(|d| !d.is_control())
 }
 
 /// Repair UTF-8 that was read as windows-1252 ("â€™" → "’", "Ã©" → "é"), which feeds
@@ -834,13 +567,8 @@ fn cp1252_byte(c: char) -> Option<u8> {
     if (0xA0..=0xFF).contains(&cp) {
         return u8::try_from(cp).ok();
     }
-    // 0x80..=0x9F in windows-1252 map to these (and 5 undefined bytes to C1 controls).
-    const HIGH: [char; 32] = [
-        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž',
-        '\u{8F}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}',
-        'ž', 'Ÿ',
-    ];
-    HIGH.iter()
+    CP1252_HIGH
+        .iter()
         .position(|&h| h == c)
         .and_then(|p| u8::try_from(0x80 + p).ok())
 }

@@ -6,8 +6,21 @@
 //! # Redirects
 //!
 //! Redirects are followed by hand (reqwest's policy is `none`) so that every hop's status is
-//! known: `moved_permanently_to` is set only when *every* hop was a 301 or 308, and a loop is
-//! reported as a loop rather than as "too many redirects" after burning the whole budget.
+//! known, and a loop is reported as a loop rather than as "too many redirects" after burning
+//! the whole budget. Three rules make them safe:
+//!
+//! - A redirect from `https` to `http` is never followed (`insecure_redirect`): it would hand
+//!   the feed, and any credentials in its URL, to whoever sits on the path.
+//! - `moved_permanently_to` (which the caller stores as the feed's new address) is set only
+//!   when *every* hop was a 301 or 308 **and** the new URL is on the same site (same
+//!   registrable domain, from the public-suffix list) as the one asked for. A permanent
+//!   redirect to another site (an expired domain's parking page, a hijacked host, a CDN
+//!   "feed moved" page) is followed for this fetch and logged, and the configured URL stays.
+//! - A fetcher built with [`Fetcher::guarded`] checks every hop with an [`AddressGuard`]:
+//!   a host that is, or resolves to, a loopback, private or link-local address is refused
+//!   (`private_address`), redirect targets included.
+//!
+//! URLs in errors and logs go through [`redact_url`]: a feed URL may carry credentials.
 //!
 //! # Error classes
 //!
@@ -31,15 +44,21 @@
 //! | `too_large` | body over the cap after decompression |
 //! | `empty` | 2xx with an empty (or whitespace-only) body |
 //! | `too_many_redirects` | more than `max_redirects` hops, or a loop |
+//! | `insecure_redirect` | a redirect from https to http |
+//! | `private_address` | a guarded fetch whose host is or resolves to a non-public address |
 //! | `other` | anything else (undecodable gzip, client construction) |
 
 use std::error::Error as StdError;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
-use url::Url;
+use url::{Host, Url};
+
+use super::address::{AddressGuard, Refused, ResolveError};
+use super::redact::{redact_in, redact_url};
 
 /// What we accept, most specific first. Like miniflux's, plus JSON Feed; `*/*` last because
 /// many publishers serve feeds as `text/html` or `application/octet-stream`.
@@ -121,7 +140,8 @@ pub struct FetchedBody {
     pub body: Bytes,
     /// Where the body came from after redirects.
     pub final_url: Url,
-    /// Set when every redirect on the way was permanent (301/308): the feed moved.
+    /// Set when every redirect on the way was permanent (301/308) and the new URL is on
+    /// the same site as the one asked for: the feed moved, remember its new address.
     pub moved_permanently_to: Option<Url>,
     pub content_type: Option<String>,
     /// Validators, already cleared when the response said not to cache (`Expires: 0`).
@@ -195,6 +215,12 @@ pub enum FetchError {
     #[error("redirect loop back to {url}")]
     RedirectLoop { url: String },
 
+    #[error("refused to follow the redirect from {from} to {to}: it would leave HTTPS")]
+    InsecureRedirect { from: String, to: String },
+
+    #[error("refused to fetch {url}: {refused}; only public addresses are fetched here")]
+    PrivateAddress { url: String, refused: Refused },
+
     #[error("fetch failed: {0}")]
     Other(String),
 }
@@ -219,6 +245,8 @@ impl FetchError {
             Self::TooLarge { .. } => "too_large",
             Self::Empty => "empty",
             Self::TooManyRedirects { .. } | Self::RedirectLoop { .. } => "too_many_redirects",
+            Self::InsecureRedirect { .. } => "insecure_redirect",
+            Self::PrivateAddress { .. } => "private_address",
             Self::Other(_) => "other",
         }
     }
@@ -299,31 +327,36 @@ fn human_size(bytes: usize) -> String {
 pub struct Fetcher {
     client: reqwest::Client,
     config: FetchConfig,
+    /// Set for a fetcher that must only reach public addresses.
+    guard: Option<AddressGuard>,
 }
 
 impl Fetcher {
+    /// A fetcher for the configured feeds: any address the operator configured is fine.
     pub fn new(config: FetchConfig) -> Result<Self, FetchError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
-        let client = reqwest::Client::builder()
-            .user_agent(config.user_agent.as_str())
-            .default_headers(headers)
-            .connect_timeout(config.connect_timeout)
-            // Per hop; `fetch` also bounds all hops together with the same budget.
-            .timeout(config.timeout)
-            // Each hop's status matters (permanent vs temporary), so hops are followed by hand.
-            .redirect(reqwest::redirect::Policy::none())
-            .gzip(true)
-            .brotli(true)
-            .deflate(true)
-            // Polls of one host cluster together (section feeds); idle sockets beyond that
-            // only hold publisher resources.
-            .pool_idle_timeout(Duration::from_secs(10))
+        let client = client_builder(&config).build().map_err(build_error)?;
+        Ok(Self {
+            client,
+            config,
+            guard: None,
+        })
+    }
+
+    /// A fetcher for URLs that did not come from the config (`preview URL`): every host it
+    /// connects to, redirect targets included, must pass `guard`. Names are resolved through
+    /// the guard's resolver, so the address checked is the address connected to. It ignores
+    /// proxy settings: through a proxy the guard would check the proxy, not the target.
+    pub fn guarded(config: FetchConfig, guard: AddressGuard) -> Result<Self, FetchError> {
+        let client = client_builder(&config)
+            .dns_resolver(Arc::new(guard.resolver()))
+            .no_proxy()
             .build()
-            .map_err(|e| {
-                FetchError::Other(format!("cannot build the HTTP client: {}", chain(&e)))
-            })?;
-        Ok(Self { client, config })
+            .map_err(build_error)?;
+        Ok(Self {
+            client,
+            config,
+            guard: Some(guard),
+        })
     }
 
     pub fn config(&self) -> &FetchConfig {
@@ -345,43 +378,45 @@ impl Fetcher {
 
     async fn fetch_hops(&self, request: &FetchRequest) -> Result<FetchOutcome, FetchError> {
         check_url(&request.url)?;
+        self.check_address(&request.url)?;
+        let mut hops = Hops::new(&request.url, self.config.max_redirects);
         let mut url = request.url.clone();
-        let mut visited = vec![url.clone()];
-        let mut all_permanent = true;
-
         loop {
             let response = self.send(&url, request).await?;
             let status = response.status();
             if !is_followed_redirect(status) {
-                let moved = (visited.len() > 1 && all_permanent).then(|| url.clone());
+                let moved = hops.moved_to(&url);
                 return self.finish(response, request, url, moved).await;
             }
-
             let Some(next) = location(response.headers(), &url)? else {
                 return Err(FetchError::HttpStatus {
                     status: status.as_u16(),
                 });
             };
-            // `visited` holds the start URL plus one entry per hop taken so far.
-            if visited.len() > self.config.max_redirects {
-                return Err(FetchError::TooManyRedirects {
-                    limit: self.config.max_redirects,
-                    url: next.to_string(),
-                });
-            }
-            if visited.contains(&next) {
-                return Err(FetchError::RedirectLoop {
-                    url: next.to_string(),
-                });
-            }
-            all_permanent &= matches!(
-                status,
-                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+            hops.follow(&url, status, &next)?;
+            self.check_address(&next)?;
+            tracing::debug!(
+                from = %redact_url(url.as_str()),
+                to = %redact_url(next.as_str()),
+                status = status.as_u16(),
+                "following redirect"
             );
-            tracing::debug!(from = %url, to = %next, status = status.as_u16(), "following redirect");
-            visited.push(next.clone());
             url = next;
         }
+    }
+
+    /// The guard's check of a URL whose host is an address; names are checked when the
+    /// client resolves them.
+    fn check_address(&self, url: &Url) -> Result<(), FetchError> {
+        let Some(guard) = &self.guard else {
+            return Ok(());
+        };
+        guard
+            .check_url(url)
+            .map_err(|refused| FetchError::PrivateAddress {
+                url: redact_url(url.as_str()).into_owned(),
+                refused,
+            })
     }
 
     async fn send(
@@ -464,6 +499,118 @@ impl Fetcher {
     }
 }
 
+fn client_builder(config: &FetchConfig) -> reqwest::ClientBuilder {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
+    reqwest::Client::builder()
+        .user_agent(config.user_agent.as_str())
+        .default_headers(headers)
+        .connect_timeout(config.connect_timeout)
+        // Per hop; `fetch` also bounds all hops together with the same budget.
+        .timeout(config.timeout)
+        // Each hop's status matters (permanent vs temporary), so hops are followed by hand.
+        .redirect(reqwest::redirect::Policy::none())
+        .gzip(true)
+        .brotli(true)
+        .deflate(true)
+        // Polls of one host cluster together (section feeds); idle sockets beyond that
+        // only hold publisher resources.
+        .pool_idle_timeout(Duration::from_secs(10))
+}
+
+fn build_error(e: reqwest::Error) -> FetchError {
+    FetchError::Other(format!("cannot build the HTTP client: {}", chain(&e)))
+}
+
+/// The redirect chain of one fetch, and the rules for following it.
+#[derive(Debug)]
+struct Hops<'a> {
+    start: &'a Url,
+    /// The start URL plus one entry per hop taken so far.
+    visited: Vec<Url>,
+    all_permanent: bool,
+    max_redirects: usize,
+}
+
+impl<'a> Hops<'a> {
+    fn new(start: &'a Url, max_redirects: usize) -> Self {
+        Hops {
+            start,
+            visited: vec![start.clone()],
+            all_permanent: true,
+            max_redirects,
+        }
+    }
+
+    /// Checks the redirect `status` from `from` to `next` and records it when it may be
+    /// followed: within the hop budget, not back to a URL already visited, and not from
+    /// https to http.
+    fn follow(&mut self, from: &Url, status: StatusCode, next: &Url) -> Result<(), FetchError> {
+        if self.visited.len() > self.max_redirects {
+            return Err(FetchError::TooManyRedirects {
+                limit: self.max_redirects,
+                url: redact_url(next.as_str()).into_owned(),
+            });
+        }
+        if self.visited.contains(next) {
+            return Err(FetchError::RedirectLoop {
+                url: redact_url(next.as_str()).into_owned(),
+            });
+        }
+        if from.scheme() == "https" && next.scheme() == "http" {
+            return Err(FetchError::InsecureRedirect {
+                from: redact_url(from.as_str()).into_owned(),
+                to: redact_url(next.as_str()).into_owned(),
+            });
+        }
+        self.all_permanent &= matches!(
+            status,
+            StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+        );
+        self.visited.push(next.clone());
+        Ok(())
+    }
+
+    /// The feed's new address when the chain that ended at `last` says it moved for good
+    /// (every hop a 301 or 308) and the move may be remembered: only within one site.
+    /// A permanent move to another site (a lapsed domain, a hijacked redirect) is followed
+    /// for this fetch only and logged, so it cannot take the feed over for good.
+    fn moved_to(&self, last: &Url) -> Option<Url> {
+        if self.visited.len() < 2 || !self.all_permanent {
+            return None;
+        }
+        if same_site(self.start, last) {
+            return Some(last.clone());
+        }
+        tracing::warn!(
+            from = %redact_url(self.start.as_str()),
+            to = %redact_url(last.as_str()),
+            "feed redirects permanently to another site; followed for this fetch only, the \
+             configured URL stays (update the config if the move is genuine)"
+        );
+        None
+    }
+}
+
+/// Same registrable domain ("eTLD+1": `news.example.co.uk` and `www.example.co.uk` are one
+/// site, `alice.github.io` and `bob.github.io` are two). Scheme and port do not matter.
+fn same_site(a: &Url, b: &Url) -> bool {
+    fn site(url: &Url) -> Option<String> {
+        match url.host()? {
+            Host::Domain(name) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                Some(psl::domain_str(&name).map(str::to_owned).unwrap_or(name))
+            }
+            Host::Ipv4(ip) => Some(ip.to_string()),
+            Host::Ipv6(ip) => Some(ip.to_string()),
+        }
+    }
+    match (site(a), site(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
 fn check_url(url: &Url) -> Result<(), FetchError> {
     let reason = if !matches!(url.scheme(), "http" | "https") {
         format!("scheme {:?} is not http or https", url.scheme())
@@ -473,7 +620,7 @@ fn check_url(url: &Url) -> Result<(), FetchError> {
         return Ok(());
     };
     Err(FetchError::InvalidUrl {
-        url: url.to_string(),
+        url: redact_url(url.as_str()).into_owned(),
         reason,
     })
 }
@@ -500,7 +647,7 @@ fn location(headers: &HeaderMap, current: &Url) -> Result<Option<Url>, FetchErro
     let next = current
         .join(raw.trim())
         .map_err(|e| FetchError::InvalidUrl {
-            url: raw.to_string(),
+            url: redact_url(&raw).into_owned(),
             reason: format!("bad redirect Location ({e})"),
         })?;
     check_url(&next)?;
@@ -722,7 +869,18 @@ async fn read_capped(
 /// predicates first, then the io errors and messages hyper and rustls leave underneath.
 fn classify(err: &reqwest::Error, url: &Url, config: &FetchConfig) -> FetchError {
     let host = url.host_str().unwrap_or_default().to_owned();
-    let detail = root_cause(err);
+    // reqwest's messages quote the URL, credentials and all.
+    let detail = redact_in(&root_cause(err), url.as_str()).into_owned();
+    // A guarded fetch whose host resolved to a non-public address.
+    if let Some(refused) = sources(err).find_map(|e| match e.downcast_ref::<ResolveError>() {
+        Some(ResolveError::Refused(r)) => Some(r.clone()),
+        _ => None,
+    }) {
+        return FetchError::PrivateAddress {
+            url: redact_url(url.as_str()).into_owned(),
+            refused,
+        };
+    }
     // Only the causes: reqwest's own message contains the URL, and a feed at
     // `/alerts.xml` must not look like a TLS alert.
     let text = sources(err)
@@ -757,7 +915,7 @@ fn classify(err: &reqwest::Error, url: &Url, config: &FetchConfig) -> FetchError
     }
     if err.is_builder() {
         return FetchError::InvalidUrl {
-            url: url.to_string(),
+            url: redact_url(url.as_str()).into_owned(),
             reason: detail,
         };
     }
@@ -767,7 +925,7 @@ fn classify(err: &reqwest::Error, url: &Url, config: &FetchConfig) -> FetchError
     if err.is_request() || err.is_body() || has_io_error(err) {
         return FetchError::Network { host, detail };
     }
-    FetchError::Other(chain(err))
+    FetchError::Other(redact_in(&chain(err), url.as_str()).into_owned())
 }
 
 /// rustls failures reach us as `io::Error`s of kind `InvalidData` wrapping a
@@ -1036,5 +1194,135 @@ mod tests {
         assert!(location(&HeaderMap::new(), &current).unwrap().is_none());
         let err = location(&headers(&[("location", "javascript:alert(1)")]), &current).unwrap_err();
         assert_eq!(err.class(), "invalid_url");
+    }
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn https_to_http_is_never_followed() {
+        let start = url("https://news.example/feed.xml");
+        let mut hops = Hops::new(&start, 5);
+        let err = hops
+            .follow(
+                &start,
+                StatusCode::MOVED_PERMANENTLY,
+                &url("http://news.example/feed.xml"),
+            )
+            .unwrap_err();
+        assert_eq!(err.class(), "insecure_redirect");
+        assert_eq!(
+            err.to_string(),
+            "refused to follow the redirect from https://news.example/feed.xml to \
+             http://news.example/feed.xml: it would leave HTTPS"
+        );
+        // Further along the chain too, and whatever the status.
+        let mut hops = Hops::new(&start, 5);
+        let middle = url("https://cdn.example/feed.xml");
+        hops.follow(&start, StatusCode::FOUND, &middle).unwrap();
+        let err = hops
+            .follow(
+                &middle,
+                StatusCode::TEMPORARY_REDIRECT,
+                &url("http://cdn.example/x"),
+            )
+            .unwrap_err();
+        assert_eq!(err.class(), "insecure_redirect");
+    }
+
+    #[test]
+    fn http_to_https_and_https_to_https_are_followed() {
+        let start = url("http://news.example/feed.xml");
+        let mut hops = Hops::new(&start, 5);
+        let secure = url("https://news.example/feed.xml");
+        hops.follow(&start, StatusCode::MOVED_PERMANENTLY, &secure)
+            .unwrap();
+        hops.follow(
+            &secure,
+            StatusCode::PERMANENT_REDIRECT,
+            &url("https://news.example/rss"),
+        )
+        .unwrap();
+        assert_eq!(
+            hops.moved_to(&url("https://news.example/rss")),
+            Some(url("https://news.example/rss"))
+        );
+    }
+
+    #[test]
+    fn insecure_redirect_messages_hide_credentials() {
+        let start = url("https://jane:s3cret@news.example/feed?token=abc");
+        let mut hops = Hops::new(&start, 5);
+        let err = hops
+            .follow(
+                &start,
+                StatusCode::FOUND,
+                &url("http://news.example/feed?token=abc"),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cret") && !err.contains("abc"), "{err}");
+        assert!(
+            err.contains("https://[redacted]@news.example/feed?token=[redacted]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_permanent_move_is_remembered_only_within_the_site() {
+        let moved = |from: &str, to: &str| {
+            let start = url(from);
+            let mut hops = Hops::new(&start, 5);
+            hops.follow(&start, StatusCode::MOVED_PERMANENTLY, &url(to))
+                .unwrap();
+            hops.moved_to(&url(to)).is_some()
+        };
+        assert!(moved(
+            "http://example.com/rss",
+            "https://www.example.com/feed/"
+        ));
+        assert!(moved(
+            "https://feeds.bbc.co.uk/news/rss.xml",
+            "https://www.bbc.co.uk/news/rss.xml"
+        ));
+        assert!(moved("http://127.0.0.1:8080/a", "http://127.0.0.1:9090/b"));
+        assert!(moved(
+            "https://news.example.co.uk/rss",
+            "https://example.co.uk/rss"
+        ));
+        // Other sites: another domain, another user's site on a shared host, a parking page.
+        assert!(!moved("https://example.com/rss", "https://example.net/rss"));
+        assert!(!moved(
+            "https://alice.github.io/feed.xml",
+            "https://bob.github.io/feed.xml"
+        ));
+        assert!(!moved(
+            "https://example.co.uk/rss",
+            "https://other.co.uk/rss"
+        ));
+        assert!(!moved("http://127.0.0.1/a", "http://127.0.0.2/a"));
+        assert!(!moved("http://localhost/a", "http://127.0.0.1/a"));
+    }
+
+    #[test]
+    fn same_site_compares_registrable_domains() {
+        assert!(same_site(
+            &url("https://a.b.example.org/"),
+            &url("http://example.org:8080/")
+        ));
+        assert!(same_site(
+            &url("https://EXAMPLE.org./x"),
+            &url("https://www.example.org/")
+        ));
+        assert!(!same_site(
+            &url("https://example.org/"),
+            &url("https://example.com/")
+        ));
+        assert!(!same_site(
+            &url("https://co.uk/"),
+            &url("https://example.co.uk/")
+        ));
+        assert!(same_site(&url("http://[::1]/"), &url("http://[::1]:81/")));
     }
 }

@@ -12,6 +12,7 @@
 //! insists on, an unknown RSS or JSON Feed version), keeping every complete item.
 
 use crate::feed::encoding::{self, EncodingSource};
+use crate::feed::html_images;
 use crate::feed::item::{ImageCandidate, ImageSource, Item, ParsedFeed};
 use crate::feed::parse_scan::{self, ScannedKind, ScannedMedia, Tag};
 use feed_rs::model::{Entry, Feed, Link, MediaObject, Person};
@@ -780,47 +781,27 @@ const MAX_HTML_IMGS: usize = 8;
 /// The first `<img>` in `html` with a usable source (`src`, or the lazy-loading
 /// `data-src` when `src` is a placeholder), skipping 1×1 tracking pixels.
 fn first_html_image(html: &str, base: &Url) -> Option<(Url, Option<String>)> {
-    let bytes = html.as_bytes();
-    let mut from = 0;
-    let mut seen = 0;
-    while seen < MAX_HTML_IMGS {
-        let lt = from + bytes.get(from..)?.iter().position(|&b| b == b'<')?;
-        from = lt + 1;
-        let is_img = bytes
-            .get(lt + 1..lt + 4)
-            .is_some_and(|n| n.eq_ignore_ascii_case(b"img"))
-            && bytes
-                .get(lt + 4)
-                .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/' || *b == b'>');
-        if !is_img {
-            continue;
-        }
-        seen += 1;
-        let end = bytes
-            .get(lt..)
-            .and_then(|b| b.iter().position(|&c| c == b'>'))
-            .map_or(bytes.len(), |p| lt + p);
-        let attrs = html.get(lt + 4..end).unwrap_or_default();
-        let attr = |name: &str| parse_scan::attr(attrs, name, true);
-        let is_pixel = |name: &str| attr(name).is_some_and(|v| matches!(v.trim(), "0" | "1"));
-        if is_pixel("width") || is_pixel("height") {
-            continue;
-        }
-        let src = attr("src")
-            .filter(|s| !s.trim().is_empty() && !s.trim_start().starts_with("data:"))
-            .or_else(|| attr("data-src"))
-            .or_else(|| attr("data-lazy-src"));
-        if let Some(url) = src
-            .and_then(|s| resolve(&s, base))
-            .filter(|u| !is_decoration(u))
-        {
-            let alt = attr("alt")
+    html_images::img_tags(html)
+        .take(MAX_HTML_IMGS)
+        .find_map(|img| {
+            let is_pixel =
+                |v: &Option<String>| v.as_deref().is_some_and(|v| matches!(v.trim(), "0" | "1"));
+            if is_pixel(&img.width) || is_pixel(&img.height) {
+                return None;
+            }
+            let url = img
+                .src
+                .filter(|s| !s.trim().is_empty() && !s.trim_start().starts_with("data:"))
+                .or(img.data_src)
+                .or(img.data_lazy_src)
+                .and_then(|s| resolve(&s, base))
+                .filter(|u| !is_decoration(u))?;
+            let alt = img
+                .alt
                 .map(|a| a.trim().to_owned())
                 .filter(|a| !a.is_empty());
-            return Some((url, alt));
-        }
-    }
-    None
+            Some((url, alt))
+        })
 }
 
 /// Images in article HTML that are not the article's picture: feed trackers and share

@@ -13,29 +13,37 @@
 //! - [`quota`]: the publishing quota (API + local ledger + `max_posts_per_day`) and pacing.
 //! - [`token`]: learning the token's expiry, refreshing it, pausing on a dead token.
 //! - [`backoff`]: capped exponential backoff with jitter for every retry path.
+//! - [`supervise`]: one task per account; a panicked worker is reported and restarted.
+//! - [`report`]: what each worker did in a run and why it stopped (`run --once`'s exit code).
 //! - here: [`PublishConfig`] (every wait, injectable for tests) and [`Publishers`], the
-//!   handle `app::run` uses to start, wake, drain and stop the workers.
+//!   handle the daemon uses to start, wake, drain and stop the workers.
 //!
 //! Must not: poll feeds, compose text, or hold SQL (that is `store`'s). It never runs in a
-//! dry run (`app::run` does not start it), so a dry run calls no write endpoint.
+//! dry run (the run mode does not start it), so a dry run calls no write endpoint.
 
 pub mod backoff;
 pub mod quota;
 pub mod reconcile;
+pub mod report;
+pub mod supervise;
 pub mod token;
 pub mod worker;
 
+pub use report::{Ending, FailedPost, WorkerReport};
 pub use worker::{AccountPublisher, Outcome, WaitReason};
 
-use crate::config::{FeedSettings, Settings};
+use crate::config::{AccountSettings, FeedSettings, Settings};
+use crate::health::StoreHealth;
 use crate::store::{Store, StoreError};
 use crate::threads::{ClientConfig, InvalidConfig, ThreadsClient};
+use backoff::Backoff;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use supervise::{RestartPolicy, StartWorker};
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// The publisher's failures that are not about one post: the store, or a client that
 /// cannot be built. API errors never surface here; they are handled per post.
@@ -189,68 +197,159 @@ pub fn client(settings: &Settings) -> Result<ThreadsClient, InvalidConfig> {
     )
 }
 
-/// The running workers, one per configured account.
+/// The running workers, one per configured account, under supervision.
 #[derive(Debug)]
 pub struct Publishers {
-    tracker: TaskTracker,
-    pokes: Vec<Arc<Notify>>,
+    supervisor: JoinHandle<Vec<WorkerReport>>,
+    pokes: HashMap<String, Arc<Notify>>,
     drain: CancellationToken,
+}
+
+/// What every worker of a generation shares.
+struct Shared {
+    store: Store,
+    client: ThreadsClient,
+    feeds: Arc<HashMap<i64, FeedInfo>>,
+    config: PublishConfig,
+    health: Option<StoreHealth>,
+    pokes: HashMap<String, Arc<Notify>>,
+    drain: CancellationToken,
+    shutdown: CancellationToken,
 }
 
 impl Publishers {
     /// Starts one worker per configured account. Each first reconciles the posts its
     /// account left in flight, then publishes the queue. `shutdown` stops them at their
-    /// next safe point (a publish in flight finishes first).
-    pub async fn start(
+    /// next safe point (a publish in flight finishes first). Store failures are reported
+    /// to `health` when given.
+    pub fn start(
         store: &Store,
         settings: &Settings,
         feeds: &[(Arc<FeedSettings>, i64)],
         config: PublishConfig,
+        health: Option<StoreHealth>,
         shutdown: CancellationToken,
     ) -> Result<Publishers, PublishError> {
-        let client = client(settings)?;
-        let infos = feed_infos(feeds);
-        let tracker = TaskTracker::new();
         let drain = CancellationToken::new();
-        let mut pokes = Vec::new();
-        for account in &settings.accounts {
-            let poke = Arc::new(Notify::new());
-            let worker = AccountPublisher::new(
-                store.clone(),
-                client.clone(),
-                account.clone(),
-                infos.clone(),
-                config.clone(),
-            )
-            .await?
-            .with_wakeups(poke.clone(), drain.clone());
-            tracker.spawn(worker.run(shutdown.clone()));
-            pokes.push(poke);
-        }
-        tracker.close();
+        let pokes: HashMap<String, Arc<Notify>> = settings
+            .accounts
+            .iter()
+            .map(|a| (a.name.clone(), Arc::new(Notify::new())))
+            .collect();
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            client: client(settings)?,
+            feeds: feed_infos(feeds),
+            config,
+            health,
+            pokes: pokes.clone(),
+            drain: drain.clone(),
+            shutdown: shutdown.clone(),
+        });
+        let start: StartWorker = Arc::new(move |account| {
+            let shared = shared.clone();
+            Box::pin(async move { shared.run_worker(account).await })
+        });
+        let supervisor = tokio::spawn(supervise::supervise(
+            settings.accounts.clone(),
+            start,
+            RestartPolicy::default(),
+            shutdown,
+            drain.clone(),
+        ));
         Ok(Publishers {
-            tracker,
+            supervisor,
             pokes,
             drain,
         })
     }
 
-    /// New posts were queued: wake the idle workers (a busy one finds them next).
-    pub fn poke(&self) {
-        for p in &self.pokes {
+    /// New posts were queued for `account`: wake its worker if idle (a busy one finds
+    /// them next).
+    pub fn poke(&self, account: &str) {
+        if let Some(p) = self.pokes.get(account) {
             p.notify_one();
         }
     }
 
-    /// `run --once`: publish what can be published now (pacing included; a spent quota,
-    /// a paused account or a persistent failure end it), then return.
-    pub async fn drain(self) {
+    /// Wake every idle worker.
+    pub fn poke_all(&self) {
+        for p in self.pokes.values() {
+            p.notify_one();
+        }
+    }
+
+    /// `run --once`, once every post the polls queued is committed: publish what can be
+    /// published now (pacing included; a spent quota, a paused account or a persistent
+    /// failure end it), then return what each account did.
+    pub async fn drain(self) -> Vec<WorkerReport> {
         self.drain.cancel();
-        self.tracker.wait().await;
+        self.poke_all();
+        self.reports().await
     }
 
     /// Wait for the workers to stop (after the shutdown token fired).
-    pub async fn finish(self) {
-        self.tracker.wait().await;
+    pub async fn finish(self) -> Vec<WorkerReport> {
+        self.reports().await
+    }
+
+    async fn reports(self) -> Vec<WorkerReport> {
+        match self.supervisor.await {
+            Ok(reports) => reports,
+            Err(e) => {
+                tracing::error!(
+                    "the publishers' supervisor ended abnormally: {}",
+                    supervise::panic_message(e)
+                );
+                Vec::new()
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Builds the account's worker (retrying while the store fails) and runs it to its end.
+    async fn run_worker(self: Arc<Self>, account: AccountSettings) -> WorkerReport {
+        let name = account.name.clone();
+        let mut trouble = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let poke = self.pokes.get(&name).cloned().unwrap_or_default();
+        let worker = loop {
+            let built = AccountPublisher::new(
+                self.store.clone(),
+                self.client.clone(),
+                account.clone(),
+                self.feeds.clone(),
+                self.config.clone(),
+            )
+            .await;
+            let e = match built {
+                Ok(worker) => break worker,
+                Err(e) => e,
+            };
+            let delay = trouble.next_delay();
+            match &self.health {
+                Some(h) => {
+                    h.failed(&format!("starting the publisher of account {name}"), &e);
+                }
+                None => tracing::error!(account = %name, "cannot start the publisher: {e}"),
+            }
+            let mut report = WorkerReport::new(&name);
+            if self.drain.is_cancelled() && trouble.failures() > self.config.once_max_failures {
+                report.ending = Ending::StoreTrouble {
+                    error: e.to_string(),
+                };
+                return report;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.shutdown.cancelled() => return report,
+            }
+        };
+        let worker = worker.with_wakeups(poke, self.drain.clone());
+        let worker = match &self.health {
+            Some(h) => worker.with_health(h.clone()),
+            None => worker,
+        };
+        worker.run(self.shutdown.clone()).await
     }
 }

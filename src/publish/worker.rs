@@ -48,9 +48,11 @@ mod steps;
 
 use super::backoff::Backoff;
 use super::quota::{Pacer, Quota};
+use super::report::{Ending, WorkerReport};
 use super::token::TokenKeeper;
 use super::{FeedInfo, PublishConfig, PublishError};
 use crate::config::AccountSettings;
+use crate::health::StoreHealth;
 use crate::store::{Holder, Store, now_unix};
 use crate::threads::ThreadsClient;
 use std::collections::HashMap;
@@ -137,6 +139,8 @@ pub struct AccountPublisher {
     quota_logged: Option<i64>,
     /// When posts waiting for review were last looked at for `max_age`.
     reviews_swept: Option<Instant>,
+    /// Where store failures are reported (the daemon's); `None` when driven by a test.
+    health: Option<StoreHealth>,
 }
 
 impl std::fmt::Debug for AccountPublisher {
@@ -210,6 +214,7 @@ impl AccountPublisher {
             permalinks_due: false,
             quota_logged: None,
             reviews_swept: None,
+            health: None,
         })
     }
 
@@ -230,69 +235,119 @@ impl AccountPublisher {
         &self.settings.name
     }
 
-    /// Runs until `shutdown` fires (or, when draining, until nothing can be published now).
-    /// A publish in flight is never abandoned: shutdown is looked at only while waiting.
-    pub async fn run(mut self, shutdown: CancellationToken) {
-        self.shutdown = shutdown;
-        let span = tracing::info_span!("publisher", account = %self.settings.name);
-        self.run_loop().instrument(span).await;
+    /// Reports the store's failures (and its successful writes) to the daemon's
+    /// [`StoreHealth`], so `/healthz` shows an outage the publishers meet.
+    pub fn with_health(mut self, health: StoreHealth) -> Self {
+        self.health = Some(health);
+        self
     }
 
-    async fn run_loop(&mut self) {
+    /// Runs until `shutdown` fires (or, when draining, until nothing can be published now),
+    /// and says what it did and why it stopped. A publish in flight is never abandoned:
+    /// shutdown is looked at only while waiting.
+    pub async fn run(mut self, shutdown: CancellationToken) -> WorkerReport {
+        self.shutdown = shutdown;
+        let span = tracing::info_span!("publisher", account = %self.settings.name);
+        self.run_loop().instrument(span).await
+    }
+
+    async fn run_loop(&mut self) -> WorkerReport {
         tracing::info!(account = %self.settings.name, "publisher started");
+        let mut report = WorkerReport::new(&self.settings.name);
         let mut store_trouble = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-        while !self.shutdown.is_cancelled() {
+        report.ending = loop {
+            if self.shutdown.is_cancelled() {
+                break Ending::Stopped;
+            }
+            // Read before the step, not after: polling is declared over only once every
+            // post the polls queued is committed, so a step that starts after it sees them
+            // all, and its `Idle` means the queue really is empty. (Read after the step, a
+            // step that looked just before the last commit and found nothing would end the
+            // run with that account's posts still queued.)
+            let draining = self.drain.is_cancelled();
             self.sweep_reviews().await;
             let outcome = match self.try_publish_next().await {
-                Ok(o) => {
+                Ok(outcome) => {
                     store_trouble.reset();
-                    o
+                    outcome
                 }
                 Err(e) => {
                     let d = store_trouble.next_delay();
+                    if let Some(health) = &self.health {
+                        health.failed(
+                            &format!("publishing for account {}", self.settings.name),
+                            &e,
+                        );
+                    }
                     tracing::error!(account = %self.settings.name, "publisher step failed: {e}; retrying in {d:?}");
-                    let give_up = self.drain.is_cancelled()
-                        && store_trouble.failures() > self.config.once_max_failures;
-                    if give_up || !self.nap(d).await {
-                        break;
+                    if draining && store_trouble.failures() > self.config.once_max_failures {
+                        break Ending::StoreTrouble {
+                            error: e.to_string(),
+                        };
+                    }
+                    if !self.nap(d).await {
+                        break Ending::Stopped;
                     }
                     continue;
                 }
             };
-            let draining = self.drain.is_cancelled();
-            match outcome {
-                Outcome::Published { .. }
-                | Outcome::Failed { .. }
-                | Outcome::Expired { .. }
-                | Outcome::Skipped { .. } => {}
-                Outcome::Idle => {
-                    if self.permalinks_due
-                        && let Err(e) = self.backfill_permalinks().await
-                    {
-                        tracing::warn!(account = %self.settings.name, "permalink backfill failed: {e}");
-                    }
-                    if draining {
-                        break;
-                    }
-                    self.wait_for_work(self.config.idle_recheck).await;
-                }
-                Outcome::Wait { until, reason } => {
-                    if draining && !self.worth_waiting_when_draining(until, &reason).await {
-                        break;
-                    }
-                    self.sleep_until(until).await;
-                }
-                Outcome::Paused { .. } => {
-                    if draining {
-                        break;
-                    }
-                    // A new token (`auth`) clears the pause; look again from time to time.
-                    self.wait_for_work(self.config.idle_recheck).await;
-                }
-                Outcome::Interrupted => break,
+            report.record(&outcome);
+            if let Some(ending) = self.after_step(outcome, draining).await {
+                break ending;
             }
+        };
+        tracing::info!(account = %self.settings.name, ending = %report.ending, "publisher stopped");
+        report
+    }
+
+    /// Waits as the step's outcome asks; `Some` ends the run.
+    async fn after_step(&mut self, outcome: Outcome, draining: bool) -> Option<Ending> {
+        match outcome {
+            Outcome::Published { .. } => {
+                if let Some(health) = &self.health {
+                    health.ok();
+                }
+                None
+            }
+            Outcome::Failed { .. } | Outcome::Expired { .. } | Outcome::Skipped { .. } => None,
+            Outcome::Idle => {
+                if self.permalinks_due
+                    && let Err(e) = self.backfill_permalinks().await
+                {
+                    tracing::warn!(account = %self.settings.name, "permalink backfill failed: {e}");
+                }
+                if draining {
+                    return Some(Ending::Idle);
+                }
+                self.wait_for_work(self.config.idle_recheck, draining).await;
+                None
+            }
+            Outcome::Wait { until, reason } => {
+                // A step that met a store failure backs off itself; the daemon's health
+                // still hears of it, so /healthz and the outage limit see the publishers'
+                // trouble too.
+                if let (WaitReason::Store { error, .. }, Some(health)) = (&reason, &self.health) {
+                    health.failed(
+                        &format!("publishing for account {}", self.settings.name),
+                        error,
+                    );
+                }
+                if draining && !self.worth_waiting_when_draining(until, &reason).await {
+                    return Some(Ending::of_wait(&reason));
+                }
+                self.sleep_until(until, draining).await;
+                None
+            }
+            Outcome::Paused { reason } => {
+                if draining {
+                    return Some(Ending::Paused { reason });
+                }
+                // A new token (`auth`) clears the pause; look again from time to time.
+                self.wait_for_work(self.config.idle_recheck, draining).await;
+                None
+            }
+            Outcome::Interrupted => Some(Ending::Stopped),
         }
-        tracing::info!(account = %self.settings.name, "publisher stopped");
     }
 
     /// Expire posts that waited for review past their feed's `max_age`, at most once per
@@ -357,8 +412,10 @@ impl AccountPublisher {
         }
     }
 
-    async fn wait_for_work(&self, at_most: Duration) {
-        let draining = self.drain.is_cancelled();
+    /// Waits for a poke, at most `at_most`. `draining` is what the step that led here
+    /// saw: if it was not draining yet, the start of the drain ends the wait too, so the
+    /// worker looks again, now knowing that polling is over.
+    async fn wait_for_work(&self, at_most: Duration, draining: bool) {
         tokio::select! {
             () = self.shutdown.cancelled() => {}
             () = self.poke.notified() => {}
@@ -367,9 +424,12 @@ impl AccountPublisher {
         }
     }
 
-    async fn sleep_until(&self, until: Instant) {
+    /// Sleeps until `until`; like [`Self::wait_for_work`], the start of the drain ends a
+    /// wait a non-draining step asked for (a quota window is not worth waiting for then).
+    async fn sleep_until(&self, until: Instant, draining: bool) {
         tokio::select! {
             () = self.shutdown.cancelled() => {}
+            () = self.drain.cancelled(), if !draining => {}
             () = tokio::time::sleep_until(until.into()) => {}
         }
     }

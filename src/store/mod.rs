@@ -7,19 +7,25 @@
 //! approve, edit, release, retry, drop).
 //! The SQL sticks to what SQLite and PostgreSQL share where it can (integer unix times,
 //! `ON CONFLICT`, `RETURNING`), so a Postgres backend can follow.
+//!
+//! Also here: `lock` (one daemon per store) and `snapshot` (the in-memory copy a dry run
+//! works on, so that it cannot write the store file).
 
 pub mod accounts;
 pub mod admin;
 pub mod feeds;
 mod group_commit;
 pub mod items;
+pub mod lock;
 pub mod outbox;
 mod padded;
+mod snapshot;
 
 use group_commit::{GroupCommit, WriteSlot};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -28,6 +34,7 @@ pub use admin::{AdminOutcome, PostFilter, PostOrder, ReleaseRequest, Released};
 pub use feeds::{FeedConfig, FeedRow};
 pub use group_commit::PendingCommit;
 pub use items::{IngestItem, IngestTx, ItemDisposition, Recognised};
+pub use lock::{DaemonLock, LockError, LockHolder};
 pub use outbox::{
     Claim, Claimed, Entry, Held, Holder, MediaType, OutboxRow, OutboxState, Transition,
 };
@@ -68,6 +75,35 @@ const COMMIT_WINDOW: Duration = Duration::from_millis(20);
 /// Commit at once when this many writes are waiting.
 const COMMIT_MAX_WRITES: usize = 256;
 
+/// How long a statement waits for another connection's write lock before it fails with
+/// "database is locked". Several writers (pollers, publishers, the CLI while the daemon
+/// runs) wait for each other instead of failing.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the store is opened. `StoreOptions::default()` is production's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// See [`DEFAULT_BUSY_TIMEOUT`]; tests of a locked store shorten it.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+        }
+    }
+}
+
+/// The database file a sqlx SQLite URL names; `None` for an in-memory database.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_path_buf())
+}
+
 /// Current time as the store keeps it: unix seconds.
 pub fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
@@ -77,15 +113,69 @@ impl Store {
     /// Open (creating if missing) and migrate. `url` is a sqlx SQLite URL such as
     /// `sqlite://feed2threads.db` or `sqlite::memory:`.
     pub async fn open(url: &str) -> StoreResult<Store> {
-        Self::open_with_commit(url, COMMIT_WINDOW, COMMIT_MAX_WRITES).await
+        Self::open_with(url, StoreOptions::default()).await
+    }
+
+    /// `open` with these options.
+    pub async fn open_with(url: &str, options: StoreOptions) -> StoreResult<Store> {
+        Self::open_inner(url, options, COMMIT_WINDOW, COMMIT_MAX_WRITES).await
+    }
+
+    /// A private in-memory copy of the store at `url` (an empty, migrated one when the
+    /// file does not exist): a dry run works on it. The file is only ever read, through a
+    /// read-only attachment that is gone before this returns, so nothing done with the
+    /// copy can reach it.
+    pub async fn open_snapshot(url: &str) -> StoreResult<Store> {
+        let pool = Self::pool_for("sqlite::memory:", StoreOptions::default()).await?;
+        if let Some(file) = sqlite_file(url).filter(|f| f.exists()) {
+            snapshot::copy_into(&pool, &file)
+                .await
+                .map_err(|source| StoreError::Open {
+                    url: url.to_string(),
+                    source,
+                })?;
+        }
+        MIGRATOR.run(&pool).await?;
+        let group = GroupCommit::new(pool.clone(), None, Duration::ZERO, COMMIT_MAX_WRITES);
+        Ok(Store { pool, group })
     }
 
     /// `open`, with the group commit's window and batch size chosen (tests).
+    #[cfg(test)]
     pub(crate) async fn open_with_commit(
         url: &str,
         window: Duration,
         max_writes: usize,
     ) -> StoreResult<Store> {
+        Self::open_inner(url, StoreOptions::default(), window, max_writes).await
+    }
+
+    async fn open_inner(
+        url: &str,
+        store_options: StoreOptions,
+        window: Duration,
+        max_writes: usize,
+    ) -> StoreResult<Store> {
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let (pool, writer) = Self::pools(url, store_options).await?;
+        MIGRATOR.run(&pool).await?;
+        // The single connection of an in-memory store cannot be held open for a window:
+        // every read would wait for it.
+        let window = if memory { Duration::ZERO } else { window };
+        let group = GroupCommit::new(pool.clone(), writer, window, max_writes);
+        Ok(Store { pool, group })
+    }
+
+    /// The pool of `url`, not migrated.
+    async fn pool_for(url: &str, store_options: StoreOptions) -> StoreResult<SqlitePool> {
+        Ok(Self::pools(url, store_options).await?.0)
+    }
+
+    /// The pool and the options of the pollers' writer connection (`None` in memory).
+    async fn pools(
+        url: &str,
+        store_options: StoreOptions,
+    ) -> StoreResult<(SqlitePool, Option<SqliteConnectOptions>)> {
         let open_err = |source| StoreError::Open {
             url: url.to_string(),
             source,
@@ -95,9 +185,7 @@ impl Store {
             .map_err(open_err)?
             .create_if_missing(true)
             .foreign_keys(true)
-            // Several writers (pollers, publishers, the CLI while the daemon runs) wait
-            // for each other instead of failing.
-            .busy_timeout(Duration::from_secs(30))
+            .busy_timeout(store_options.busy_timeout)
             .synchronous(SqliteSynchronous::Normal)
             // Checkpoint every ~40 MB of WAL instead of every 4 MB: each checkpoint syncs
             // the disk, and a cold cycle's many small commits otherwise pay that hundreds
@@ -129,12 +217,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(open_err)?;
-        MIGRATOR.run(&pool).await?;
-        // The single connection of an in-memory store cannot be held open for a window:
-        // every read would wait for it.
-        let window = if memory { Duration::ZERO } else { window };
-        let group = GroupCommit::new(pool.clone(), writer, window, max_writes);
-        Ok(Store { pool, group })
+        Ok((pool, writer))
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {

@@ -170,13 +170,12 @@ async fn queue_commands_and_status() {
     );
     let c = cfg.clone();
     tokio::task::spawn_blocking(move || {
-        // One poll cycle; the account has no token, so nothing can be published.
+        // One poll cycle; the account has no token, so nothing can be published: the
+        // account is paused, which needs a human, and the run says so (exit 1).
         let out = run(&c, &["run", "--once"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{log}");
+        assert!(log.contains("needs a human: account n: paused"), "{log}");
 
         let list = run(&c, &["queue", "list"]);
         let text = String::from_utf8_lossy(&list.stdout);
@@ -381,8 +380,9 @@ async fn status_check_says_when_a_human_is_needed() {
         );
 
         // A failing feed (for longer than status.feed_failing_after) and an account
-        // without a token (paused) both need a human.
-        assert!(run(&broken, &["run", "--once"]).status.success());
+        // without a token (paused) both need a human; the paused account already makes
+        // the run exit 1.
+        assert_eq!(run(&broken, &["run", "--once"]).status.code(), Some(1));
         std::thread::sleep(Duration::from_millis(2100));
         let bad = run(&broken, &["status", "--check"]);
         assert_eq!(bad.status.code(), Some(1));

@@ -5,12 +5,9 @@ use crate::support;
 
 use feed2threads::app::sync_config;
 use feed2threads::config::Settings;
-use feed2threads::feed::fetch::Fetcher;
-use feed2threads::poll::{FetchLimiter, PollReport, PollResult, Poller};
-use feed2threads::schedule::Limits;
+use feed2threads::poll::{PollReport, PollResult, Poller};
 use feed2threads::store::{Store, now_unix};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use support::feed_server::{FeedServer, Route};
 
 /// One RSS item: guid, link, title, hours ago.
@@ -69,16 +66,8 @@ impl Harness {
         let settings = Settings::parse(&text, Path::new("test.toml")).unwrap();
         let store = Store::open(&settings.store_url).await.unwrap();
         sync_config(&store, &settings, true).await.unwrap();
-        let poller = Poller {
-            store: store.clone(),
-            fetcher: Fetcher::new(feed2threads::app::fetch_config(&settings)).unwrap(),
-            limiter: FetchLimiter::new(8, 4),
-            limits: Limits {
-                max_hint_interval: Duration::from_secs(3600),
-                max_backoff: Duration::from_secs(6 * 3600),
-            },
-            dry_run: false,
-        };
+        // The production wiring's poller (limits from the config's defaults).
+        let poller = feed2threads::app::build_poller(&store, &settings).unwrap();
         Harness {
             _dir: dir,
             db,
@@ -346,7 +335,7 @@ async fn flood_guard_holds_a_burst_until_released() {
             latest: None,
             drop_rest: false,
         };
-        feed2threads::app::release(&h.settings, &args, &mut buf)
+        feed2threads::commands::release::release(&h.settings, &args, &mut buf)
             .await
             .unwrap();
         String::from_utf8(buf).unwrap()

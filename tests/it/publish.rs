@@ -11,12 +11,9 @@ use crate::support::fake_threads;
 use fake_threads::{Endpoint, FakeThreads, MediaOutcome, PublishFault, RandomFaults, TokenKind};
 use feed2threads::app::sync_config;
 use feed2threads::config::{FeedSettings, Settings};
-use feed2threads::feed::fetch::Fetcher;
-use feed2threads::poll::{FetchLimiter, Poller};
 use feed2threads::publish::{
     AccountPublisher, FeedInfo, Outcome, PublishConfig, WaitReason, feed_infos,
 };
-use feed2threads::schedule::Limits;
 use feed2threads::store::{Claim, Claimed, Holder, OutboxRow, Store, now_unix};
 use feed2threads::threads::{NewContainer, TextContainer, ThreadsClient};
 use secrecy::ExposeSecret;
@@ -119,16 +116,7 @@ pub(crate) async fn harness_with(fake: &FakeThreads, accounts_and_feeds: &str) -
     let settings = Settings::parse(&text, Path::new("test.toml")).unwrap();
     let store = Store::open(&settings.store_url).await.unwrap();
     let feeds = sync_config(&store, &settings, true).await.unwrap();
-    let poller = Poller {
-        store: store.clone(),
-        fetcher: Fetcher::new(feed2threads::app::fetch_config(&settings)).unwrap(),
-        limiter: FetchLimiter::new(8, 4),
-        limits: Limits {
-            max_hint_interval: Duration::from_secs(3600),
-            max_backoff: Duration::from_secs(6 * 3600),
-        },
-        dry_run: false,
-    };
+    let poller = feed2threads::app::build_poller(&store, &settings).unwrap();
     for (feed, _) in &feeds {
         let row = store.feed_by_name(&feed.name).await.unwrap().unwrap();
         poller.poll(feed, &row).await.unwrap();

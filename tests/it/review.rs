@@ -4,6 +4,7 @@
 //! `queue list --state --feed --json`; `release FEED --latest N` and `--drop-rest`; and the
 //! config keys (`review`, `release_order`, `http.desk*`) as `check` sees them.
 
+use crate::support::fake_threads::FakeThreads;
 use crate::support::feed_server::{FeedServer, Route};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -43,13 +44,17 @@ fn rss(n: usize) -> String {
     s
 }
 
-fn config(dir: &Path, body: &str) -> PathBuf {
+/// A config on `dir`'s store, publishing to `fake` as account `n`, with `body`'s feeds.
+fn config(dir: &Path, fake: &FakeThreads, body: &str) -> PathBuf {
     let path = dir.join("feed2threads.toml");
     std::fs::write(
         &path,
         format!(
-            "[store]\nurl = \"sqlite://{}\"\n[http]\nlisten = \"off\"\n{body}",
-            dir.join("s.db").display()
+            "[store]\nurl = \"sqlite://{}\"\n[threads]\napi_base = \"{}\"\n[http]\nlisten = \"off\"\n\
+             [[accounts]]\nname = \"n\"\naccess_token = \"{}\"\nmin_interval = \"0s\"\n{body}",
+            dir.join("s.db").display(),
+            fake.base_url(),
+            fake.token(),
         ),
     )
     .unwrap();
@@ -75,18 +80,21 @@ async fn review_mode_from_the_command_line() {
     let server = FeedServer::start().await;
     server.set("/news.xml", Route::feed(rss(3)));
     let dir = tempfile::tempdir().unwrap();
+    let fake = FakeThreads::start();
     let cfg = config(
         dir.path(),
+        &fake,
         &format!(
-            "[defaults]\nbacklog = \"all\"\nreview = true\n[[accounts]]\nname = \"n\"\n[[feeds]]\nname = \"news\"\nurl = \"{}\"\n",
+            "[defaults]\nbacklog = \"all\"\nreview = true\n[[feeds]]\nname = \"news\"\nurl = \"{}\"\n",
             server.url("/news.xml")
         ),
     );
     tokio::task::spawn_blocking(move || {
-        // The account has no token: nothing could be published anyway, and review posts
-        // are not even tried.
+        // Posts waiting for review are the operator's choice: the run ends well, and
+        // nothing reaches Threads.
         let out = run(&cfg, &["run", "--once"]);
         assert!(out.status.success(), "{}", stderr(&out));
+        assert!(fake.posts().is_empty());
         let review = listed(&cfg, &["--state", "review", "--feed", "news"]);
         assert_eq!(review.len(), 3);
         assert!(listed(&cfg, &["--state", "queued"]).is_empty());
@@ -183,20 +191,27 @@ async fn a_flood_is_released_by_the_piece() {
     let server = FeedServer::start().await;
     server.set("/news.xml", Route::feed(rss(1)));
     let dir = tempfile::tempdir().unwrap();
+    let fake = FakeThreads::start();
     let cfg = config(
         dir.path(),
+        &fake,
         &format!(
-            "[[accounts]]\nname = \"n\"\n[[feeds]]\nname = \"news\"\nurl = \"{}\"\nflood_limit = 2\nrelease_order = \"newest\"\n",
+            "[[feeds]]\nname = \"news\"\nurl = \"{}\"\nflood_limit = 2\nrelease_order = \"newest\"\n",
             server.url("/news.xml")
         ),
     );
     let c = cfg.clone();
-    tokio::task::spawn_blocking(move || assert!(run(&c, &["run", "--once"]).status.success()))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        let out = run(&c, &["run", "--once"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    })
+    .await
+    .unwrap();
     server.set("/news.xml", Route::feed(rss(7)));
     tokio::task::spawn_blocking(move || {
-        assert!(run(&cfg, &["run", "--once"]).status.success());
+        let out = run(&cfg, &["run", "--once"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(fake.posts().is_empty(), "a held flood is not published");
         let held = listed(&cfg, &["--state", "held"]);
         assert_eq!(held.len(), 6);
 

@@ -3,3 +3,6 @@
 pub mod desk;
 pub mod fake_threads;
 pub mod feed_server;
+pub mod logs;
+pub mod rss;
+pub mod test_app;

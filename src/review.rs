@@ -8,8 +8,6 @@
 //! and the post. Must not hold SQL (the store's `admin` statements do) nor print: the
 //! callers turn [`Done`] and [`ReviewError`] into lines or pages.
 
-pub mod cli;
-
 use crate::compose::{LimitError, Media, Post, PostText, TopicTag};
 use crate::config::ReleaseOrder;
 use crate::store::{

@@ -1,20 +1,27 @@
-//! The editorial commands: `queue list|approve|edit|release|retry|drop`, `release FEED
-//! [--latest N] [--drop-rest]` and `desk-password`. Each `queue` verb takes several ids and
-//! acts on each (one line per post); it fails (exit 1) when any of them could not be acted
-//! on, after doing the others.
-//!
-//! Must not act on posts itself: [`Editor`] does, and logs it as the CLI.
+//! `queue list|approve|edit|release|retry|drop`: look at and act on the outbox. Each verb
+//! takes several ids and acts on each (one line per post); the command fails (exit 1) when
+//! any of them could not be acted on, after doing the others. Works beside a running
+//! daemon: every change is one guarded statement in the store, made and logged by
+//! [`Editor`] as the CLI.
 
-use super::{Actor, Done, Editor, ReviewError};
-use crate::cli::{QueueCommand, QueueEditArgs, QueueListArgs, ReleaseArgs};
+use super::truncate;
+use crate::cli::{QueueCommand, QueueEditArgs, QueueListArgs};
 use crate::config::{ReleaseOrder, Settings};
+use crate::review::{Actor, Done, Editor, ReviewError};
 use crate::store::{OutboxRow, PostFilter, PostOrder, Store};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 /// `queue …`.
-pub async fn queue(
+pub async fn queue(settings: &Settings, command: QueueCommand, out: &mut dyn Write) -> Result<()> {
+    let store = super::open_store(settings).await?;
+    let result = run(&store, settings, command, out).await;
+    store.close().await;
+    result
+}
+
+async fn run(
     store: &Store,
     settings: &Settings,
     command: QueueCommand,
@@ -195,94 +202,7 @@ async fn list(
     Ok(())
 }
 
-/// `release FEED [--latest N] [--drop-rest]`.
-pub async fn release(
-    store: &Store,
-    settings: &Settings,
-    args: &ReleaseArgs,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let name = settings
-        .feed(&args.feed)
-        .map_or(args.feed.as_str(), |f| f.name.as_str());
-    let Some(row) = store.feed_by_name(name).await? else {
-        bail!(
-            "feed {:?} is not in the store; has it been polled yet?",
-            args.feed
-        );
-    };
-    let order = release_order(settings, Some(&row.name));
-    // `--drop-rest` alone releases none: it drops what an earlier `--latest` left held.
-    let latest = match (args.latest, args.drop_rest) {
-        (Some(n), _) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
-        (None, true) => Some(0),
-        (None, false) => None,
-    };
-    let done = Editor::new(store.clone(), Actor::Cli)
-        .release_feed(row.id, &row.name, latest, args.drop_rest, order)
-        .await?;
-    write!(
-        out,
-        "released {} held post(s) of {}",
-        done.released.len(),
-        row.name
-    )?;
-    if done.released.len() > 1 {
-        write!(out, " ({} first)", order.as_str())?;
-    }
-    if !done.dropped.is_empty() {
-        write!(out, "; dropped {}", done.dropped.len())?;
-    }
-    if done.kept > 0 {
-        write!(out, "; {} still held", done.kept)?;
-    }
-    writeln!(out)?;
-    Ok(())
-}
-
-/// `desk-password`: a password on standard input (not on the command line, which every
-/// user of the host can read), its argon2 hash on standard output. On a terminal the
-/// password is not echoed and is asked twice.
-pub fn desk_password(
-    input: &mut dyn BufRead,
-    out: &mut dyn Write,
-    interactive: bool,
-) -> Result<()> {
-    let read = |input: &mut dyn BufRead| -> Result<String> {
-        let mut line = String::new();
-        input
-            .read_line(&mut line)
-            .context("cannot read the password from standard input")?;
-        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
-    };
-    if interactive {
-        eprint!("desk password: ");
-    }
-    let password = read(input)?;
-    if interactive {
-        eprint!("\nagain: ");
-        let again = read(input)?;
-        eprintln!();
-        if again != password {
-            bail!("the two passwords differ; nothing was printed");
-        }
-    }
-    if password.chars().count() < 12 {
-        bail!(
-            "the password is shorter than 12 characters; the desk is a door to the newsroom's account"
-        );
-    }
-    let hash = crate::desk::password::hash(&password).map_err(anyhow::Error::msg)?;
-    writeln!(out, "{hash}")?;
-    if interactive {
-        eprintln!(
-            "put it in the config as  [http] desk_password_hash = \"{hash}\"  (or in a file named by desk_password_hash_file)"
-        );
-    }
-    Ok(())
-}
-
-fn release_order(settings: &Settings, feed: Option<&str>) -> ReleaseOrder {
+pub(super) fn release_order(settings: &Settings, feed: Option<&str>) -> ReleaseOrder {
     feed.and_then(|name| settings.feed(name))
         .map_or(ReleaseOrder::default(), |f| f.release_order)
 }
@@ -290,14 +210,4 @@ fn release_order(settings: &Settings, feed: Option<&str>) -> ReleaseOrder {
 fn rfc3339(unix: Option<i64>) -> Option<String> {
     unix.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
 }

@@ -1,0 +1,412 @@
+//! The run loop: start the due polls, take what each poll brought, reload on SIGHUP, stop
+//! on a signal, at the end of a `--once` cycle, or when the store has failed for too long;
+//! then stop in order (polls, publishers) and report.
+//!
+//! - [`polls`]: the polls in flight as tasks, a panicked one included.
+//! - [`pulse`]: the heartbeat and store probe that runs beside the loop.
+//! - [`report`]: what a run did, its exit code and closing line.
+//!
+//! The loop itself never fails: a store error is reported to the `StoreHealth`, and the
+//! work it interrupted is tried again later (capped backoff); only an outage longer than
+//! `[store] max_outage` ends the run, through the same orderly stop as a signal.
+//!
+//! Must not: wire components (that is `app`'s), hold SQL, or publish.
+
+pub mod polls;
+pub mod pulse;
+pub mod report;
+
+pub use report::{End, PollPanic, RunReport};
+
+use crate::app::{Configured, PublisherGeneration, Wiring, fetch_limits};
+use crate::config::{FeedSettings, Settings};
+use crate::health::{Outage, StoreHealth};
+use crate::http::Liveness;
+use crate::poll::{PollReport, PollResult, Poller};
+use crate::run_mode::RunMode;
+use crate::scheduler::{Scheduler, instant_of_unix};
+use crate::store::Store;
+use crate::store::feeds::FeedFailure;
+use polls::{Finished, PollEnd, PollTasks};
+use std::io::Write;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The run loop's rhythm. `Cadence::default()` is production's; tests shorten it.
+#[derive(Debug, Clone, Copy)]
+pub struct Cadence {
+    /// The loop wakes up at least this often, even with nothing due.
+    pub tick: Duration,
+    /// Between two heartbeats (the store probe) while the store is well.
+    pub heartbeat: Duration,
+    /// How long a shutdown waits for the polls in flight before abandoning them.
+    pub poll_drain: Duration,
+}
+
+impl Default for Cadence {
+    fn default() -> Self {
+        Cadence {
+            tick: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(15),
+            poll_drain: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What stops or reloads the run.
+pub struct Signals {
+    /// SIGTERM / SIGINT (or the caller's stop).
+    pub shutdown: CancellationToken,
+    /// One message per SIGHUP.
+    pub reload: Option<UnboundedReceiver<()>>,
+}
+
+/// What woke the loop.
+enum Event {
+    Stop,
+    StoreGaveUp(Outage),
+    Reload,
+    Polled(Finished),
+    /// An editor queued posts on the desk.
+    DeskQueued,
+    Tick,
+}
+
+/// The run loop and everything it keeps.
+pub struct Daemon {
+    mode: RunMode,
+    settings: Settings,
+    wiring: Wiring,
+    scheduler: Scheduler,
+    poller: Poller,
+    polls: PollTasks,
+    publishers: Option<PublisherGeneration>,
+    liveness: Liveness,
+    signals: Signals,
+    out: Box<dyn Write + Send>,
+    report: RunReport,
+}
+
+impl Daemon {
+    pub fn new(
+        settings: Settings,
+        wiring: Wiring,
+        configured: Configured,
+        publishers: Option<PublisherGeneration>,
+        liveness: Liveness,
+        signals: Signals,
+        out: Box<dyn Write + Send>,
+    ) -> Self {
+        let mode = wiring.mode;
+        let mut scheduler = Scheduler::new(mode.cycle);
+        scheduler.replace(configured.scheduled, crate::store::now_unix());
+        Daemon {
+            mode,
+            settings,
+            polls: PollTasks::new(wiring.options.test_panic_in_poll_of.clone()),
+            wiring,
+            scheduler,
+            poller: configured.poller,
+            publishers,
+            liveness,
+            signals,
+            out,
+            report: RunReport::new(mode),
+        }
+    }
+
+    fn store(&self) -> &Store {
+        &self.wiring.store
+    }
+
+    fn health(&self) -> &StoreHealth {
+        &self.wiring.health
+    }
+
+    /// Runs until the run ends; then stops the polls and the publishers in order.
+    pub async fn run(mut self) -> RunReport {
+        let end = loop {
+            self.liveness.beat();
+            self.start_due_polls().await;
+            if self.scheduler.cycle_done() {
+                break End::CycleDone;
+            }
+            match self.next_event().await {
+                Event::Stop => break End::Signal,
+                Event::StoreGaveUp(outage) => break End::StoreOutage(outage),
+                Event::Reload => self.reload().await,
+                Event::Polled(done) => {
+                    if let Some(end) = self.poll_finished(done).await {
+                        break end;
+                    }
+                }
+                Event::DeskQueued => {
+                    if let Some(generation) = &self.publishers {
+                        generation.publishers.poke_all();
+                    }
+                }
+                Event::Tick => {}
+            }
+        };
+        self.stop(end).await
+    }
+
+    async fn next_event(&mut self) -> Event {
+        let sleep = self
+            .scheduler
+            .sleep_from(Instant::now(), self.wiring.options.cadence.tick);
+        let health = self.wiring.health.clone();
+        let desk_poke = self.wiring.desk_poke.clone();
+        let reload = self.signals.reload.as_mut();
+        let reload = async move {
+            match reload {
+                Some(r) => r.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = self.signals.shutdown.cancelled() => Event::Stop,
+            outage = health.gave_up() => Event::StoreGaveUp(outage),
+            Some(()) = reload => Event::Reload,
+            () = desk_poke.notified() => Event::DeskQueued,
+            Some(done) = self.polls.next(), if !self.polls.is_empty() => Event::Polled(done),
+            () = tokio::time::sleep(sleep) => Event::Tick,
+        }
+    }
+
+    /// Starts a poll of every feed due now (their rows read in one query).
+    async fn start_due_polls(&mut self) {
+        let due = self.scheduler.due(Instant::now());
+        if due.is_empty() {
+            return;
+        }
+        let ids: Vec<i64> = due.iter().map(|(id, _)| *id).collect();
+        let mut rows = match self.store().feed_rows(&ids).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.report.store_errors += 1;
+                let retry = self.health().failed("reading the due feeds", &e);
+                for id in ids {
+                    self.scheduler.postpone(id, Instant::now() + retry);
+                }
+                return;
+            }
+        };
+        for (id, feed) in due {
+            match rows.remove(&id) {
+                Some(row) => self.polls.spawn(feed, row, self.poller.clone()),
+                None => {
+                    // Synced at start or reload; gone only if someone edits the store.
+                    tracing::error!(feed = %feed.name, "the feed's row is missing from the store; trying again later");
+                    let retry = self.wiring.options.cadence.tick;
+                    self.scheduler.postpone(id, Instant::now() + retry);
+                }
+            }
+        }
+    }
+
+    /// Takes what a poll brought; `Some` ends the run (a dry run whose output closed).
+    async fn poll_finished(&mut self, done: Finished) -> Option<End> {
+        let Some(feed) = self.scheduler.feed(done.feed_id).cloned() else {
+            return None; // removed by a reload while it was polled
+        };
+        match done.end {
+            PollEnd::Report(report) => {
+                return self.poll_reported(done.feed_id, &feed, done.elapsed, &report);
+            }
+            PollEnd::Store(e) => {
+                self.report.store_errors += 1;
+                crate::metrics::record_fetch(&feed.name, "store_error", done.elapsed);
+                let what = format!("storing the poll of feed {}", feed.name);
+                let retry = self.health().failed(&what, &e);
+                self.scheduler
+                    .postpone(done.feed_id, Instant::now() + retry);
+            }
+            PollEnd::Panicked(message) => {
+                self.report.polls += 1;
+                self.report.failed_polls += 1;
+                crate::metrics::record_fetch(&feed.name, "panic", done.elapsed);
+                let next = self
+                    .after_panic(&feed, done.feed_id, done.failures_before, &message)
+                    .await;
+                self.scheduler.finished(done.feed_id, next);
+                self.report.poll_panics.push(PollPanic {
+                    feed: feed.name.clone(),
+                    message,
+                });
+            }
+        }
+        None
+    }
+
+    /// A poll ran: schedule the feed, count, wake its account's publisher, print (dry run).
+    fn poll_reported(
+        &mut self,
+        id: i64,
+        feed: &FeedSettings,
+        elapsed: Duration,
+        report: &PollReport,
+    ) -> Option<End> {
+        self.health().ok();
+        self.report.polls += 1;
+        let next = instant_of_unix(
+            report.next_check_at,
+            crate::store::now_unix(),
+            Instant::now(),
+        );
+        self.scheduler.finished(id, next);
+        crate::metrics::record_fetch(&feed.name, report.result.label(), elapsed);
+        match &report.result {
+            PollResult::Ingested(c) => {
+                crate::metrics::record_new_items(&feed.name, (c.queued + c.held) as u64);
+                crate::metrics::record_held(&feed.name, c.held as u64);
+            }
+            PollResult::Failed { .. } => self.report.failed_polls += 1,
+            PollResult::NotModified | PollResult::Unchanged => {}
+        }
+        self.report.queued += report.queued.len();
+        self.report.held += report.held.len();
+        if !report.queued.is_empty()
+            && let Some(generation) = &self.publishers
+        {
+            generation.publishers.poke(&feed.account);
+        }
+        if self.mode.prints_posts()
+            && let Err(e) = crate::printout::write_poll(&mut *self.out, &feed.name, report)
+        {
+            return Some(End::OutputClosed(format!("cannot write the posts: {e}")));
+        }
+        None
+    }
+
+    /// A poll panicked: log it as the feed's failure, record it for `status`, and say when
+    /// to try again (the feed's failure backoff).
+    async fn after_panic(
+        &mut self,
+        feed: &FeedSettings,
+        id: i64,
+        failures_before: i64,
+        message: &str,
+    ) -> Instant {
+        let now = chrono::Utc::now();
+        let failures = u32::try_from(failures_before.saturating_add(1)).unwrap_or(u32::MAX);
+        let interval = crate::schedule::failure_interval(
+            &feed.schedule,
+            now,
+            failures,
+            None,
+            fetch_limits(&self.settings),
+            crate::schedule::random_jitter(),
+        );
+        let next_check_at = crate::schedule::at(now, interval);
+        tracing::error!(
+            feed = %feed.name,
+            failures,
+            "poll failed: the poll panicked: {message}; trying again in {}",
+            humantime::format_duration(interval)
+        );
+        let store = self.store().clone();
+        let health = self.health().clone();
+        let what = format!("recording the failure of feed {}", feed.name);
+        let message = format!("the poll panicked: {message}");
+        tokio::spawn(async move {
+            let failure = FeedFailure {
+                class: "panic",
+                message: &message,
+                next_check_at,
+            };
+            match store
+                .record_feed_failure(id, &failure, now.timestamp())
+                .await
+            {
+                Ok(()) => health.ok(),
+                Err(e) => {
+                    health.failed(&what, &e);
+                }
+            }
+        });
+        instant_of_unix(next_check_at, now.timestamp(), Instant::now())
+    }
+
+    /// SIGHUP: re-read the config and apply it in the same run mode. An invalid config, or
+    /// one the store cannot take now, is rejected and the running one stays.
+    async fn reload(&mut self) {
+        let new = match Settings::load(&self.settings.source) {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!("config reload rejected, keeping the running config: {e}");
+                return;
+            }
+        };
+        if let Err(e) = self.wiring.check_publishers(&new) {
+            tracing::error!("config reload rejected, keeping the running config: {e:#}");
+            return;
+        }
+        let configured = match self.wiring.configure(&new).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.report.store_errors += 1;
+                self.health()
+                    .failed("applying the reloaded config", &format!("{e:#}"));
+                tracing::error!("config reload not applied, keeping the running config");
+                return;
+            }
+        };
+        // Stop the old publishers first (each finishes its publish in flight), so two
+        // workers never publish for one account at once.
+        if let Some(old) = self.publishers.take() {
+            old.stop().await;
+        }
+        self.publishers =
+            match self
+                .wiring
+                .start_publishers(&new, &configured.feeds, &self.signals.shutdown)
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!("cannot start the publishers of the reloaded config: {e:#}");
+                    None
+                }
+            };
+        if let Some(desk) = &self.wiring.desk
+            && !desk.reconfigure(&new)
+        {
+            tracing::warn!("http.desk was turned off: the desk stays up until a restart");
+        }
+        self.scheduler
+            .replace(configured.scheduled, crate::store::now_unix());
+        self.poller = configured.poller;
+        tracing::info!(
+            feeds = self.scheduler.len(),
+            accounts = new.accounts.len(),
+            "config reloaded"
+        );
+        self.settings = new;
+    }
+
+    /// The orderly stop: no new polls; the polls in flight get a moment; then the
+    /// publishers drain (`--once` at the end of its cycle: every post the polls queued is
+    /// committed by now) or stop at their next safe point.
+    async fn stop(mut self, end: End) -> RunReport {
+        if self.mode.serves_operations() {
+            crate::notify::stopping();
+        }
+        let grace = self.wiring.options.cadence.poll_drain;
+        for done in self.polls.drain(grace).await {
+            // Counted; a closed output no longer matters, the run is ending anyway.
+            let _ = self.poll_finished(done).await;
+        }
+        let drain = end == End::CycleDone && !self.signals.shutdown.is_cancelled();
+        if let Some(generation) = self.publishers.take() {
+            self.report.publishers = if drain {
+                generation.publishers.drain().await
+            } else {
+                generation.stop().await
+            };
+        }
+        self.report.end = end;
+        self.report
+    }
+}

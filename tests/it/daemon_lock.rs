@@ -1,0 +1,153 @@
+//! One daemon per store: a second `run`, or a `run --once` from cron beside the service,
+//! exits 1 at once naming the holder (pid, host, since when). Read-only commands and those
+//! that act through the store keep working beside the daemon, and so does a dry run.
+//! (Before: both daemons picked the same queued posts; 10 queued became 13 published.)
+
+use crate::support::fake_threads::FakeThreads;
+use crate::support::feed_server::{FeedServer, Route};
+use crate::support::rss::rss;
+use crate::support::test_app::TestApp;
+use feed2threads::run_mode::RunMode;
+use feed2threads::store::LockError;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
+
+async fn run(config: &Path, args: &[&str]) -> Output {
+    let child = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("FEED2THREADS_TEXT_WAIT", "20ms")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(60), child)
+        .await
+        .expect("the command ends (a hang guard)")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_on_the_same_store_is_refused_naming_the_holder() {
+    let fake = FakeThreads::start();
+    let server = FeedServer::start().await;
+    server.set("/news.xml", Route::feed(rss("news", 3)));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("feed2threads.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n[threads]\napi_base = \"{}\"\n[http]\nlisten = \"off\"\n\
+             [defaults]\nbacklog = \"all\"\n[[accounts]]\nname = \"desk\"\n\
+             access_token = \"{}\"\nmin_interval = \"0s\"\n[[feeds]]\nname = \"news\"\nurl = \"{}\"\n",
+            dir.path().join("store.db").display(),
+            fake.base_url(),
+            fake.token(),
+            server.url("/news.xml")
+        ),
+    )
+    .unwrap();
+    let mut daemon = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .env("RUST_LOG", "info")
+        .env("FEED2THREADS_TEXT_WAIT", "20ms")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = daemon.id().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while fake.posts().len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the daemon published nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    for args in [&["run"][..], &["run", "--once"][..]] {
+        let second = run(&cfg, args).await;
+        let err = String::from_utf8_lossy(&second.stderr);
+        assert_eq!(second.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("another feed2threads daemon is running on this store"),
+            "{err}"
+        );
+        assert!(err.contains(&format!("pid {pid} on host ")), "{err}");
+        assert!(err.contains(" since 20"), "{err}");
+        assert!(err.contains("store.db.lock"), "{err}");
+    }
+
+    // Beside it: what reads, and what acts through the store.
+    let status = run(&cfg, &["status", "--json"]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(doc["accounts"][0]["published_24h"], 3);
+    let list = run(&cfg, &["queue", "list"]).await;
+    assert!(list.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout)
+            .matches("published")
+            .count(),
+        3
+    );
+    let release = run(&cfg, &["release", "news"]).await;
+    assert!(
+        release.status.success(),
+        "{}",
+        String::from_utf8_lossy(&release.stderr)
+    );
+    let dry = run(&cfg, &["run", "--once", "--dry-run"]).await;
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert_eq!(fake.posts().len(), 3, "nothing was published twice");
+
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(60), daemon.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    // Released with the daemon: cron's next run goes ahead.
+    let after = run(&cfg, &["run", "--once"]).await;
+    assert!(
+        after.status.success(),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+    assert!(fake.duplicates().is_empty());
+}
+
+#[tokio::test]
+async fn the_lock_is_refused_in_process_too_and_a_dry_run_needs_none() {
+    let app = TestApp::new()
+        .await
+        .with_account("desk")
+        .with_feed("news", "desk", 1);
+    let running = app.start(RunMode::DAEMON).await;
+    let err = match app.try_start(RunMode::ONCE).await {
+        Ok(_) => panic!("a second daemon started"),
+        Err(e) => e,
+    };
+    let lock = err.downcast_ref::<LockError>().expect("a lock error");
+    let LockError::Held { holder, .. } = lock else {
+        panic!("{lock}")
+    };
+    assert_eq!(holder.as_ref().unwrap().pid, std::process::id());
+    let (report, _) = app.dry_run_once().await;
+    assert_eq!(report.exit_code(), 0);
+    running.stop().await;
+}

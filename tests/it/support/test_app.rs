@@ -1,0 +1,328 @@
+//! [`TestApp`]: a daemon built through the production wiring (`feed2threads::app::App`, as
+//! `run` builds it), on a store in a temporary directory, polling a local feed server and
+//! publishing to the fake Threads API, with short waits.
+//!
+//! ```text
+//! let app = TestApp::new().await.with_account("desk").with_feed("news", "desk", 3);
+//! let report = app.run_once().await;                 // run --once
+//! let running = app.start(RunMode::DAEMON).await;   // run, until running.stop()
+//! let (report, printed) = app.dry_run_once().await;  // run --once --dry-run
+//! ```
+#![allow(dead_code, reason = "each test module uses a part of it")]
+
+use super::fake_threads::FakeThreads;
+use super::feed_server::{FeedServer, Route};
+use super::rss::rss;
+use feed2threads::app::{App, AppOptions};
+use feed2threads::config::Settings;
+use feed2threads::daemon::{Cadence, RunReport};
+use feed2threads::publish::PublishConfig;
+use feed2threads::run_mode::RunMode;
+use feed2threads::store::{Store, StoreOptions};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Publisher waits short enough for tests, in the production proportions.
+pub fn fast_publish() -> PublishConfig {
+    PublishConfig {
+        text_first_wait: Duration::from_millis(10),
+        text_poll: Duration::from_millis(10),
+        text_poll_cap: Duration::from_millis(50),
+        text_ready_timeout: Duration::from_secs(2),
+        media_first_wait: Duration::from_millis(20),
+        media_poll: Duration::from_millis(20),
+        media_ready_timeout: Duration::from_secs(2),
+        not_ready_wait: Duration::from_millis(20),
+        not_ready_retries: 3,
+        retry_base: Duration::from_millis(30),
+        retry_cap: Duration::from_millis(300),
+        quota_refresh: Duration::from_secs(600),
+        quota_recheck: Duration::from_millis(500),
+        idle_recheck: Duration::from_millis(200),
+        search_slack: Duration::from_secs(300),
+        token_check: Duration::from_secs(6 * 3600),
+        max_unknown_rounds: 3,
+        once_max_failures: 5,
+    }
+}
+
+/// The run loop's rhythm, quickened: a heartbeat (the store probe) every 100 ms.
+pub fn fast_cadence() -> Cadence {
+    Cadence {
+        tick: Duration::from_millis(500),
+        heartbeat: Duration::from_millis(100),
+        poll_drain: Duration::from_secs(2),
+    }
+}
+
+/// Bytes a dry run printed.
+#[derive(Debug, Clone, Default)]
+pub struct Printed(Arc<Mutex<Vec<u8>>>);
+
+impl Printed {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Printed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A config, its store, a feed server and a fake Threads API.
+pub struct TestApp {
+    dir: tempfile::TempDir,
+    pub feeds: FeedServer,
+    pub fake: FakeThreads,
+    accounts: Vec<String>,
+    feed_blocks: Vec<String>,
+    defaults: Vec<String>,
+    http: bool,
+    db: PathBuf,
+    /// What the daemon is started with (waits, cadence, store options, test hooks).
+    pub options: AppOptions,
+    /// `Settings::store_max_outage`, when set.
+    pub max_outage: Option<Duration>,
+}
+
+impl TestApp {
+    /// No accounts, no feeds; backlog "all" (every item of a first poll is new).
+    pub async fn new() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        TestApp {
+            dir,
+            feeds: FeedServer::start().await,
+            fake: FakeThreads::start(),
+            accounts: Vec::new(),
+            feed_blocks: Vec::new(),
+            defaults: vec!["backlog = \"all\"".into()],
+            http: false,
+            db,
+            options: AppOptions {
+                publish: fast_publish(),
+                store: StoreOptions::default(),
+                cadence: fast_cadence(),
+                test_panic_in_poll_of: None,
+            },
+            max_outage: None,
+        }
+    }
+
+    /// An account with the fake's token, publishing without pacing.
+    pub fn with_account(self, name: &str) -> Self {
+        let token = self.fake.token();
+        self.with_account_toml(
+            name,
+            &format!("access_token = \"{token}\"\nmin_interval = \"0s\""),
+        )
+    }
+
+    /// An account with these extra keys (no token unless they give one).
+    pub fn with_account_toml(mut self, name: &str, extra: &str) -> Self {
+        self.accounts
+            .push(format!("[[accounts]]\nname = \"{name}\"\n{extra}\n"));
+        self
+    }
+
+    /// A feed `name` of `account`, served at `/{name}.xml` with `stories` stories.
+    pub fn with_feed(self, name: &str, account: &str, stories: usize) -> Self {
+        self.feeds
+            .set(&format!("/{name}.xml"), Route::feed(rss(name, stories)));
+        self.with_feed_toml(name, account, "")
+    }
+
+    /// A feed served at `/{name}.xml` (whatever the route says), with extra keys.
+    pub fn with_feed_toml(mut self, name: &str, account: &str, extra: &str) -> Self {
+        let url = self.feeds.url(&format!("/{name}.xml"));
+        self.feed_blocks.push(format!(
+            "[[feeds]]\nname = \"{name}\"\naccount = \"{account}\"\nurl = \"{url}\"\n{extra}\n"
+        ));
+        self
+    }
+
+    /// A line of `[defaults]`.
+    pub fn with_defaults(mut self, line: &str) -> Self {
+        self.defaults.push(line.to_string());
+        self
+    }
+
+    /// Serve `/healthz` and `/metrics` on a free port.
+    pub fn with_http(mut self) -> Self {
+        self.http = true;
+        self
+    }
+
+    /// Keep the store at `path` (a tmpfs, say) instead of the temporary directory.
+    pub fn with_store_at(mut self, path: &Path) -> Self {
+        self.db = path.to_path_buf();
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn db_path(&self) -> &Path {
+        &self.db
+    }
+
+    pub fn db_url(&self) -> String {
+        format!("sqlite://{}", self.db.display())
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("feed2threads.toml")
+    }
+
+    /// The whole config.
+    pub fn config_text(&self) -> String {
+        let listen = if self.http { "127.0.0.1:0" } else { "off" };
+        format!(
+            "[store]\nurl = \"{}\"\n[threads]\napi_base = \"{}\"\npublish_timeout = \"3s\"\n\
+             request_timeout = \"3s\"\n[http]\nlisten = \"{listen}\"\n[defaults]\n{}\n{}{}",
+            self.db_url(),
+            self.fake.base_url(),
+            self.defaults.join("\n"),
+            self.accounts.concat(),
+            self.feed_blocks.concat(),
+        )
+    }
+
+    /// Writes the config file (a reload re-reads it) and parses it.
+    pub fn settings(&self) -> Settings {
+        let path = self.config_path();
+        std::fs::write(&path, self.config_text()).unwrap();
+        let mut settings = Settings::load(&path).unwrap();
+        if let Some(limit) = self.max_outage {
+            settings.store_max_outage = limit;
+        }
+        settings
+    }
+
+    /// Starts the daemon in `mode`, as `run` does; an error is what `run` would print.
+    pub async fn try_start(&self, mode: RunMode) -> anyhow::Result<Running> {
+        let shutdown = CancellationToken::new();
+        let app = App::start(
+            self.settings(),
+            mode,
+            self.options.clone(),
+            shutdown.clone(),
+        )
+        .await?;
+        let http = app.http_addr();
+        let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
+        let printed = Printed::default();
+        let out = Box::new(printed.clone());
+        let task = tokio::spawn(app.run(Some(reloads), out));
+        Ok(Running {
+            shutdown,
+            reload,
+            http,
+            printed,
+            task,
+        })
+    }
+
+    pub async fn start(&self, mode: RunMode) -> Running {
+        self.try_start(mode).await.unwrap()
+    }
+
+    /// `run --once`.
+    pub async fn run_once(&self) -> RunReport {
+        self.start(RunMode::ONCE).await.finished().await
+    }
+
+    /// `run --once --dry-run`: the report and what it printed.
+    pub async fn dry_run_once(&self) -> (RunReport, String) {
+        let mode = RunMode {
+            effect: feed2threads::run_mode::Effect::Dry,
+            ..RunMode::ONCE
+        };
+        let running = self.start(mode).await;
+        let printed = running.printed.clone();
+        let report = running.finished().await;
+        (report, printed.text())
+    }
+
+    /// The store file, opened as a command would.
+    pub async fn open_store(&self) -> Store {
+        Store::open(&self.db_url()).await.unwrap()
+    }
+}
+
+/// A daemon running in the test's runtime.
+pub struct Running {
+    pub shutdown: CancellationToken,
+    reload: UnboundedSender<()>,
+    pub http: Option<SocketAddr>,
+    pub printed: Printed,
+    task: JoinHandle<RunReport>,
+}
+
+impl Running {
+    /// As SIGHUP does.
+    pub fn reload(&self) {
+        self.reload.send(()).unwrap();
+    }
+
+    /// As SIGTERM does; waits for the orderly stop.
+    pub async fn stop(self) -> RunReport {
+        self.shutdown.cancel();
+        self.finished().await
+    }
+
+    /// Waits for the run to end by itself (`--once`, an outage).
+    pub async fn finished(self) -> RunReport {
+        tokio::time::timeout(Duration::from_secs(120), self.task)
+            .await
+            .expect("the run ends (guard against a hang, not a speed limit)")
+            .unwrap()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// `GET /healthz`: status and body.
+    pub async fn healthz(&self) -> (u16, String) {
+        let addr = self.http.expect("started with_http()");
+        let response = reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// Polls `/healthz` until `pred` holds (or fails after `secs`, a hang guard).
+    pub async fn healthz_until(
+        &self,
+        secs: u64,
+        pred: impl Fn(u16, &str) -> bool,
+    ) -> (u16, String) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let (status, body) = self.healthz().await;
+            if pred(status, &body) {
+                return (status, body);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/healthz never matched; last: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
