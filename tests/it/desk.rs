@@ -8,8 +8,10 @@ use crate::publish::fast;
 use crate::support::desk::{DeskNewsroom, PASSWORD};
 use crate::support::fake_threads::FakeThreads;
 use crate::support::feed_server::FeedServer;
+use crate::support::test_app::TestApp;
 use feed2threads::publish::{AccountPublisher, FeedInfo};
 use feed2threads::review::{Actor, Editor};
+use feed2threads::run_mode::RunMode;
 use feed2threads::store::OutboxState;
 use reqwest::StatusCode;
 use std::collections::HashMap;
@@ -32,12 +34,16 @@ struct Answer {
 
 impl Client {
     fn new(newsroom: &DeskNewsroom) -> Client {
+        Client::at(newsroom.url(""))
+    }
+
+    fn at(base: String) -> Client {
         Client {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            base: newsroom.url(""),
+            base,
             cookies: HashMap::new(),
         }
     }
@@ -383,6 +389,52 @@ async fn a_post_waiting_for_review_past_max_age_expires() {
         "{expired:?}"
     );
     assert!(fake.posts().is_empty());
+}
+
+/// The daemon as `run` builds it serves the desk beside `/healthz`, and an approval there
+/// wakes the publisher at once: with the workers' own re-check an hour away, the post can
+/// only reach Threads because the desk woke them.
+#[tokio::test]
+async fn the_daemon_serves_the_desk_and_an_approval_wakes_the_publisher() {
+    let hash = feed2threads::desk::password::hash(PASSWORD).unwrap();
+    let mut app = TestApp::new()
+        .await
+        // Not "newsroom": this daemon records into the process-wide metrics, which the
+        // metrics test counts for that account.
+        .with_account("desk-room")
+        .with_feed("news", "desk-room", 1)
+        .with_defaults("review = true")
+        .with_desk(&hash);
+    app.options.publish.idle_recheck = Duration::from_secs(3600);
+    let running = app.start(RunMode::DAEMON).await;
+    let store = app.open_store().await;
+    let post = loop {
+        let rows = store.list_outbox(None, 10).await.unwrap();
+        if let Some(row) = rows.iter().find(|r| r.state == OutboxState::Review) {
+            break row.id;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut c = Client::at(format!("http://{}", running.http.unwrap()));
+    assert_eq!(c.login(PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let page = c.get("/desk").await;
+    assert!(
+        page.body.contains(&format!("id=\"post-{post}\"")),
+        "{}",
+        page.body
+    );
+    let csrf = csrf_of(&page.body);
+    let approved = c
+        .post(&format!("/desk/posts/{post}/approve"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER);
+    wait_until("the approved post on Threads", || {
+        app.fake.posts().len() == 1
+    })
+    .await;
+    // /healthz and /metrics are still there.
+    assert_eq!(running.healthz().await.0, 200);
+    running.stop().await;
 }
 
 async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
