@@ -140,18 +140,6 @@ pub struct OutboxCounts {
 }
 
 impl Store {
-    /// Move the posts the flood guard held for a feed into the queue, keeping their
-    /// order (see [`Store::release_feed`] for the other ways).
-    pub async fn release_held(&self, feed_id: i64, now: i64) -> StoreResult<u64> {
-        let request = super::ReleaseRequest {
-            latest: None,
-            drop_rest: false,
-            newest_first: false,
-        };
-        let done = self.release_feed(feed_id, request, now).await?;
-        Ok(u64::try_from(done.released.len()).unwrap_or(u64::MAX))
-    }
-
     pub async fn outbox_by_id(&self, id: i64) -> StoreResult<Option<OutboxRow>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?"
