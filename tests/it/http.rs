@@ -201,6 +201,11 @@ async fn healthz_follows_the_loop_and_the_store() {
     );
 }
 
+/// The account label the metrics test records under. The recorder is process-wide and the
+/// other tests' publishers (account "newsroom") record into it once any daemon installed
+/// it, so this test's counts must be under a name no publisher uses.
+const METRICS_ACCOUNT: &str = "metrics-test-account";
+
 #[tokio::test]
 async fn metrics_exposition_parses_and_holds_what_was_recorded() {
     let server = start().await;
@@ -215,13 +220,13 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
     );
     metrics::record_new_items("world", 5);
     metrics::record_held("world", 2);
-    metrics::record_published("newsroom");
-    metrics::record_published("newsroom");
-    metrics::record_publish_failed("newsroom", "quota spent");
-    metrics::set_queue_depth("newsroom", 7);
-    metrics::set_quota_remaining("newsroom", 243);
-    metrics::set_token_expiry("newsroom", 1_900_000_000);
-    metrics::record_publish_duration("newsroom", Duration::from_secs(42));
+    metrics::record_published(METRICS_ACCOUNT);
+    metrics::record_published(METRICS_ACCOUNT);
+    metrics::record_publish_failed(METRICS_ACCOUNT, "quota spent");
+    metrics::set_queue_depth(METRICS_ACCOUNT, 7);
+    metrics::set_quota_remaining(METRICS_ACCOUNT, 243);
+    metrics::set_token_expiry(METRICS_ACCOUNT, 1_900_000_000);
+    metrics::record_publish_duration(METRICS_ACCOUNT, Duration::from_secs(42));
     metrics::record_api_error(190);
     server.liveness.beat();
 
@@ -308,7 +313,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_posts_published_total",
-            &[("account", "newsroom")]
+            &[("account", METRICS_ACCOUNT)]
         ),
         2.0
     );
@@ -316,7 +321,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_posts_failed_total",
-            &[("account", "newsroom"), ("reason", "quota spent")]
+            &[("account", METRICS_ACCOUNT), ("reason", "quota spent")]
         ),
         1.0
     );
@@ -324,7 +329,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_queue_depth",
-            &[("account", "newsroom")]
+            &[("account", METRICS_ACCOUNT)]
         ),
         7.0
     );
@@ -332,7 +337,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_quota_remaining",
-            &[("account", "newsroom")]
+            &[("account", METRICS_ACCOUNT)]
         ),
         243.0
     );
@@ -340,7 +345,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_token_expiry_timestamp_seconds",
-            &[("account", "newsroom")]
+            &[("account", METRICS_ACCOUNT)]
         ),
         1_900_000_000.0
     );
@@ -348,7 +353,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_publish_duration_seconds_count",
-            &[("account", "newsroom")]
+            &[("account", METRICS_ACCOUNT)]
         ),
         1.0
     );
