@@ -260,7 +260,8 @@ impl Daemon {
         crate::metrics::record_fetch(&feed.name, report.result.label(), elapsed);
         match &report.result {
             PollResult::Ingested(c) => {
-                crate::metrics::record_new_items(&feed.name, (c.queued + c.held) as u64);
+                let composed = c.queued + c.held + c.review;
+                crate::metrics::record_new_items(&feed.name, composed as u64);
                 crate::metrics::record_held(&feed.name, c.held as u64);
             }
             PollResult::Failed { .. } => self.report.failed_polls += 1,
