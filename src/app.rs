@@ -14,14 +14,16 @@ use crate::daemon::pulse::Pulse;
 use crate::daemon::{Cadence, Daemon, End, RunReport, Signals};
 use crate::desk::Desk;
 use crate::feed::fetch::{FetchConfig, Fetcher};
+use crate::feed::redact::redact_url;
 use crate::health::StoreHealth;
-use crate::http::Liveness;
+use crate::http::{Endpoint, Liveness};
 use crate::poll::{FetchLimiter, Poller};
 use crate::publish::{PublishConfig, Publishers, WorkerReport};
 use crate::run_mode::RunMode;
 use crate::schedule::Limits;
 use crate::scheduler::ScheduledFeed;
 use crate::store::{DaemonLock, FeedConfig, Store, StoreOptions, now_unix};
+use crate::tokens::{TokenNotices, TokenUse};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::io::Write;
@@ -79,6 +81,7 @@ pub fn build_poller(store: &Store, settings: &Settings) -> Result<Poller> {
         // Never set: a dry run's store is a snapshot in memory, so its poller writes
         // there exactly as a live one writes the file.
         dry_run: false,
+        explain: false,
     })
 }
 
@@ -97,16 +100,26 @@ pub async fn sync_config(
     settings: &Settings,
     seed_tokens: bool,
 ) -> Result<Vec<(Arc<FeedSettings>, i64)>> {
+    let usage = if seed_tokens {
+        TokenUse::Live
+    } else {
+        TokenUse::Dry
+    };
+    sync_config_noting(store, settings, usage, &TokenNotices::default()).await
+}
+
+/// [`sync_config`], reporting each token difference once per `notices` (the run's).
+pub async fn sync_config_noting(
+    store: &Store,
+    settings: &Settings,
+    usage: TokenUse,
+    notices: &TokenNotices,
+) -> Result<Vec<(Arc<FeedSettings>, i64)>> {
     let now = now_unix();
     let mut account_ids = HashMap::new();
     for account in &settings.accounts {
         let row = store.ensure_account(&account.name, now).await?;
-        if seed_tokens
-            && let Some(token) = &account.token
-            && store.seed_token(row.id, token, now).await?
-        {
-            tracing::info!(account = %account.name, "stored the configured access token");
-        }
+        crate::tokens::apply(store, account, &row, usage, notices, now).await?;
         account_ids.insert(account.name.clone(), row.id);
     }
     let mut rows = Vec::with_capacity(settings.feeds.len());
@@ -142,13 +155,13 @@ pub async fn open_store(
     if !mode.writes_store() {
         let store = Store::open_snapshot(url)
             .await
-            .with_context(|| format!("store.url = {url:?}"))?;
+            .with_context(|| format!("store.url = {:?}", redact_url(url)))?;
         return Ok((store, None));
     }
     let lock = DaemonLock::acquire(url, now_unix()).await?;
     let store = Store::open_with(url, options)
         .await
-        .with_context(|| format!("store.url = {url:?}"))?;
+        .with_context(|| format!("store.url = {:?}", redact_url(url)))?;
     Ok((store, Some(lock)))
 }
 
@@ -185,13 +198,23 @@ pub struct Wiring {
     pub desk: Option<Desk>,
     /// Notified when an editor queued posts on the desk: the run loop wakes the workers.
     pub desk_poke: Arc<Notify>,
+    /// What was said about the configured tokens, so a reload does not repeat it.
+    pub token_notices: TokenNotices,
+    /// `/healthz` and `/metrics`, when the mode serves them: a reload moves them to a
+    /// changed `http.listen`.
+    pub endpoint: Option<Endpoint>,
 }
 
 impl Wiring {
     /// Brings the store's accounts and feeds in line with `settings` (tokens only when
     /// live) and builds the poller.
     pub async fn configure(&self, settings: &Settings) -> Result<Configured> {
-        let feeds = sync_config(&self.store, settings, self.mode.stores_tokens()).await?;
+        let usage = if self.mode.stores_tokens() {
+            TokenUse::Live
+        } else {
+            TokenUse::Dry
+        };
+        let feeds = sync_config_noting(&self.store, settings, usage, &self.token_notices).await?;
         let ids: Vec<i64> = feeds.iter().map(|(_, id)| *id).collect();
         let stored = if self.mode.follows_schedule() {
             self.store.feed_rows(&ids).await?
@@ -206,7 +229,9 @@ impl Wiring {
                 next_check_at: stored.get(id).map_or(0, |r| r.next_check_at),
             })
             .collect();
-        let poller = build_poller(&self.store, settings)?;
+        let mut poller = build_poller(&self.store, settings)?;
+        // A dry run prints what became of each item and why.
+        poller.explain = self.mode.prints_posts();
         Ok(Configured {
             feeds,
             scheduled,
@@ -254,6 +279,7 @@ struct Operations {
     tasks: TaskTracker,
     stop: CancellationToken,
     http_addr: Option<SocketAddr>,
+    endpoint: Option<Endpoint>,
 }
 
 impl Operations {
@@ -268,6 +294,7 @@ impl Operations {
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
             http_addr: None,
+            endpoint: None,
         };
         let ops = if wiring.mode.serves_operations() {
             ops.serve(settings, wiring, liveness).await?
@@ -297,17 +324,16 @@ impl Operations {
         wiring: &Wiring,
         liveness: &Liveness,
     ) -> Result<Operations> {
-        if let Some(listen) = settings.http.listen {
-            let handle = crate::metrics::install().context("cannot set up the metrics")?;
-            let listener = crate::http::bind(listen)
+        if let Some(endpoint) = &wiring.endpoint {
+            endpoint
+                .apply(settings.http.listen)
                 .await
-                .with_context(|| format!("http.listen = \"{listen}\""))?;
-            self.http_addr = listener.local_addr().ok();
-            let state = crate::http::HttpState::new(wiring.store.clone(), liveness.clone(), handle)
-                .with_store_health(wiring.health.clone())
-                .with_desk(wiring.desk.clone());
-            self.tasks
-                .spawn(crate::http::serve_on(listener, state, self.stop.clone()));
+                .with_context(|| {
+                    let listen = settings.http.listen.map_or("off".into(), |a| a.to_string());
+                    format!("http.listen = \"{listen}\"")
+                })?;
+            self.http_addr = endpoint.addr().await;
+            self.endpoint = Some(endpoint.clone());
         }
         self.tasks.spawn(crate::notify::run_watchdog(
             liveness.clone(),
@@ -318,6 +344,9 @@ impl Operations {
     }
 
     async fn stop(self) {
+        if let Some(endpoint) = &self.endpoint {
+            endpoint.stop().await;
+        }
         self.stop.cancel();
         self.tasks.close();
         self.tasks.wait().await;
@@ -349,7 +378,7 @@ impl App {
         let (store, lock) = open_store(&settings, mode, options.store).await?;
         let lock = lock.map(Arc::new);
         let desk_poke = Arc::new(Notify::new());
-        let desk = if mode.serves_operations() && settings.http.listen.is_some() {
+        let desk = if mode.serves_operations() {
             Desk::new(store.clone(), &settings)
         } else {
             None
@@ -358,13 +387,20 @@ impl App {
             let poke = desk_poke.clone();
             desk.set_wake(Arc::new(move || poke.notify_one()));
         }
+        let health = StoreHealth::new(settings.store_max_outage);
+        let liveness = Liveness::new();
+        let endpoint = mode.serves_operations().then(|| {
+            Endpoint::new(store.clone(), liveness.clone(), health.clone()).with_desk(desk.clone())
+        });
         let wiring = Wiring {
             mode,
             store,
-            health: StoreHealth::new(settings.store_max_outage),
+            health,
             options,
             desk,
             desk_poke,
+            token_notices: TokenNotices::default(),
+            endpoint,
         };
         let configured = wiring.configure(&settings).await?;
         tracing::info!(
@@ -373,7 +409,6 @@ impl App {
             mode = %mode,
             "feed2threads starting"
         );
-        let liveness = Liveness::new();
         let operations = Operations::start(&settings, &wiring, &liveness, lock.as_ref()).await?;
         let publishers = wiring.start_publishers(&settings, &configured.feeds, &shutdown)?;
         if mode.serves_operations() {
@@ -394,6 +429,12 @@ impl App {
     /// Where `/healthz` and `/metrics` are served, when they are.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.operations.http_addr
+    }
+
+    /// The endpoint, when the mode serves one: [`Endpoint::addr`] follows a reload that
+    /// moves it.
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        self.wiring.endpoint.clone()
     }
 
     /// The store this run works on.

@@ -467,13 +467,10 @@ fn client(settings: &Settings) -> Result<ThreadsClient, AuthError> {
     Ok(ThreadsClient::new(config)?)
 }
 
+/// "2026-09-01T08:00:00+00:00 (in 57 days)".
 fn format_expiry(expires_at: Option<i64>, now: i64) -> String {
-    match expires_at.and_then(|t| chrono::DateTime::from_timestamp(t, 0).map(|d| (t, d))) {
-        Some((t, d)) => format!(
-            "{} UTC (in {} days)",
-            d.format("%Y-%m-%d %H:%M"),
-            (t - now).max(0) / 86_400
-        ),
+    match expires_at {
+        Some(t) => crate::human::when(t, now),
         None => "unknown (the API would not say)".to_string(),
     }
 }

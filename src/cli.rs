@@ -67,6 +67,24 @@ pub struct ReleaseArgs {
     pub drop_rest: bool,
 }
 
+impl Command {
+    /// Runs with the built-in defaults when there is no config file and none was named:
+    /// previewing a URL or converting an OPML export needs no account yet.
+    pub fn works_without_config(&self) -> bool {
+        matches!(self, Command::Preview(_) | Command::ImportOpml(_))
+    }
+
+    /// Prints the config's warnings (an unreadable token) on stderr before it runs. `run`
+    /// logs them instead, knowing whether a stored token makes up for it; `auth` is how
+    /// one fixes them.
+    pub fn reports_config_warnings(&self) -> bool {
+        !matches!(
+            self,
+            Command::Run(_) | Command::Auth(_) | Command::ImportOpml(_)
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, Args)]
 pub struct RunArgs {
     /// One cycle: poll every feed once, publish what is due, wait for the queues to drain.
@@ -104,8 +122,13 @@ pub struct StatusArgs {
 pub struct AuthArgs {
     /// Account name from the config.
     pub account: String,
-    /// Import this long-lived token instead of running the OAuth flow.
-    #[arg(long, env = "FEED2THREADS_IMPORT_TOKEN", hide_env_values = true)]
+    /// Import the long-lived token in FILE instead of running the OAuth flow; `-` reads it
+    /// from standard input (`printf %s "$TOKEN" | feed2threads auth NAME --token-file -`).
+    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+    /// The token itself, on the command line: every user of the host can read it in the
+    /// process list, so it is not shown in the help and warns. Use --token-file.
+    #[arg(long, hide = true)]
     pub token: Option<String>,
 }
 

@@ -143,6 +143,8 @@ pub enum HttpError {
     },
     #[error("the HTTP endpoint stopped: {0}")]
     Serve(std::io::Error),
+    #[error("cannot set up the metrics: {0}")]
+    Metrics(String),
 }
 
 /// Binds `listen`. Separate from serving so the caller can fail at start (address in use)
@@ -203,6 +205,145 @@ pub async fn serve_on(
         .map_err(HttpError::Serve);
     upkeep.abort();
     result
+}
+
+/// The endpoint as the daemon runs it: serving on the configured `http.listen`, moved to
+/// a new address (or stopped, or started) when a reload changes it. Cheap to clone; the
+/// clones share one server.
+#[derive(Clone)]
+pub struct Endpoint {
+    store: Store,
+    liveness: Liveness,
+    health: StoreHealth,
+    /// The editors' desk, served under `/desk` wherever the endpoint moves.
+    desk: Option<crate::desk::Desk>,
+    serving: Arc<tokio::sync::Mutex<Serving>>,
+}
+
+/// What runs now.
+#[derive(Default)]
+struct Serving {
+    /// `http.listen` as configured (`127.0.0.1:0` stays itself across reloads).
+    listen: Option<SocketAddr>,
+    /// The address actually bound.
+    addr: Option<SocketAddr>,
+    server: Option<(
+        CancellationToken,
+        tokio::task::JoinHandle<Result<(), HttpError>>,
+    )>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Not serving yet: [`Endpoint::apply`] starts it.
+    pub fn new(store: Store, liveness: Liveness, health: StoreHealth) -> Self {
+        Endpoint {
+            store,
+            liveness,
+            health,
+            desk: None,
+            serving: Arc::default(),
+        }
+    }
+
+    /// Serve the desk under `/desk` too (`http.desk = true`).
+    pub fn with_desk(mut self, desk: Option<crate::desk::Desk>) -> Self {
+        self.desk = desk;
+        self
+    }
+
+    /// Serves on `listen` (`None`: not at all). Nothing happens when it already does. A
+    /// new address is bound before the old one is given up, so a reload to an address in
+    /// use keeps the endpoint where it was (and says why); when only the old server stands
+    /// in the way (the same port on another interface), it is stopped first and restored
+    /// if the new address still cannot be had.
+    pub async fn apply(&self, listen: Option<SocketAddr>) -> Result<(), HttpError> {
+        let mut serving = self.serving.lock().await;
+        if serving.server.is_some() && serving.listen == listen {
+            return Ok(());
+        }
+        let Some(addr) = listen else {
+            Self::stop_server(&mut serving).await;
+            serving.listen = None;
+            serving.addr = None;
+            return Ok(());
+        };
+        let listener = match bind(addr).await {
+            Ok(listener) => listener,
+            Err(HttpError::Bind { error, .. })
+                if error.kind() == std::io::ErrorKind::AddrInUse
+                    && serving.addr.is_some_and(|old| old.port() == addr.port()) =>
+            {
+                let old = serving.listen;
+                Self::stop_server(&mut serving).await;
+                match bind(addr).await {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        if let Some(old) = old
+                            && let Ok(listener) = bind(old).await
+                        {
+                            self.spawn(&mut serving, old, listener)?;
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        Self::stop_server(&mut serving).await;
+        self.spawn(&mut serving, addr, listener)
+    }
+
+    /// The configured address served now (`None`: not serving).
+    pub async fn listen(&self) -> Option<SocketAddr> {
+        let serving = self.serving.lock().await;
+        serving.server.as_ref().and(serving.listen)
+    }
+
+    /// The address served now, if any.
+    pub async fn addr(&self) -> Option<SocketAddr> {
+        self.serving.lock().await.addr
+    }
+
+    /// Stops serving (requests in progress finish).
+    pub async fn stop(&self) {
+        Self::stop_server(&mut *self.serving.lock().await).await;
+    }
+
+    fn spawn(
+        &self,
+        serving: &mut Serving,
+        listen: SocketAddr,
+        listener: TcpListener,
+    ) -> Result<(), HttpError> {
+        let metrics = crate::metrics::install().map_err(|e| HttpError::Metrics(e.to_string()))?;
+        let state = HttpState::new(self.store.clone(), self.liveness.clone(), metrics)
+            .with_store_health(self.health.clone())
+            .with_desk(self.desk.clone());
+        let stop = CancellationToken::new();
+        serving.addr = listener.local_addr().ok();
+        serving.listen = Some(listen);
+        let task = tokio::spawn(serve_on(listener, state, stop.clone()));
+        serving.server = Some((stop, task));
+        Ok(())
+    }
+
+    async fn stop_server(serving: &mut Serving) {
+        if let Some((stop, task)) = serving.server.take() {
+            stop.cancel();
+            if let Ok(Err(e)) = task.await {
+                tracing::warn!("{e}");
+            }
+            if let Some(addr) = serving.addr.take() {
+                tracing::info!(%addr, "stopped serving /healthz and /metrics");
+            }
+        }
+    }
 }
 
 /// The routes, for callers that mount them elsewhere.

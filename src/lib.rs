@@ -6,7 +6,8 @@
 //! → `compose` → `store` outbox → `publish` (one worker per account) → `threads`.
 //!
 //! - `cli`: the command line (clap).
-//! - `logging`: tracing setup (JSON off a terminal, text on one).
+//! - `logging`: tracing setup (JSON off a terminal, text on one, colour only on a terminal).
+//! - `human`: how times, durations and post excerpts read to a person.
 //! - `config`: TOML → raw structs → validated `Settings`; secrets.
 //! - `run_mode`: `RunMode` (once or daemon, live or dry), decided once from the command line.
 //! - `app`: wires the components for a run in its mode (start-up and reloads).
@@ -15,6 +16,7 @@
 //! - `health`: the store's outages as the daemon meets them (for `/healthz` and the limit).
 //! - `commands`: the bodies of the commands, one file each.
 //! - `printout`: how a post reads to an operator (`preview`, dry run).
+//! - `fate`: what became of each item and why, and a feed's one-line summary, in words.
 //! - `feed`: HTTP fetch, parsing, the item model and identity keys.
 //! - `schedule`: when each feed is next due.
 //! - `poll`: one poll of one feed, from fetch to outbox.
@@ -31,6 +33,7 @@
 //!   the CLI and the desk, each checked and logged with who acted.
 //! - `metrics`: every Prometheus metric name and the helpers that record them.
 //! - `notify`: systemd `sd_notify` readiness, watchdog and stopping messages.
+//! - `tokens`: the configured access tokens against the stored ones (seed, warn once).
 
 pub mod app;
 pub mod auth;
@@ -40,9 +43,11 @@ pub mod compose;
 pub mod config;
 pub mod daemon;
 pub mod desk;
+pub mod fate;
 pub mod feed;
 pub mod health;
 pub mod http;
+pub mod human;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
@@ -57,3 +62,4 @@ pub mod schedule;
 pub mod scheduler;
 pub mod store;
 pub mod threads;
+pub mod tokens;

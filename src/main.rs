@@ -6,7 +6,6 @@
 
 use clap::Parser;
 use feed2threads::cli::{Cli, LogFormat};
-use feed2threads::config::{Settings, resolve_path};
 use feed2threads::{commands, logging};
 use std::io::Write;
 use std::process::ExitCode;
@@ -27,8 +26,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let path = resolve_path(cli.config.as_deref());
-    let settings = match Settings::load(&path) {
+    let settings = match commands::load_settings(cli.config.as_deref(), &cli.command) {
         Ok(s) => s,
         Err(e) => {
             say(&format!("config error: {e}"));
@@ -46,7 +44,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             say(&format!("error: {e:#}"));
-            ExitCode::from(1)
+            ExitCode::from(commands::exit_code_of(&e))
         }
     }
 }

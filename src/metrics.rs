@@ -11,12 +11,14 @@
 //! and failure reasons by the callers' fixed vocabularies, API errors by numeric code.
 //! This module must not see tokens, item titles or URLs with query strings.
 
+use crate::feed::redact::redact_url;
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Feed polls by feed and result class (`new`, `not_modified`, `timeout`, `http_4xx`, ...).
+/// Feed polls by feed and result (`new_items`, `not_modified`, `timeout`, `http_status`, ...).
+/// The label is `result`, as the README has always documented it.
 pub const FETCHES: &str = "feed2threads_fetches_total";
 /// Wall time of one feed fetch, by feed.
 pub const FETCH_DURATION: &str = "feed2threads_fetch_duration_seconds";
@@ -28,6 +30,13 @@ pub const HELD_ITEMS: &str = "feed2threads_held_items_total";
 pub const POSTS_PUBLISHED: &str = "feed2threads_posts_published_total";
 /// Posts that failed permanently or for now, by account and reason.
 pub const POSTS_FAILED: &str = "feed2threads_posts_failed_total";
+/// Replies published (a `link_in = "reply"` post's link), by account.
+pub const REPLIES_PUBLISHED: &str = "feed2threads_replies_published_total";
+/// Posts dropped without publishing, by account and reason (`overflow`: beyond a cap).
+pub const POSTS_DROPPED: &str = "feed2threads_posts_dropped_total";
+/// Posts in the outbox by account and state; queued posts a posting window or a cap
+/// holds are counted as `waiting_window` / `waiting_cap`, not `queued`.
+pub const OUTBOX_POSTS: &str = "feed2threads_outbox_posts";
 /// Posts waiting in the outbox, by account.
 pub const QUEUE_DEPTH: &str = "feed2threads_queue_depth";
 /// Posts the account may still publish in the API's moving 24 h window.
@@ -51,6 +60,9 @@ pub const ALL: &[&str] = &[
     HELD_ITEMS,
     POSTS_PUBLISHED,
     POSTS_FAILED,
+    REPLIES_PUBLISHED,
+    POSTS_DROPPED,
+    OUTBOX_POSTS,
     QUEUE_DEPTH,
     QUOTA_REMAINING,
     TOKEN_EXPIRY,
@@ -111,7 +123,7 @@ pub fn handle() -> Option<PrometheusHandle> {
 }
 
 fn describe() {
-    describe_counter!(FETCHES, Unit::Count, "Feed polls by feed and result class.");
+    describe_counter!(FETCHES, Unit::Count, "Feed polls by feed and result.");
     describe_histogram!(FETCH_DURATION, Unit::Seconds, "Wall time of a feed fetch.");
     describe_counter!(
         NEW_ITEMS,
@@ -128,6 +140,21 @@ fn describe() {
         POSTS_FAILED,
         Unit::Count,
         "Failed publish attempts, by account and reason."
+    );
+    describe_counter!(
+        REPLIES_PUBLISHED,
+        Unit::Count,
+        "Replies published (the link of a link_in = \"reply\" post), by account."
+    );
+    describe_counter!(
+        POSTS_DROPPED,
+        Unit::Count,
+        "Posts dropped without publishing, by account and reason."
+    );
+    describe_gauge!(
+        OUTBOX_POSTS,
+        Unit::Count,
+        "Outbox posts by account and state (waiting_window and waiting_cap apart from queued)."
     );
     describe_gauge!(
         QUEUE_DEPTH,
@@ -163,10 +190,13 @@ fn describe() {
 }
 
 /// A bounded label for a feed: its configured name, except that a name which is a URL (the
-/// default when `name` is not set) loses its query string and fragment, which may carry
-/// session ids, cache busters or keys.
+/// default when `name` is not set) keeps only its host, port and path: its user info, query
+/// string and fragment may carry credentials, session ids or cache busters. Whatever does
+/// not parse as a URL goes through the same redaction as every shown feed URL
+/// ([`redact_url`]), so a credential never reaches a label.
 pub fn feed_label(feed: &str) -> String {
-    match url::Url::parse(feed) {
+    let shown = redact_url(feed);
+    match url::Url::parse(&shown) {
         Ok(url) if url.has_host() => {
             let host = url.host_str().unwrap_or_default();
             match url.port() {
@@ -174,15 +204,15 @@ pub fn feed_label(feed: &str) -> String {
                 None => format!("{host}{}", url.path()),
             }
         }
-        _ => feed.to_string(),
+        _ => shown.into_owned(),
     }
 }
 
-/// One poll of `feed` ended with result `class` after `duration`.
-/// `class` must come from a fixed vocabulary (`PollResult::label`, `FetchError::class`).
-pub fn record_fetch(feed: &str, class: &str, duration: Duration) {
+/// One poll of `feed` ended with `result` after `duration`.
+/// `result` must come from a fixed vocabulary (`PollResult::label`, `FetchError::class`).
+pub fn record_fetch(feed: &str, result: &str, duration: Duration) {
     let feed = feed_label(feed);
-    counter!(FETCHES, "feed" => feed.clone(), "class" => class.to_string()).increment(1);
+    counter!(FETCHES, "feed" => feed.clone(), "result" => result.to_string()).increment(1);
     metrics::histogram!(FETCH_DURATION, "feed" => feed).record(duration.as_secs_f64());
 }
 
@@ -206,6 +236,45 @@ pub fn record_published(account: &str) {
 pub fn record_publish_failed(account: &str, reason: &str) {
     counter!(POSTS_FAILED, "account" => account.to_string(), "reason" => reason.to_string())
         .increment(1);
+}
+
+/// `account` published a reply.
+pub fn record_reply_published(account: &str) {
+    counter!(REPLIES_PUBLISHED, "account" => account.to_string()).increment(1);
+}
+
+/// A post of `account` was dropped unpublished. `reason` from a fixed vocabulary
+/// (`overflow`).
+pub fn record_dropped(account: &str, reason: &str) {
+    counter!(POSTS_DROPPED, "account" => account.to_string(), "reason" => reason.to_string())
+        .increment(1);
+}
+
+/// `account` has `n` posts in `state` (a fixed vocabulary: the outbox states, and
+/// `waiting_window`, `waiting_cap`).
+pub fn set_outbox_posts(account: &str, state: &str, n: u64) {
+    gauge!(OUTBOX_POSTS, "account" => account.to_string(), "state" => state.to_string())
+        .set(n as f64);
+}
+
+/// The outbox of `account` by state: [`OUTBOX_POSTS`] for each, the queued posts that a
+/// posting window or a cap holds counted apart from the ones due.
+pub fn set_outbox_counts(
+    account: &str,
+    counts: &crate::store::outbox::OutboxCounts,
+    waits: &crate::store::WaitCounts,
+) {
+    let due = counts.queued - waits.window - waits.cap;
+    for (state, n) in [
+        ("held", counts.held),
+        ("queued", due),
+        ("waiting_window", waits.window),
+        ("waiting_cap", waits.cap),
+        ("in_flight", counts.in_flight),
+        ("failed", counts.failed),
+    ] {
+        set_outbox_posts(account, state, u64::try_from(n).unwrap_or(0));
+    }
 }
 
 /// `n` posts of `account` wait in the outbox.
@@ -273,6 +342,15 @@ mod tests {
         assert_eq!(
             feed_label("http://example.org:8080/feed"),
             "example.org:8080/feed"
+        );
+        assert_eq!(
+            feed_label("https://user:pass@example.org/rss?api_key=SECRET"),
+            "example.org/rss"
+        );
+        // Not a URL the parser takes (a space in the host): redacted all the same.
+        assert_eq!(
+            feed_label("https://user:pass@exa mple.org/rss?api_key=SECRET"),
+            "https://[redacted]@exa mple.org/rss?api_key=[redacted]"
         );
     }
 

@@ -72,7 +72,7 @@ pub async fn run_watchdog(liveness: Liveness, max_age: Duration, shutdown: Cance
             warned = false;
         } else if !warned {
             tracing::error!(
-                last_tick = liveness.last_tick(),
+                last_tick = %crate::human::timestamp(liveness.last_tick()),
                 "the run loop is stuck; withholding the watchdog ping so systemd restarts us"
             );
             warned = true;

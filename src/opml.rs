@@ -390,7 +390,9 @@ pub fn render(
     source: &str,
     out: &mut impl Write,
 ) -> Result<ImportSummary, OpmlError> {
-    if settings.account(account).is_none() {
+    // Without a config file there is no account to check against: the output says
+    // which one to add instead.
+    if settings.account(account).is_none() && !settings.defaults_only {
         return Err(OpmlError::UnknownAccount(account.to_string()));
     }
     let mut names = Names::new(settings.feeds.iter().map(|f| f.name.clone()));
@@ -420,6 +422,16 @@ pub fn render(
         out,
         "# Add the blocks below to the config, then run `feed2threads check`.\n"
     )?;
+    if settings.defaults_only {
+        writeln!(
+            out,
+            "# There is no config file yet: it needs the account too, e.g.\n\
+             # [[accounts]]\n\
+             # name = {}\n\
+             # access_token_file = \"/etc/feed2threads/token\"\n",
+            toml_string(account)
+        )?;
+    }
     for feed in feeds {
         let title = shown_title(feed);
         let url = match feed_url(&feed.xml_url) {

@@ -8,6 +8,7 @@
 
 use crate::compose::{FeedContext, FilterDecision, Post};
 use crate::config::{Backlog, FeedSettings};
+use crate::fate::{Fate, ItemFate};
 use crate::feed::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::feed::item::{Item, identify};
 use crate::feed::parse::{ParseError, parse_feed};
@@ -109,6 +110,9 @@ pub struct Poller {
     pub limits: Limits,
     /// Compose and print, but change no state.
     pub dry_run: bool,
+    /// Also say what became of each new item and why ([`PollReport::fates`]): a dry run
+    /// prints it. Off in the daemon, which would build it for nobody.
+    pub explain: bool,
 }
 
 /// How a poll ended.
@@ -164,6 +168,9 @@ pub struct PollReport {
     pub held: Vec<Post>,
     /// Posts waiting for an editor's review (`review = true`).
     pub review: Vec<Post>,
+    /// With [`Poller::explain`]: each item recognised for the first time (duplicates
+    /// included) and its fate, oldest first; empty otherwise.
+    pub fates: Vec<ItemFate>,
 }
 
 /// The posts one poll put in the outbox, by the state they entered it in.
@@ -172,6 +179,15 @@ struct Entered {
     queued: Vec<Post>,
     held: Vec<Post>,
     review: Vec<Post>,
+}
+
+/// The fates of one ingest, and the duplicates whose originals are still to be looked up
+/// (the store can say only once the poll's writes are committed).
+#[derive(Debug, Default)]
+struct Explained {
+    fates: Vec<ItemFate>,
+    /// Index in `fates`, and the duplicate's account-wide keys.
+    duplicates: Vec<(usize, Vec<String>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -338,7 +354,7 @@ impl Poller {
             feed_name: &feed.name,
             feed_title: parsed.title.as_deref(),
         };
-        let (counts, entered, pending) = self
+        let (counts, entered, pending, explained) = self
             .ingest(
                 feed,
                 row,
@@ -361,6 +377,7 @@ impl Poller {
         if let Some(pending) = pending {
             pending.wait().await?;
         }
+        let fates = self.resolve_duplicates(row, explained).await?;
         if counts.held > 0 {
             tracing::warn!(
                 held = counts.held,
@@ -392,6 +409,7 @@ impl Poller {
             queued: entered.queued,
             held: entered.held,
             review: entered.review,
+            fates,
         })
     }
 
@@ -402,7 +420,36 @@ impl Poller {
             queued: Vec::new(),
             held: Vec::new(),
             review: Vec::new(),
+            fates: Vec::new(),
         }
+    }
+
+    /// Names the original of each duplicate (its feed and title), now that the poll's
+    /// writes are in the store.
+    async fn resolve_duplicates(
+        &self,
+        row: &FeedRow,
+        explained: Explained,
+    ) -> Result<Vec<ItemFate>, PollError> {
+        let Explained {
+            mut fates,
+            duplicates,
+        } = explained;
+        if duplicates.is_empty() {
+            return Ok(fates);
+        }
+        let keys: Vec<&str> = duplicates
+            .iter()
+            .flat_map(|(_, aliases)| aliases.iter().map(String::as_str))
+            .collect();
+        let originals = self.store.originals(row.account_id, &keys).await?;
+        for (index, aliases) in &duplicates {
+            let of = aliases.iter().find_map(|a| originals.get(a)).cloned();
+            if let Some(fate) = fates.get_mut(*index) {
+                fate.fate = Fate::Duplicate { of };
+            }
+        }
+        Ok(fates)
     }
 
     fn next_success(&self, feed: &FeedSettings, now: DateTime<Utc>, hint: CacheHint) -> i64 {
@@ -502,7 +549,7 @@ impl Poller {
         ctx: &FeedContext<'_>,
         now: DateTime<Utc>,
         mut success: FeedSuccess<'_>,
-    ) -> Result<(IngestCounts, Entered, Option<PendingCommit>), PollError> {
+    ) -> Result<(IngestCounts, Entered, Option<PendingCommit>, Explained), PollError> {
         let ingest_items: Vec<IngestItem> = items
             .iter()
             .zip(identify(items))
@@ -547,29 +594,49 @@ impl Poller {
         let max_age_cutoff = max_age_cutoff(now, feed.max_age);
 
         let mut decisions: Vec<(usize, ItemDisposition, Option<Post>)> = Vec::new();
+        // With `explain`: why each item got its disposition, by index in `items`.
+        let mut reasons: HashMap<usize, Fate> = HashMap::new();
+        let explain = self.explain;
         for &i in &new_indices {
             let item = &items[i];
             if let Some(keep) = &backlog_keep
                 && !keep.contains(&i)
             {
                 decisions.push((i, ItemDisposition::Backlog, None));
+                if explain {
+                    reasons.insert(i, Fate::Backlog(feed.backlog));
+                }
                 continue;
             }
             if let (Some(cutoff), Some(date)) = (max_age_cutoff, item.date())
                 && date < cutoff
             {
                 decisions.push((i, ItemDisposition::TooOld, None));
+                if let (true, Some(max_age)) = (explain, feed.max_age) {
+                    reasons.insert(i, Fate::TooOld { date, max_age });
+                }
                 continue;
             }
             if let FilterDecision::Reject { reason } = feed.composer.filter(item) {
                 tracing::debug!(item = %ingest_items[i].key, "filtered: {reason}");
                 decisions.push((i, ItemDisposition::Filtered, None));
+                if explain {
+                    reasons.insert(i, Fate::Filtered { reason });
+                }
                 continue;
             }
             match feed.composer.compose(item, ctx) {
                 Ok(post) => decisions.push((i, ItemDisposition::Queued, Some(post))),
                 Err(e) => {
                     tracing::warn!(item = %ingest_items[i].key, "cannot compose a post: {e}");
+                    if explain {
+                        reasons.insert(
+                            i,
+                            Fate::Invalid {
+                                error: e.to_string(),
+                            },
+                        );
+                    }
                     decisions.push((i, ItemDisposition::Invalid, None));
                 }
             }
@@ -592,6 +659,26 @@ impl Poller {
 
         // Oldest first, so queue order is publication order.
         decisions.sort_by_key(|(i, _, _)| (items[*i].date(), std::cmp::Reverse(*i)));
+        let explained = if explain {
+            explain_fates(
+                items,
+                &ingest_items,
+                &decisions,
+                &recognised,
+                reasons,
+                if feed.review {
+                    Fate::Review
+                } else {
+                    Fate::Post
+                },
+                |new| Fate::Held {
+                    new,
+                    limit: feed.flood_limit,
+                },
+            )
+        } else {
+            Explained::default()
+        };
 
         let mut to_record: Vec<(&IngestItem, ItemDisposition)> = decisions
             .iter()
@@ -651,8 +738,60 @@ impl Poller {
             tracing::debug!(write_ms = turn_held.as_millis() as u64, "ingest written");
             Some(pending)
         };
-        Ok((counts, entered, pending))
+        Ok((counts, entered, pending, explained))
     }
+}
+
+/// Each decision as a fate (the reasons the loop kept; queued and held from the final
+/// dispositions), then the duplicates, whose originals are looked up later.
+fn explain_fates(
+    items: &[Item],
+    ingest_items: &[IngestItem],
+    decisions: &[(usize, ItemDisposition, Option<Post>)],
+    recognised: &[Recognised],
+    mut reasons: HashMap<usize, Fate>,
+    queued: Fate,
+    held: impl Fn(usize) -> Fate,
+) -> Explained {
+    let title = |i: usize| {
+        items[i]
+            .title
+            .as_deref()
+            .map(crate::compose::html_to_line)
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "(untitled)".to_string())
+    };
+    let held_count = decisions
+        .iter()
+        .filter(|(_, d, _)| *d == ItemDisposition::Held)
+        .count();
+    let mut explained = Explained::default();
+    for (i, disposition, _) in decisions {
+        let fate = match disposition {
+            ItemDisposition::Queued => queued.clone(),
+            ItemDisposition::Held => held(held_count),
+            _ => match reasons.remove(i) {
+                Some(fate) => fate,
+                None => continue,
+            },
+        };
+        explained.fates.push(ItemFate {
+            title: title(*i),
+            fate,
+        });
+    }
+    for (i, r) in recognised.iter().enumerate() {
+        if *r == Recognised::Duplicate {
+            explained
+                .duplicates
+                .push((explained.fates.len(), ingest_items[i].aliases.clone()));
+            explained.fates.push(ItemFate {
+                title: title(i),
+                fate: Fate::Duplicate { of: None },
+            });
+        }
+    }
+    explained
 }
 
 /// The `n` newest of the given items: by date when dated, else by document order (feeds

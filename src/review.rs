@@ -8,7 +8,7 @@
 //! and the post. Must not hold SQL (the store's `admin` statements do) nor print: the
 //! callers turn [`Done`] and [`ReviewError`] into lines or pages.
 
-use crate::compose::{LimitError, Media, Post, PostText, TopicTag};
+use crate::compose::{LimitError, Media, Post, PostText, TextAttachment, TopicTag};
 use crate::config::ReleaseOrder;
 use crate::store::{
     AdminOutcome, MediaType, OutboxRow, OutboxState, ReleaseRequest, Released, Store, StoreError,
@@ -296,6 +296,22 @@ pub fn checked_text(row: &OutboxRow, text: &str) -> Result<PostText, ReviewError
             _ => Media::Text,
         },
         reply_control: row.reply_control.clone(),
+        text_attachment: row
+            .options
+            .text_attachment
+            .clone()
+            .map(|a| TextAttachment::new(a, row.options.attachment_link.clone()))
+            .transpose()
+            .map_err(limit)?,
+        reply_approvals: row.options.reply_approvals,
+        ghost: row.options.ghost,
+        first_reply: row
+            .options
+            .first_reply
+            .as_deref()
+            .map(PostText::new)
+            .transpose()
+            .map_err(limit)?,
     };
     checked.check().map_err(limit)?;
     Ok(checked.text)
@@ -342,6 +358,7 @@ mod tests {
             published_at: None,
             claimed_by: None,
             queue_order: 0,
+            options: Default::default(),
         }
     }
 

@@ -19,13 +19,61 @@ pub mod run;
 pub mod status;
 
 use crate::cli::Command;
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings, chosen_path, resolve_path};
 use anyhow::Result;
+use std::io::Write;
 use std::process::ExitCode;
+
+/// A mistake in what the command was asked (an account or feed the config does not
+/// have): exit 2, like a config error, rather than 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit code of a command's error: 2 for a [`UsageError`], 1 for the rest.
+pub fn exit_code_of(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<UsageError>().is_some() {
+        2
+    } else {
+        1
+    }
+}
+
+/// The settings `command` runs with: the config file's, or the built-in defaults when
+/// there is no file where none was named and the command needs no account
+/// ([`Command::works_without_config`]), with a note on stderr saying so.
+pub fn load_settings(
+    cli_path: Option<&std::path::Path>,
+    command: &Command,
+) -> Result<Settings, ConfigError> {
+    let path = resolve_path(cli_path);
+    match Settings::load(&path) {
+        Err(ConfigError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound
+                && chosen_path(cli_path).is_none()
+                && command.works_without_config() =>
+        {
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: no config file ({}); using the built-in defaults",
+                path.display()
+            );
+            Settings::builtin()
+        }
+        other => other,
+    }
+}
 
 /// Run one command; the `Ok` value is the process exit code.
 pub async fn dispatch(settings: &Settings, command: Command) -> Result<ExitCode> {
     let mut stdout = std::io::stdout();
+    if command.reports_config_warnings() {
+        let mut stderr = std::io::stderr();
+        for warning in settings.warnings() {
+            // A closed stderr loses the warning, never the command.
+            let _ = writeln!(stderr, "warning: {warning}");
+        }
+    }
     match command {
         Command::Run(args) => run::run(settings, args).await,
         Command::Check => {
@@ -73,7 +121,12 @@ pub(crate) async fn open_store(settings: &Settings) -> Result<crate::store::Stor
     use anyhow::Context;
     crate::store::Store::open(&settings.store_url)
         .await
-        .with_context(|| format!("store.url = {:?}", settings.store_url))
+        .with_context(|| {
+            format!(
+                "store.url = {:?}",
+                crate::feed::redact::redact_url(&settings.store_url)
+            )
+        })
 }
 
 /// A string cut to `n` characters with an ellipsis.
@@ -87,10 +140,8 @@ pub(crate) fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC), or `-`.
+/// Unix seconds as RFC 3339 with the zone (`2026-07-01T10:00:00+02:00`, 25 characters),
+/// or `-`.
 pub(crate) fn format_time(unix: Option<i64>) -> String {
-    unix.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map_or("-".to_string(), |d| {
-            d.format("%Y-%m-%d %H:%M:%S").to_string()
-        })
+    unix.map_or_else(|| "-".to_string(), crate::human::timestamp)
 }

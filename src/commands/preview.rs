@@ -1,28 +1,47 @@
 //! `preview FEED`: fetch one feed (configured, or any URL) once and print the posts its
-//! items would become. Touches no store.
+//! items would become, each other item with why it would be skipped (older than
+//! `max_age`, filtered, not composable), and a one-line summary. Touches no store, so it
+//! cannot know what was seen before: the dry run shows that.
 
+use super::UsageError;
 use crate::app::fetch_config;
 use crate::cli::PreviewArgs;
-use crate::compose::{Composer, FeedContext, FilterDecision};
+use crate::compose::{Composer, FeedContext, FilterDecision, html_to_line};
 use crate::config::Settings;
+use crate::fate::{Fate, ItemFate, Tally};
 use crate::feed::address::AddressGuard;
 use crate::feed::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
 use crate::feed::parse::parse_feed;
 use crate::feed::redact::redact_url;
-use crate::printout::write_post;
+use crate::printout::{write_fate, write_post};
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::sync::Arc;
 
 pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Write) -> Result<()> {
-    let (name, url, composer) = match settings.feed(&args.feed) {
-        Some(feed) => (feed.name.clone(), feed.url.clone(), feed.composer.clone()),
+    // A URL that is no configured feed's has no `review` key: its posts would go out.
+    let (name, url, composer, max_age, review) = match settings.feed(&args.feed) {
+        // Shown redacted: a name that defaults to the URL may carry credentials.
+        Some(feed) => (
+            redact_url(&feed.name).into_owned(),
+            feed.url.clone(),
+            feed.composer.clone(),
+            feed.max_age,
+            feed.review,
+        ),
         None => {
-            let url = url::Url::parse(&args.feed).with_context(|| {
-                format!(
-                    "{:?} is neither a configured feed name nor a URL",
-                    args.feed
-                )
+            let url = url::Url::parse(&args.feed).map_err(|_| {
+                UsageError(if settings.defaults_only {
+                    format!(
+                        "{:?} is not a URL, and without a config file there are no feed names",
+                        redact_url(&args.feed)
+                    )
+                } else {
+                    format!(
+                        "{:?} is neither a configured feed name nor a URL",
+                        redact_url(&args.feed)
+                    )
+                })
             })?;
             let composer = Composer::new(&settings.default_compose, "defaults")
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -30,6 +49,8 @@ pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Writ
                 redact_url(url.as_str()).into_owned(),
                 url,
                 Arc::new(composer),
+                settings.default_max_age,
+                false,
             )
         }
     };
@@ -69,27 +90,57 @@ pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Writ
     };
     writeln!(
         out,
-        "# {} · {} item(s) · showing at most {}\n",
+        "# {} · {} item(s) · showing at most {}",
         parsed.title.as_deref().unwrap_or(&name),
         parsed.items.len(),
         args.limit
     )?;
+    writeln!(
+        out,
+        "# preview reads no store: items seen before, the backlog policy and duplicates are \
+         for `feed2threads run --once --dry-run` to show\n"
+    )?;
+    let cutoff = max_age
+        .and_then(|m| chrono::Duration::from_std(m).ok())
+        .and_then(|m| chrono::Utc::now().checked_sub_signed(m));
+    let mut fates = Vec::new();
     for item in parsed.items.iter().take(args.limit) {
-        match composer.filter(item) {
-            FilterDecision::Reject { reason } => {
-                writeln!(
-                    out,
-                    "--- {name} · filtered out: {reason}\n{}\n",
-                    item.title.as_deref().unwrap_or("(untitled)")
-                )?;
-                continue;
+        let fate = match (cutoff, item.date(), max_age) {
+            (Some(cutoff), Some(date), Some(max_age)) if date < cutoff => {
+                Fate::TooOld { date, max_age }
             }
-            FilterDecision::Accept => {}
+            _ => match composer.filter(item) {
+                FilterDecision::Reject { reason } => Fate::Filtered { reason },
+                FilterDecision::Accept => match composer.compose(item, &ctx) {
+                    Ok(post) if review => {
+                        write_post(out, &name, &post, "would wait for review")?;
+                        Fate::Review
+                    }
+                    Ok(post) => {
+                        write_post(out, &name, &post, "post")?;
+                        Fate::Post
+                    }
+                    Err(e) => Fate::Invalid {
+                        error: e.to_string(),
+                    },
+                },
+            },
+        };
+        let fate = ItemFate {
+            title: item
+                .title
+                .as_deref()
+                .map(html_to_line)
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "(untitled)".to_string()),
+            fate,
+        };
+        // A post (to go, or to wait for review) is shown above as it will appear.
+        if !fate.fate.posts() && fate.fate != Fate::Review {
+            write_fate(out, &name, &fate)?;
         }
-        match composer.compose(item, &ctx) {
-            Ok(post) => write_post(out, &name, &post, "post")?,
-            Err(e) => writeln!(out, "--- {name} · cannot compose: {e}\n")?,
-        }
+        fates.push(fate);
     }
+    writeln!(out, "{}", Tally::of_fates(&fates).line(&name, max_age))?;
     Ok(())
 }

@@ -4,9 +4,10 @@
 //! daemon: every change is one guarded statement in the store, made and logged by
 //! [`Editor`] as the CLI.
 
-use super::truncate;
+use super::{format_time, truncate};
 use crate::cli::{QueueCommand, QueueEditArgs, QueueListArgs};
 use crate::config::{ReleaseOrder, Settings};
+use crate::feed::redact::redact_url;
 use crate::review::{Actor, Done, Editor, ReviewError};
 use crate::store::{OutboxRow, PostFilter, PostOrder, Store};
 use anyhow::{Context, Result, bail};
@@ -117,7 +118,8 @@ async fn list(
         .list_feeds()
         .await?
         .into_iter()
-        .map(|f| (f.id, f.name))
+        // Shown redacted: a name that defaults to the URL may carry credentials.
+        .map(|f| (f.id, redact_url(&f.name).into_owned()))
         .collect();
     let feed_id = match &args.feed {
         None => None,
@@ -126,7 +128,10 @@ async fn list(
                 .feed(feed)
                 .map_or(feed.as_str(), |f| f.name.as_str());
             let row = store.feed_by_name(name).await?.with_context(|| {
-                format!("--feed: no feed named {feed:?} in the store; has it been polled yet?")
+                format!(
+                    "--feed: no feed named {:?} in the store; has it been polled yet?",
+                    redact_url(feed)
+                )
             })?;
             Some(row.id)
         }
@@ -177,7 +182,7 @@ async fn list(
     }
     writeln!(
         out,
-        "{:>6}  {:<18} {:<20} {:<20} text",
+        "{:>6}  {:<18} {:<20} {:<25} text",
         "id", "state", "feed", "updated"
     )?;
     for row in &rows {
@@ -191,11 +196,11 @@ async fn list(
         }
         writeln!(
             out,
-            "{:>6}  {:<18} {:<20} {:<20} {}",
+            "{:>6}  {:<18} {:<20} {:<25} {}",
             row.id,
             row.state,
             truncate(&feed_name(row), 20),
-            rfc3339(Some(row.updated_at)).unwrap_or_default(),
+            format_time(Some(row.updated_at)),
             detail
         )?;
     }

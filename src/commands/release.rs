@@ -5,6 +5,7 @@
 use super::queue::release_order;
 use crate::cli::ReleaseArgs;
 use crate::config::Settings;
+use crate::feed::redact::redact_url;
 use crate::review::{Actor, Editor};
 use crate::store::Store;
 use anyhow::{Result, bail};
@@ -30,7 +31,7 @@ async fn release_in(
     let Some(row) = store.feed_by_name(name).await? else {
         bail!(
             "feed {:?} is not in the store; has it been polled yet?",
-            args.feed
+            redact_url(&args.feed)
         );
     };
     let order = release_order(settings, Some(&row.name));
@@ -47,7 +48,7 @@ async fn release_in(
         out,
         "released {} held post(s) of {}",
         done.released.len(),
-        row.name
+        redact_url(&row.name)
     )?;
     if done.released.len() > 1 {
         write!(out, " ({} first)", order.as_str())?;

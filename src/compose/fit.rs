@@ -65,6 +65,9 @@ pub(crate) struct Prepared {
     pub summary: String,
     pub content: String,
     pub standfirst: String,
+    /// The longer of summary and content, whole: what a text attachment carries (only
+    /// filled when the feed attaches long text).
+    pub full_body: String,
     /// With the feed's link params.
     pub link: Option<String>,
     pub authors: Vec<String>,

@@ -13,19 +13,23 @@
 //! - `topic`: [`TopicTag`] and its precedence; `hashtag`.
 //! - `filter`: include/exclude patterns.
 //! - `media`: image choice, alt text, [`ReplyControl`], media settings.
+//! - `extras`: Threads' newer options ([`LongText`], [`LinkIn`], [`TextAttachment`]).
 //!
 //! Must not: do I/O, touch the store, or know about the API client. Everything here is a
 //! pure function of the item, the feed's options and the feed context.
 
+mod extras;
 mod filter;
 mod fit;
 mod html;
 mod links;
 mod media;
+mod suggest;
 mod template;
 mod text;
 mod topic;
 
+pub use extras::{LinkIn, LongText, MAX_ATTACHMENT_BYTES, TextAttachment};
 pub use fit::Fit;
 pub use html::{html_to_line, html_to_text};
 pub use links::{MAX_LINKS, count_links, find_links};
@@ -78,6 +82,14 @@ pub struct ComposeOptions {
     pub include: Vec<String>,
     /// Same syntax; an item matching any is skipped.
     pub exclude: Vec<String>,
+    /// A text post too long to fit: shortened, or with its full text attached.
+    pub long_text: LongText,
+    /// The article link as link card (default) or as the first reply.
+    pub link_in: LinkIn,
+    /// Threads holds replies to the feed's posts for approval.
+    pub reply_approvals: bool,
+    /// The feed's posts are ghost posts (text only, archived after 24 h).
+    pub ghost_posts: bool,
 }
 
 /// A post ready for the outbox. Every field is within what the API accepts when it
@@ -92,17 +104,70 @@ pub struct Post {
     pub media: Media,
     /// The API value (`everyone`, `accounts_you_follow`, …), validated.
     pub reply_control: Option<String>,
+    /// Long-form text under the post (TEXT posts without a link card only).
+    pub text_attachment: Option<TextAttachment>,
+    /// Threads holds replies to the post for approval (`enable_reply_approvals`).
+    pub reply_approvals: bool,
+    /// A ghost post (`is_ghost_post`): text only, archived after 24 h.
+    pub ghost: bool,
+    /// A reply the publisher posts under the post right after it (`link_in = "reply"`:
+    /// the article link).
+    pub first_reply: Option<PostText>,
 }
 
 impl Post {
+    /// A text post with nothing but its text and link card.
+    pub fn text_only(text: PostText, link_attachment: Option<String>) -> Post {
+        Post {
+            text,
+            link_attachment,
+            topic_tag: None,
+            media: Media::Text,
+            reply_control: None,
+            text_attachment: None,
+            reply_approvals: false,
+            ghost: false,
+            first_reply: None,
+        }
+    }
+
     /// Check the limits that involve more than the text: distinct links including the
-    /// attachment, attachment only on TEXT posts, image URL scheme, alt text length,
-    /// reply_control value.
+    /// attachments, attachments only on TEXT posts, image URL scheme, alt text length,
+    /// reply_control value, what a ghost post may not have.
     pub fn check(&self) -> Result<(), LimitError> {
         check_text(&self.text)?;
-        let count = count_links(&self.text, self.link_attachment.as_deref());
+        let count = match &self.text_attachment {
+            None => count_links(&self.text, self.link_attachment.as_deref()),
+            // Whether the API counts the links inside the attachment is not documented:
+            // counting them is the safe side.
+            Some(a) => count_links(
+                &format!("{}\n{}", self.text.as_str(), a.plaintext()),
+                a.link(),
+            ),
+        };
         if count > MAX_LINKS {
             return Err(LimitError::TooManyLinks { count });
+        }
+        if self.text_attachment.is_some() {
+            if self.media != Media::Text {
+                return Err(LimitError::AttachmentOnMedia);
+            }
+            if self.link_attachment.is_some() {
+                return Err(LimitError::AttachmentWithCard);
+            }
+        }
+        if self.ghost {
+            let forbidden = [
+                (self.media != Media::Text, "media"),
+                (self.link_attachment.is_some(), "a link card"),
+                (self.topic_tag.is_some(), "a topic tag"),
+                (self.text_attachment.is_some(), "a text attachment"),
+                (self.reply_approvals, "reply approvals"),
+                (self.first_reply.is_some(), "a first reply"),
+            ];
+            if let Some((_, what)) = forbidden.iter().find(|(has, _)| *has) {
+                return Err(LimitError::Ghost(what));
+            }
         }
         if let Media::Image { url, alt_text } = &self.media {
             if self.link_attachment.is_some() {
@@ -214,6 +279,21 @@ struct Inner {
     media: MediaMode,
     image_fallback: ImageFallback,
     reply_control: Option<ReplyControl>,
+    long_text: LongText,
+    link_in: LinkIn,
+    reply_approvals: bool,
+    ghost_posts: bool,
+}
+
+/// Where a text post's article link goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkPlace {
+    /// The link card.
+    Card,
+    /// The end of the text (ghost posts, which may not have a card).
+    Text,
+    /// The first reply.
+    Reply,
 }
 
 impl Composer {
@@ -248,6 +328,10 @@ impl Composer {
                 media: options.media,
                 image_fallback: options.image_fallback,
                 reply_control: options.reply_control,
+                long_text: options.long_text,
+                link_in: options.link_in,
+                reply_approvals: options.reply_approvals,
+                ghost_posts: options.ghost_posts,
             }),
         })
     }
@@ -305,12 +389,17 @@ impl Composer {
                 links_removed,
             });
         };
+        // The link goes at the end of an image post's text, or in its first reply.
+        let first_reply = match self.inner.link_in {
+            LinkIn::Reply => reply_text(prepared.link.as_deref()),
+            LinkIn::Card => None,
+        };
         let fitted = Fitter {
             template: &self.inner.template,
             item: &prepared,
             feed_name: ctx.feed_name,
             feed_title: ctx.feed_title.unwrap_or(ctx.feed_name),
-            image_link: prepared.link.as_deref(),
+            image_link: prepared.link.as_deref().filter(|_| first_reply.is_none()),
             attachment: None,
         }
         .run()?;
@@ -323,6 +412,10 @@ impl Composer {
                 alt_text: media::alt_text(candidate, &prepared.title),
             },
             reply_control: self.reply_control(),
+            text_attachment: None,
+            reply_approvals: self.inner.reply_approvals,
+            ghost: false,
+            first_reply,
         };
         post.check()?;
         let fallback = match self.inner.image_fallback {
@@ -352,25 +445,76 @@ impl Composer {
         prepared: &Prepared,
         ctx: &FeedContext<'_>,
     ) -> Result<(Post, Fit, bool), ComposeError> {
+        let place = if self.inner.ghost_posts {
+            LinkPlace::Text
+        } else if self.inner.link_in == LinkIn::Reply
+            && reply_text(prepared.link.as_deref()).is_some()
+        {
+            LinkPlace::Reply
+        } else {
+            LinkPlace::Card
+        };
+        match self.text_post_with(prepared, ctx, place) {
+            // An item with nothing but its link: the link is the post, with its card.
+            Err(ComposeError::Empty) if place == LinkPlace::Reply => {
+                self.text_post_with(prepared, ctx, LinkPlace::Card)
+            }
+            done => done,
+        }
+    }
+
+    fn text_post_with(
+        &self,
+        prepared: &Prepared,
+        ctx: &FeedContext<'_>,
+        place: LinkPlace,
+    ) -> Result<(Post, Fit, bool), ComposeError> {
+        let link = prepared.link.as_deref();
         let fitted = Fitter {
             template: &self.inner.template,
             item: prepared,
             feed_name: ctx.feed_name,
             feed_title: ctx.feed_title.unwrap_or(ctx.feed_name),
-            image_link: None,
-            attachment: prepared.link.as_deref(),
+            image_link: link.filter(|_| place == LinkPlace::Text),
+            attachment: link.filter(|_| place == LinkPlace::Card),
         }
         .run()?;
         if fitted.text.is_empty() {
             return Err(ComposeError::Empty);
         }
-        let post = Post {
+        let ghost = self.inner.ghost_posts;
+        let mut post = Post {
             text: PostText::new(fitted.text)?,
-            link_attachment: prepared.link.clone(),
-            topic_tag: self.inner.topics.choose(&prepared.categories),
+            link_attachment: prepared.link.clone().filter(|_| place == LinkPlace::Card),
+            topic_tag: if ghost {
+                None
+            } else {
+                self.inner.topics.choose(&prepared.categories)
+            },
             media: Media::Text,
             reply_control: self.reply_control(),
+            text_attachment: None,
+            reply_approvals: self.inner.reply_approvals && !ghost,
+            ghost,
+            first_reply: if place == LinkPlace::Reply {
+                reply_text(link)
+            } else {
+                None
+            },
         };
+        if self.inner.long_text == LongText::Attachment && fitted.fit.is_truncated() && !ghost {
+            // The card's link moves into the attachment (the API allows no card with it).
+            let card = post.link_attachment.as_deref();
+            if let Some(a) = TextAttachment::for_long_item(
+                &prepared.title,
+                &prepared.full_body,
+                card,
+                &post.text,
+            ) {
+                post.text_attachment = Some(a);
+                post.link_attachment = None;
+            }
+        }
         post.check()?;
         Ok((post, fitted.fit, fitted.links_removed))
     }
@@ -402,17 +546,36 @@ impl Composer {
             .as_ref()
             .filter(|l| matches!(l.scheme(), "http" | "https"))
             .map(|l| links::apply_link_params(l, &self.inner.link_params).to_string());
+        // The full body only where a text attachment may carry it: converting a long
+        // article is the expensive part of composing.
+        let full_body = if self.inner.long_text == LongText::Attachment {
+            let summary = html_to_text(item.summary.as_deref().unwrap_or_default());
+            let content = html_to_text(item.content.as_deref().unwrap_or_default());
+            if content.len() > summary.len() {
+                content
+            } else {
+                summary
+            }
+        } else {
+            String::new()
+        };
         Prepared {
             title,
             summary,
             content,
             standfirst,
+            full_body,
             link,
             authors: plain_list(&item.authors),
             categories: plain_list(&item.categories),
             published: item.date(),
         }
     }
+}
+
+/// The text of a first reply carrying `link`, if the link makes a valid post.
+fn reply_text(link: Option<&str>) -> Option<PostText> {
+    PostText::new(link?).ok()
 }
 
 /// Plain-text versions of a list (categories, authors), empty ones dropped.

@@ -36,6 +36,26 @@ use std::fmt::Write as _;
 /// card (or, for image posts, is appended by the composer), not in the template.
 pub const DEFAULT_TEMPLATE: &str = "{{ title }}{% if standfirst %}\n\n{{ standfirst }}{% endif %}";
 
+/// The variables a template sees, in the order the docs list them.
+pub const VARIABLES: [&str; 12] = [
+    "title",
+    "summary",
+    "content",
+    "standfirst",
+    "link",
+    "author",
+    "authors",
+    "categories",
+    "feed_title",
+    "feed_name",
+    "published",
+    "published_at",
+];
+
+/// Names Jinja itself defines inside a template (`loop` in a for loop, `caller` in a
+/// macro called with a block, …), which the parser reports as undeclared.
+const JINJA_NAMES: [&str; 6] = ["loop", "self", "super", "caller", "varargs", "kwargs"];
+
 /// Default `date_format`: unambiguous across locales, with the zone.
 pub const DEFAULT_DATE_FORMAT: &str = "%Y-%m-%d %H:%M %Z";
 
@@ -99,6 +119,7 @@ impl Template {
             .add_template_owned(name.clone(), source.clone())
             .map_err(|e| config_err(one_line(&e)))?;
         check_helpers(&check, &source).map_err(config_err)?;
+        check_variables(&check, &name).map_err(config_err)?;
         let template = Template {
             env: check,
             name: name.clone(),
@@ -289,6 +310,44 @@ fn one_line(e: &Error) -> String {
     e.to_string().replace('\n', " ")
 }
 
+/// Every variable the template reads must be one of [`VARIABLES`] (or a helper): rendering
+/// is lenient so that an empty field prints nothing, which would also let `{{ titel }}`
+/// print nothing on every post. The parser lists the names the template reads without
+/// setting them itself, in every branch, whatever a sample item would take.
+fn check_variables(env: &Environment<'static>, name: &str) -> Result<(), String> {
+    let template = env.get_template(name).map_err(|e| one_line(&e))?;
+    let globals: Vec<&str> = env.globals().map(|(n, _)| n).collect();
+    let mut unknown: Vec<String> = template
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|v| {
+            let v = v.as_str();
+            !VARIABLES.contains(&v) && !JINJA_NAMES.contains(&v) && !globals.contains(&v)
+        })
+        .collect();
+    unknown.sort();
+    let Some(first) = unknown.first() else {
+        return Ok(());
+    };
+    let hint = super::suggest::closest(first, &VARIABLES)
+        .map(|v| format!(" (did you mean \"{v}\"?)"))
+        .unwrap_or_default();
+    let others = match &unknown[1..] {
+        [] => String::new(),
+        rest => format!(
+            " (also undefined: {})",
+            rest.iter()
+                .map(|v| format!("\"{v}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Err(format!(
+        "undefined variable \"{first}\"{hint}{others}; the variables are {}",
+        VARIABLES.join(", ")
+    ))
+}
+
 /// minijinja looks filters and tests up only when they run, so a typo in a branch the
 /// sample item does not take would surface on some item weeks later. Find every filter
 /// and test name in the source and ask the environment about each.
@@ -410,6 +469,44 @@ mod tests {
         );
         assert_eq!(f, vec!["lower", "truncate", "upper"]);
         assert_eq!(t, vec!["defined", "odd"]);
+    }
+
+    fn variable_error(source: &str) -> Option<String> {
+        Template::new(Some(source), "feeds[2]", Tz::UTC, None)
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_unknown_variable_is_named_with_the_known_ones() {
+        let err = variable_error("{{ titel }}").unwrap();
+        assert!(
+            err.starts_with("feeds[2].template: undefined variable \"titel\" (did you mean \"title\"?); the variables are title, summary,"),
+            "{err}"
+        );
+        assert!(err.ends_with("published, published_at"), "{err}");
+        // In a branch the sample item does not take, and in a condition.
+        let err = variable_error("{{ title }}{% if false %}{{ sumary }}{% endif %}").unwrap();
+        assert!(
+            err.contains("\"sumary\" (did you mean \"summary\"?)"),
+            "{err}"
+        );
+        let err = variable_error("{% if byline %}{{ byline }}{% endif %}{{ title }}").unwrap();
+        assert!(err.contains("undefined variable \"byline\";"), "{err}");
+    }
+
+    #[test]
+    fn known_variables_helpers_and_local_names_pass() {
+        for ok in [
+            "{{ title }}{% if standfirst %}\n\n{{ standfirst }}{% endif %}",
+            "{% for c in categories %}{{ loop.index }}{{ c|hashtag }}{% endfor %}{{ title }}",
+            "{% set t = title|upper %}{{ t }} {{ hashtag(feed_name) }} {{ range(2)|length }}",
+            "{{ title }} {{ author }} {{ authors|join(', ') }} {{ published }} {{ published_at|datetimeformat('%d') }}",
+            "{{ title }} {{ summary }} {{ content }} {{ link }} {{ feed_title }} {{ categories[0] }}",
+            "{% macro m(x) %}{{ x }}{% endmacro %}{{ m(title) }}",
+        ] {
+            assert_eq!(variable_error(ok), None, "{ok}");
+        }
     }
 
     #[test]

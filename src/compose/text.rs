@@ -53,6 +53,23 @@ pub enum LimitError {
         "reply_control {0:?} is not one of everyone, accounts_you_follow, mentioned_only, parent_post_author_only, followers_only"
     )]
     ReplyControl(String),
+    #[error("text attachment is empty")]
+    AttachmentEmpty,
+    #[error(
+        "text attachment is {bytes} bytes of UTF-8; the limit is {}",
+        super::extras::MAX_ATTACHMENT_BYTES
+    )]
+    AttachmentTooLong { bytes: usize },
+    #[error("text attachment link {0:?} is not http(s)")]
+    AttachmentLink(String),
+    #[error("a text attachment is only allowed on TEXT posts")]
+    AttachmentOnMedia,
+    #[error(
+        "a text attachment cannot go with a link card; its link goes in the attachment's link_attachment_url"
+    )]
+    AttachmentWithCard,
+    #[error("a ghost post cannot have {0}")]
+    Ghost(&'static str),
 }
 
 /// Text of a post. Can only be built within the text limits, so a `Post` holding one

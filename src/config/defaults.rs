@@ -45,6 +45,8 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(6 * HOUR);
 // [status]
 pub const FEED_FAILING_AFTER: Duration = Duration::from_secs(6 * HOUR);
 pub const HEARTBEAT_STALE_AFTER: Duration = Duration::from_secs(5 * MINUTE);
+/// Posts the flood guard holds for longer than this wait for a human (`release`).
+pub const HELD_AFTER: Duration = Duration::from_secs(30 * MINUTE);
 
 // [[accounts]]
 pub const MIN_INTERVAL: Duration = Duration::from_secs(MINUTE);
@@ -75,6 +77,7 @@ pub mod max {
     pub const BACKOFF: u64 = WEEK;
     pub const FEED_FAILING_AFTER: u64 = 30 * DAY;
     pub const HEARTBEAT_STALE_AFTER: u64 = DAY;
+    pub const HELD_AFTER: u64 = 30 * DAY;
     pub const MIN_INTERVAL: u64 = WEEK;
     /// A long-lived token lives 60 days.
     pub const TOKEN_REFRESH_WINDOW: u64 = 60 * DAY;

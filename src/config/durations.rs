@@ -71,30 +71,65 @@ fn parse_bounded(value: &str, max: Duration) -> Result<Duration, String> {
     }
 }
 
-/// Guess what the user meant, for the error message.
+/// Guess what the user meant, for the error message: each number with the unit written
+/// after it, in the compact syntax ("1m 30s" → "1m30s", "5 minutes" → "5m", "1.5h" →
+/// "90m"). Text with no usable number or unit gets an example.
 fn duration_hint(value: &str) -> String {
-    let digits: String = value.chars().filter(|c| c.is_ascii_digit()).collect();
-    let n = if digits.is_empty() {
-        "5".into()
-    } else {
-        digits
+    static PART: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"(\d+(?:[.,]\d+)?)\s*([a-zA-Z]*)").expect("a fixed, valid pattern")
+    });
+    let mut total_ms: f64 = 0.0;
+    let mut compact = String::new();
+    let mut whole = true;
+    for part in PART.captures_iter(value) {
+        let number = part[1].replace(',', ".");
+        // A bare number is most often meant as minutes ("5" for an interval).
+        let Some((unit, ms)) = unit_of(&part[2]) else {
+            return "5m".into();
+        };
+        let Ok(n) = number.parse::<f64>() else {
+            return "5m".into();
+        };
+        whole &= !number.contains('.');
+        total_ms += n * ms as f64;
+        compact.push_str(&format!("{number}{unit}"));
+    }
+    if compact.is_empty() {
+        return "5m".into();
+    }
+    if whole {
+        return compact;
+    }
+    // A fraction ("1.5h") in the smallest whole unit; the cast saturates, and `parse`
+    // reports a value too long for the key anyway.
+    format(Duration::from_millis(total_ms.round() as u64))
+}
+
+/// A unit as people write it ("s", "sec", "seconds", "min", "hours", …): its compact
+/// name and size in milliseconds. No unit is read as minutes.
+fn unit_of(word: &str) -> Option<(&'static str, u128)> {
+    let w = word.to_ascii_lowercase();
+    let unit = match w.as_str() {
+        "" => "m",
+        "ms" | "msec" | "msecs" | "millis" => "ms",
+        _ if w.starts_with("milli") => "ms",
+        _ if w.starts_with("mo") => return None,
+        _ if w.starts_with('s') => "s",
+        _ if w.starts_with('m') => "m",
+        _ if w.starts_with('h') => "h",
+        _ if w.starts_with('d') => "d",
+        _ if w.starts_with('w') => "w",
+        _ => return None,
     };
-    let lower = value.to_ascii_lowercase();
-    let unit = if lower.contains("sec") {
-        "s"
-    } else if lower.contains("hour") || lower.contains('h') {
-        "h"
-    } else if lower.contains("day") || lower.contains('d') {
-        "d"
-    } else {
-        "m"
-    };
-    format!("{n}{unit}")
+    UNITS
+        .iter()
+        .find(|(name, _)| *name == unit)
+        .map(|(name, size)| (*name, *size))
 }
 
 /// The compact form `parse` reads back: the largest unit that divides the duration
 /// exactly (`90s`, `30d`, `1500ms`). Below a millisecond is dropped: no config value has it.
-pub(super) fn format(d: Duration) -> String {
+pub fn format(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
         return "0s".into();
@@ -182,6 +217,27 @@ mod tests {
             parse_bounded("2 hours", long).unwrap_err(),
             "\"2 hours\" is not a duration; try \"2h\""
         );
+    }
+
+    #[test]
+    fn the_hint_keeps_every_part_with_its_unit() {
+        let cases = [
+            ("1m 30s", "1m30s"),
+            ("1 hour 30 minutes", "1h30m"),
+            ("90 seconds", "90s"),
+            ("1.5h", "90m"),
+            ("2 days", "2d"),
+            ("500 ms", "500ms"),
+            ("5", "5m"),
+            ("soon", "5m"),
+            ("3 months", "5m"),
+        ];
+        for (written, hint) in cases {
+            assert_eq!(duration_hint(written), hint, "{written}");
+            if hint != "5m" || written == "5" {
+                assert!(parse(hint).is_ok(), "{hint}");
+            }
+        }
     }
 
     #[test]

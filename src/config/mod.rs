@@ -14,10 +14,12 @@
 //! - `secrets`: literal / `_env` / `_file` secrets, redaction.
 //! - `syntax`: TOML syntax errors by position, never by the line's text.
 //! - `validate`: raw → `Settings` (inheritance, rules across keys, composers).
+//! - `editorial`: the posting window, caps and Threads-option keys and their rules.
 //! - `print`: `Settings` → redacted raw → TOML.
 
 mod defaults;
 mod durations;
+mod editorial;
 mod print;
 mod raw;
 mod secrets;
@@ -25,10 +27,12 @@ mod syntax;
 mod validate;
 mod values;
 
-pub use durations::parse_duration;
+pub use durations::{format as format_duration, parse_duration};
 pub use secrets::{REDACTED, SecretSource};
 
 use crate::compose::{ComposeOptions, Composer};
+use crate::publish::caps::Caps;
+use crate::publish::window::PostingWindow;
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -90,6 +94,9 @@ fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub source: PathBuf,
+    /// No config file was read: the built-in defaults, for the commands that work without
+    /// one (`preview URL`, `import-opml`).
+    pub defaults_only: bool,
     pub store_url: String,
     /// How long store errors may last before the daemon ends (through its drain).
     pub store_max_outage: Duration,
@@ -101,6 +108,8 @@ pub struct Settings {
     pub feeds: Vec<FeedSettings>,
     /// Composition settings of `[defaults]`, for `preview` of a URL that is not configured.
     pub default_compose: ComposeOptions,
+    /// `max_age` of `[defaults]` (or the built-in one), for the same `preview`.
+    pub default_max_age: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +155,8 @@ pub struct StatusSettings {
     pub feed_failing_after: Duration,
     /// The daemon's heartbeat older than this means it is not running (or stuck).
     pub heartbeat_stale_after: Duration,
+    /// Posts held by the flood guard for longer than this wait for a human.
+    pub held_after: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -169,9 +180,16 @@ pub struct AccountSettings {
     pub token: Option<SecretString>,
     /// Where the token is configured (for `check`, which never prints it).
     pub token_source: Option<SecretSource>,
+    /// Why the configured token could not be read (`accounts[0].access_token_env:
+    /// environment variable X is not set or empty`). Not a config error: `check`,
+    /// `preview` and a dry run need no token and warn; a live run uses the token stored
+    /// by `auth`, if any, or pauses the account with this reason.
+    pub token_problem: Option<String>,
     pub min_interval: Duration,
     pub max_posts_per_day: Option<u32>,
     pub token_refresh_window: Duration,
+    /// When the account's posts may go out (`hours`, `days`, `timezone`); `None`: always.
+    pub window: Option<PostingWindow>,
 }
 
 #[derive(Debug, Clone)]
@@ -192,6 +210,11 @@ pub struct FeedSettings {
     pub release_order: ReleaseOrder,
     pub compose: ComposeOptions,
     pub composer: Arc<Composer>,
+    /// When the feed's posts may go out (`hours`, `days`, in its `timezone`); `None`:
+    /// always (within its account's window).
+    pub window: Option<PostingWindow>,
+    /// `max_per_hour`, `max_per_day`, `overflow`.
+    pub caps: Caps,
 }
 
 /// When a feed is polled.
@@ -250,6 +273,14 @@ impl std::fmt::Display for Backlog {
 
 pub const DEFAULT_USER_AGENT: &str = defaults::USER_AGENT;
 
+/// The file the settings of `--config` or `$FEED2THREADS_CONFIG` come from, when one of
+/// them names one (`None`: `./feed2threads.toml` by default).
+pub fn chosen_path(cli: Option<&Path>) -> Option<PathBuf> {
+    let path = resolve_path(cli);
+    (cli.is_some() || std::env::var_os("FEED2THREADS_CONFIG").is_some_and(|p| !p.is_empty()))
+        .then_some(path)
+}
+
 /// Where the config comes from: `--config`, then `$FEED2THREADS_CONFIG`, then
 /// `./feed2threads.toml`.
 pub fn resolve_path(cli: Option<&Path>) -> PathBuf {
@@ -290,6 +321,30 @@ impl Settings {
                 key_error(key, message)
             })?;
         validate::settings(raw, source)
+    }
+
+    /// The built-in defaults, as if read from an empty file: no account, no feed.
+    pub fn builtin() -> Result<Settings, ConfigError> {
+        let mut settings = Self::parse("", Path::new("(built-in defaults)"))?;
+        settings.defaults_only = true;
+        Ok(settings)
+    }
+
+    /// What is wrong but does not stop the commands that do not need it, one line each
+    /// naming the key: today the configured tokens that cannot be read.
+    pub fn warnings(&self) -> Vec<String> {
+        self.accounts
+            .iter()
+            .filter_map(|a| {
+                let problem = a.token_problem.as_ref()?;
+                Some(format!(
+                    "{problem}; account {name} cannot publish with it: a live `run` uses the \
+                     token stored by `feed2threads auth {name}` if there is one, and pauses \
+                     the account otherwise",
+                    name = a.name
+                ))
+            })
+            .collect()
     }
 
     pub fn account(&self, name: &str) -> Option<&AccountSettings> {
@@ -442,10 +497,19 @@ backlog = "all"
         assert!(shown.contains("access_token_file = "), "{shown}");
         assert!(!format!("{s:?}").contains("file-token-value"));
 
+        // An unreadable token is a warning naming the key and the variable, not an error.
         let text = "[[accounts]]\nname = \"a\"\naccess_token_env = \"F2T_TEST_SURELY_UNSET_VAR\"\n";
-        let err = parse(text).unwrap_err().to_string();
-        assert!(err.starts_with("accounts[0].access_token_env:"), "{err}");
-        assert!(err.contains("F2T_TEST_SURELY_UNSET_VAR"), "{err}");
+        let s = parse(text).unwrap();
+        assert!(s.accounts[0].token.is_none());
+        let warnings = s.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with(
+                "accounts[0].access_token_env: environment variable F2T_TEST_SURELY_UNSET_VAR is not set or empty;"
+            ),
+            "{warnings:?}"
+        );
+        assert!(warnings[0].contains("feed2threads auth a"), "{warnings:?}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! serialised to TOML, so it is itself a valid config that resolves to the same settings.
 //!
 //! Must not print a secret: a literal one is printed as `"[redacted]"`, one from the
-//! environment or a file by the variable's name or the path, as configured.
+//! environment or a file by the variable's name or the path, as configured; credentials in
+//! the store URL or a feed URL (and a feed name that is its URL) as `[redacted]` in place.
 
 use super::raw::{
     RawAccount, RawConfig, RawFeed, RawFetch, RawHttp, RawStatus, RawStore, RawThreads,
@@ -11,11 +12,14 @@ use super::raw::{
 use super::secrets::{REDACTED, SecretKeys};
 use super::{ConfigError, FeedSchedule, FeedSettings, Settings};
 use crate::compose::ComposeOptions;
+use crate::feed::redact::redact_url;
+use crate::publish::window::Days;
 
 pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> {
     let raw = RawConfig {
         store: RawStore {
-            url: Some(settings.store_url.clone()),
+            // A password in the URL (postgres://user:pass@…) is a secret too.
+            url: Some(redact_url(&settings.store_url).into_owned()),
             max_outage: Some(settings.store_max_outage),
         },
         threads: threads(settings),
@@ -24,8 +28,14 @@ pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> 
         status: RawStatus {
             feed_failing_after: Some(settings.status.feed_failing_after),
             heartbeat_stale_after: Some(settings.status.heartbeat_stale_after),
+            held_after: Some(settings.status.held_after),
         },
-        defaults: defaults(&settings.default_compose),
+        defaults: RawFeed {
+            // Each feed has its own; printed for `preview` of a URL that is not configured.
+            max_age: (settings.default_max_age != super::defaults::MAX_AGE)
+                .then_some(settings.default_max_age),
+            ..defaults(&settings.default_compose)
+        },
         accounts: settings.accounts.iter().map(account).collect(),
         feeds: settings
             .feeds
@@ -42,6 +52,12 @@ pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> 
         header.push_str(&format!(
             "# threads.app_secret is unreadable ({}); only `auth` needs it\n",
             problem.replace(['\n', '\r'], " ")
+        ));
+    }
+    for warning in settings.warnings() {
+        header.push_str(&format!(
+            "# warning: {}\n",
+            warning.replace(['\n', '\r'], " ")
         ));
     }
     Ok(format!("{header}\n{body}\n"))
@@ -99,6 +115,12 @@ fn account(a: &super::AccountSettings) -> RawAccount {
         min_interval: Some(a.min_interval),
         max_posts_per_day: a.max_posts_per_day,
         token_refresh_window: Some(a.token_refresh_window),
+        hours: a.window.and_then(|w| w.hours),
+        days: a.window.map(|w| w.days).filter(|d| *d != Days::ALL),
+        timezone: a
+            .window
+            .map(|w| w.tz)
+            .filter(|tz| *tz != chrono_tz::Tz::UTC),
     }
 }
 
@@ -114,9 +136,15 @@ fn feed(f: &FeedSettings, inherited: &ComposeOptions) -> RawFeed {
         FeedSchedule::Every(d) => (Some(*d), None),
         cron @ FeedSchedule::Cron { .. } => (None, Some(cron.clone())),
     };
+    // Credentials in a feed URL (`user:pass@`, `?api_key=`) are secrets too; a name that
+    // defaults to the URL carries them as well.
+    let url = match redact_url(f.url.as_str()) {
+        std::borrow::Cow::Borrowed(_) => f.url.clone(),
+        std::borrow::Cow::Owned(shown) => url::Url::parse(&shown).unwrap_or_else(|_| f.url.clone()),
+    };
     RawFeed {
-        name: Some(f.name.clone()),
-        url: Some(f.url.clone()),
+        name: Some(redact_url(&f.name).into_owned()),
+        url: Some(url),
         account: Some(f.account.clone()),
         every,
         schedule,
@@ -126,6 +154,11 @@ fn feed(f: &FeedSettings, inherited: &ComposeOptions) -> RawFeed {
         max_items: Some(f.max_items),
         review: Some(f.review),
         release_order: Some(f.release_order),
+        hours: f.window.and_then(|w| w.hours),
+        days: f.window.map(|w| w.days).filter(|d| *d != Days::ALL),
+        max_per_hour: f.caps.per_hour,
+        max_per_day: f.caps.per_day,
+        overflow: Some(f.caps.overflow).filter(|_| f.caps.is_set()),
         ..compose_keys(&f.compose, inherited)
     }
 }
@@ -154,6 +187,10 @@ fn compose_keys(c: &ComposeOptions, inherited: &ComposeOptions) -> RawFeed {
         reply_control: shown(&c.reply_control, &i.reply_control, &b.reply_control).flatten(),
         include: shown(&c.include, &i.include, &b.include),
         exclude: shown(&c.exclude, &i.exclude, &b.exclude),
+        long_text: shown(&c.long_text, &i.long_text, &b.long_text),
+        link_in: shown(&c.link_in, &i.link_in, &b.link_in),
+        reply_approvals: shown(&c.reply_approvals, &i.reply_approvals, &b.reply_approvals),
+        ghost_posts: shown(&c.ghost_posts, &i.ghost_posts, &b.ghost_posts),
         ..RawFeed::default()
     }
 }

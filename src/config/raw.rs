@@ -8,7 +8,9 @@
 
 use super::defaults::max;
 use super::{Backlog, FeedSchedule, ReleaseOrder, durations, secrets, values};
-use crate::compose::{ImageFallback, MediaMode, ReplyControl};
+use crate::compose::{ImageFallback, LinkIn, LongText, MediaMode, ReplyControl};
+use crate::publish::caps::Overflow;
+use crate::publish::window::{Days, Hours};
 use chrono_tz::Tz;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -111,6 +113,11 @@ pub(super) struct RawStatus {
         serialize_with = "durations::serialize"
     )]
     pub heartbeat_stale_after: Option<Duration>,
+    #[serde(
+        deserialize_with = "durations::up_to::<{ max::HELD_AFTER }, _>",
+        serialize_with = "durations::serialize"
+    )]
+    pub held_after: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -171,6 +178,22 @@ pub(super) struct RawAccount {
         serialize_with = "durations::serialize"
     )]
     pub token_refresh_window: Option<Duration>,
+    // the account's posting window, over all its feeds
+    #[serde(
+        deserialize_with = "values::choice",
+        serialize_with = "values::serialize_choice"
+    )]
+    pub hours: Option<Hours>,
+    #[serde(
+        deserialize_with = "values::days",
+        serialize_with = "values::serialize_days"
+    )]
+    pub days: Option<Days>,
+    #[serde(
+        deserialize_with = "values::choice",
+        serialize_with = "values::serialize_choice"
+    )]
+    pub timezone: Option<Tz>,
 }
 
 /// A `[[feeds]]` table, or `[defaults]` (every key but `url`, `name` and `account`, which
@@ -247,6 +270,39 @@ pub(super) struct RawFeed {
     pub reply_control: Option<ReplyControl>,
     pub include: Option<Vec<String>>,
     pub exclude: Option<Vec<String>>,
+    // editorial control: posting window (in `timezone`), caps
+    #[serde(
+        deserialize_with = "values::choice",
+        serialize_with = "values::serialize_choice"
+    )]
+    pub hours: Option<Hours>,
+    #[serde(
+        deserialize_with = "values::days",
+        serialize_with = "values::serialize_days"
+    )]
+    pub days: Option<Days>,
+    #[serde(deserialize_with = "values::cap")]
+    pub max_per_hour: Option<u32>,
+    #[serde(deserialize_with = "values::cap")]
+    pub max_per_day: Option<u32>,
+    #[serde(
+        deserialize_with = "values::choice",
+        serialize_with = "values::serialize_choice"
+    )]
+    pub overflow: Option<Overflow>,
+    // Threads' newer publishing options
+    pub reply_approvals: Option<bool>,
+    #[serde(
+        deserialize_with = "values::choice",
+        serialize_with = "values::serialize_choice"
+    )]
+    pub long_text: Option<LongText>,
+    #[serde(
+        deserialize_with = "values::choice",
+        serialize_with = "values::serialize_choice"
+    )]
+    pub link_in: Option<LinkIn>,
+    pub ghost_posts: Option<bool>,
 }
 
 impl RawFeed {
@@ -282,6 +338,15 @@ impl RawFeed {
             reply_control: self.reply_control.or(d.reply_control),
             include: self.include.or(d.include),
             exclude: self.exclude.or(d.exclude),
+            hours: self.hours.or(d.hours),
+            days: self.days.or(d.days),
+            max_per_hour: self.max_per_hour.or(d.max_per_hour),
+            max_per_day: self.max_per_day.or(d.max_per_day),
+            overflow: self.overflow.or(d.overflow),
+            reply_approvals: self.reply_approvals.or(d.reply_approvals),
+            long_text: self.long_text.or(d.long_text),
+            link_in: self.link_in.or(d.link_in),
+            ghost_posts: self.ghost_posts.or(d.ghost_posts),
         }
     }
 }

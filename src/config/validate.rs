@@ -6,13 +6,14 @@
 //! secret files.
 
 use super::defaults;
+use super::editorial;
 use super::raw::{RawAccount, RawConfig, RawFeed, RawFetch, RawHttp, RawStatus, RawThreads};
 use super::secrets::SecretKeys;
 use super::{
     AccountSettings, ConfigError, DeskSettings, FeedSchedule, FeedSettings, FetchSettings,
     HttpSettings, Settings, StatusSettings, ThreadsSettings, key_error,
 };
-use crate::compose::{ComposeOptions, Composer};
+use crate::compose::{ComposeError, ComposeOptions, Composer};
 use std::path::Path;
 use std::sync::Arc;
 use url::Url;
@@ -25,13 +26,18 @@ pub(super) fn settings(raw: RawConfig, source: &Path) -> Result<Settings, Config
     if !store_url.starts_with("sqlite:") {
         return Err(key_error(
             "store.url",
-            format!("{store_url:?} is not supported; use a sqlite:// URL"),
+            format!(
+                "{:?} is not supported; use a sqlite:// URL",
+                crate::feed::redact::redact_url(&store_url)
+            ),
         ));
     }
     let accounts = accounts(raw.accounts)?;
+    let default_max_age = raw.defaults.max_age.unwrap_or(defaults::MAX_AGE);
     let feeds = Feeds::new(raw.defaults)?.validate(raw.feeds, &accounts)?;
     Ok(Settings {
         source: source.to_path_buf(),
+        defaults_only: false,
         store_url,
         store_max_outage: raw.store.max_outage.unwrap_or(defaults::STORE_MAX_OUTAGE),
         threads: threads(raw.threads)?,
@@ -40,6 +46,7 @@ pub(super) fn settings(raw: RawConfig, source: &Path) -> Result<Settings, Config
         status: status(raw.status),
         accounts,
         default_compose: feeds.default_compose,
+        default_max_age,
         feeds: feeds.feeds,
     })
 }
@@ -58,8 +65,19 @@ fn threads(raw: RawThreads) -> Result<ThreadsSettings, ConfigError> {
         Ok(secret) => (secret, None),
         Err(e) => (None, Some(e.to_string())),
     };
+    let api_base = or_default_url(raw.api_base, defaults::API_BASE);
+    if api_base.scheme() != "https" && !is_loopback(&api_base) {
+        return Err(key_error(
+            "threads.api_base",
+            format!(
+                "{:?} must be https: every call carries an access token; only a loopback \
+                 address (127.0.0.1, [::1], localhost) may use http",
+                api_base.as_str()
+            ),
+        ));
+    }
     Ok(ThreadsSettings {
-        api_base: or_default_url(raw.api_base, defaults::API_BASE),
+        api_base,
         app_id: raw.app_id,
         app_secret,
         app_secret_source,
@@ -72,6 +90,19 @@ fn threads(raw: RawThreads) -> Result<ThreadsSettings, ConfigError> {
         publish_timeout: raw.publish_timeout.unwrap_or(defaults::PUBLISH_TIMEOUT),
         request_timeout: raw.request_timeout.unwrap_or(defaults::REQUEST_TIMEOUT),
     })
+}
+
+/// A URL whose host is this machine, so nothing it carries crosses a network.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
+    }
 }
 
 fn or_default_url(value: Option<Url>, default: &str) -> Url {
@@ -155,6 +186,7 @@ fn status(raw: RawStatus) -> StatusSettings {
         heartbeat_stale_after: raw
             .heartbeat_stale_after
             .unwrap_or(defaults::HEARTBEAT_STALE_AFTER),
+        held_after: raw.held_after.unwrap_or(defaults::HELD_AFTER),
     }
 }
 
@@ -175,6 +207,7 @@ fn accounts(raw: Vec<RawAccount>) -> Result<Vec<AccountSettings>, ConfigError> {
 }
 
 fn account(raw: RawAccount, key: &str) -> Result<AccountSettings, ConfigError> {
+    let window = editorial::account_window(&raw);
     let name = match raw.name {
         None => return Err(key_error(format!("{key}.name"), "is required")),
         Some(n) if n.trim().is_empty() => {
@@ -187,17 +220,26 @@ fn account(raw: RawAccount, key: &str) -> Result<AccountSettings, ConfigError> {
         env: raw.access_token_env,
         file: raw.access_token_file,
     };
+    let token_key = format!("{key}.access_token");
+    token.check_one(&token_key)?;
     let token_source = token.source();
-    let token = token.read(&format!("{key}.access_token"))?;
+    // Only a live run needs the token, and the one `auth` stored may serve: a variable
+    // or file that is missing is reported, not refused (see `AccountSettings`).
+    let (token, token_problem) = match token.read(&token_key) {
+        Ok(token) => (token, None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     Ok(AccountSettings {
         name,
         token,
         token_source,
+        token_problem,
         min_interval: raw.min_interval.unwrap_or(defaults::MIN_INTERVAL),
         max_posts_per_day: raw.max_posts_per_day,
         token_refresh_window: raw
             .token_refresh_window
             .unwrap_or(defaults::TOKEN_REFRESH_WINDOW),
+        window,
     })
 }
 
@@ -229,9 +271,15 @@ impl Feeds {
                 "belongs to each [[feeds]] table, not to [defaults]",
             ));
         }
+        if defaults.every.is_some() && defaults.schedule.is_some() {
+            return Err(ConfigError::Conflict {
+                key: "defaults.schedule".into(),
+                alternatives: vec!["defaults.every".into(), "defaults.schedule".into()],
+            });
+        }
         let default_compose = compose_options(&defaults);
         let default_composer = Composer::new(&default_compose, "defaults")
-            .map_err(|e| key_error("defaults", e.to_string()))?;
+            .map_err(|e| compose_error(e, "defaults"))?;
         Ok(Feeds {
             defaults,
             default_compose,
@@ -288,6 +336,11 @@ impl Feeds {
             return Err(key_error(format!("{key}.url"), "is required"));
         };
         let account = feed_account(options.account.clone(), key, accounts)?;
+        editorial::check_options(&options, key)?;
+        let (window, caps) = match accounts.iter().find(|a| a.name == account) {
+            Some(a) => editorial::feed_gate(&options, key, a)?,
+            None => (None, Default::default()),
+        };
         let name = options
             .name
             .as_deref()
@@ -309,7 +362,7 @@ impl Feeds {
         let composer = if compose == self.default_compose {
             Arc::clone(&self.default_composer)
         } else {
-            Arc::new(Composer::new(&compose, key).map_err(|e| key_error(key, e.to_string()))?)
+            Arc::new(Composer::new(&compose, key).map_err(|e| compose_error(e, key))?)
         };
         Ok(FeedSettings {
             name,
@@ -324,7 +377,18 @@ impl Feeds {
             release_order: options.release_order.unwrap_or(defaults::RELEASE_ORDER),
             compose,
             composer,
+            window,
+            caps,
         })
+    }
+}
+
+/// A composer's error names its own key (`feeds[2].template`); anything else is the
+/// table's.
+fn compose_error(error: ComposeError, table: &str) -> ConfigError {
+    match error {
+        ComposeError::Config { key, message } => key_error(key, message),
+        other => key_error(table, other.to_string()),
     }
 }
 
@@ -375,5 +439,9 @@ fn compose_options(options: &RawFeed) -> ComposeOptions {
         reply_control: o.reply_control,
         include: o.include.unwrap_or_default(),
         exclude: o.exclude.unwrap_or_default(),
+        long_text: o.long_text.unwrap_or_default(),
+        link_in: o.link_in.unwrap_or_default(),
+        reply_approvals: o.reply_approvals.unwrap_or(false),
+        ghost_posts: o.ghost_posts.unwrap_or(false),
     }
 }

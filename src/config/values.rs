@@ -1,13 +1,16 @@
 //! The serde functions of every config value that is not a duration or a secret: sizes,
-//! counts, URLs, addresses, cron expressions and the choices (`backlog`, `media`,
-//! `image_fallback`, `reply_control`, `timezone`), each read into its own type.
+//! counts, caps, URLs, addresses, cron expressions, posting windows (`hours`, `days`) and
+//! the choices (`backlog`, `media`, `image_fallback`, `reply_control`, `timezone`,
+//! `overflow`, `long_text`, `link_in`), each read into its own type.
 //!
 //! Errors say what is wrong with the value and suggest a fix; serde_path_to_error adds the
 //! key. Must not know key names or cross-key rules (those are `validate`'s).
 
 use super::defaults;
 use super::{Backlog, FeedSchedule, ReleaseOrder};
-use crate::compose::{ImageFallback, MediaMode, ReplyControl};
+use crate::compose::{ImageFallback, LinkIn, LongText, MediaMode, ReplyControl};
+use crate::publish::caps::Overflow;
+use crate::publish::window::{Days, Hours};
 use chrono_tz::Tz;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serializer};
@@ -99,6 +102,74 @@ impl Choice for Tz {
     }
 }
 
+impl Choice for Hours {
+    fn from_config(text: &str) -> Result<Self, String> {
+        Hours::parse(text)
+    }
+    fn to_config(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Choice for Overflow {
+    fn from_config(text: &str) -> Result<Self, String> {
+        Overflow::parse(text).ok_or_else(|| format!("{text:?} is not \"wait\" or \"drop\""))
+    }
+    fn to_config(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+impl Choice for LongText {
+    fn from_config(text: &str) -> Result<Self, String> {
+        LongText::parse(text)
+            .ok_or_else(|| format!("{text:?} is not \"truncate\" or \"attachment\""))
+    }
+    fn to_config(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+impl Choice for LinkIn {
+    fn from_config(text: &str) -> Result<Self, String> {
+        LinkIn::parse(text).ok_or_else(|| format!("{text:?} is not \"card\" or \"reply\""))
+    }
+    fn to_config(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+/// `deserialize_with` for `days`: a list of day names (`["mon", "fri"]`).
+pub(super) fn days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Days>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    Days::parse(&names).map(Some).map_err(D::Error::custom)
+}
+
+/// `serialize_with` for `days`.
+pub(super) fn serialize_days<S: Serializer>(value: &Option<Days>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(days) => s.collect_seq(days.names()),
+        None => s.serialize_none(),
+    }
+}
+
+/// `deserialize_with` for a feed's cap (`max_per_hour`, `max_per_day`): 1 to the API's
+/// daily limit. 0 is an error, not "no cap": leaving the key out is.
+pub(super) fn cap<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let n = i64::deserialize(d)?;
+    match u32::try_from(n) {
+        Ok(v) if (1..=defaults::MAX_POSTS_PER_DAY).contains(&n) => Ok(Some(v)),
+        _ if n < 1 => Err(D::Error::custom(format!(
+            "{n} is not a cap: give 1 to {} posts, or leave the key out for no cap",
+            defaults::MAX_POSTS_PER_DAY
+        ))),
+        _ => Err(D::Error::custom(format!(
+            "{n} is above the API's own limit of {} posts a day",
+            defaults::MAX_POSTS_PER_DAY
+        ))),
+    }
+}
+
 /// `deserialize_with` for a [`Choice`].
 pub(super) fn choice<'de, T: Choice, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
     let text = String::deserialize(d)?;
@@ -120,20 +191,103 @@ pub(super) fn serialize_choice<T: Choice, S: Serializer>(
 /// wants, or the classic 5 fields. The expression is kept as written.
 pub(super) fn cron<'de, D: Deserializer<'de>>(d: D) -> Result<Option<FeedSchedule>, D::Error> {
     let expression = String::deserialize(d)?;
-    let full = if expression.split_whitespace().count() == 5 {
+    parse_cron(&expression)
+        .map(|schedule| {
+            Some(FeedSchedule::Cron {
+                expression,
+                schedule: Box::new(schedule),
+            })
+        })
+        .map_err(D::Error::custom)
+}
+
+/// The names of a full (6 or 7 field) expression's fields.
+const CRON_FIELDS: [&str; 7] = [
+    "second",
+    "minute",
+    "hour",
+    "day-of-month",
+    "month",
+    "day-of-week",
+    "year",
+];
+
+/// A cron expression, or one line saying what is wrong with it: the `cron` crate's own
+/// error draws a caret under the expression on a second line, which a log line or a
+/// one-line config error cannot show.
+fn parse_cron(expression: &str) -> Result<cron::Schedule, String> {
+    let fields = expression.split_whitespace().count();
+    let classic = fields == 5;
+    let example = if classic || fields < 5 {
+        "\"*/5 * * * *\" (minute hour day-of-month month day-of-week)"
+    } else {
+        "\"0 */5 * * * *\" (second minute hour day-of-month month day-of-week)"
+    };
+    if !(5..=7).contains(&fields) {
+        return Err(format!(
+            "{expression:?} is not a cron expression: it has {fields} field(s), not 5 (or 6 \
+             with seconds first); try {example}"
+        ));
+    }
+    let full = if classic {
         format!("0 {expression}")
     } else {
-        expression.clone()
+        expression.to_string()
     };
     let schedule = cron::Schedule::from_str(&full).map_err(|e| {
-        D::Error::custom(format!(
-            "{expression:?} is not a cron expression ({e}); try \"0 */5 * * * *\""
-        ))
+        let why = cron_reason(&full, &e.to_string());
+        format!("{expression:?} is not a cron expression: {why}; try {example}")
     })?;
-    Ok(Some(FeedSchedule::Cron {
-        expression,
-        schedule: Box::new(schedule),
-    }))
+    if schedule.upcoming(chrono::Utc).next().is_none() {
+        return Err(format!(
+            "{expression:?} never comes (a date that does not exist, or a year in the past); \
+             try {example}"
+        ));
+    }
+    Ok(schedule)
+}
+
+/// What the `cron` crate's multi-line error says, as one phrase: its message when it has
+/// one, else the field its caret points at.
+fn cron_reason(full: &str, error: &str) -> String {
+    let mut caret = None;
+    let mut message = Vec::new();
+    for line in error.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || line == full || trimmed == full.trim() {
+            continue;
+        }
+        if trimmed.chars().all(|c| c == '^') {
+            caret = line.find('^');
+            continue;
+        }
+        message.push(trimmed.trim_end_matches('.').to_string());
+    }
+    if !message.is_empty() {
+        return message.join("; ");
+    }
+    let Some(at) = caret else {
+        return "the expression is not valid".into();
+    };
+    // The field the caret points into (or the last one, when it points past the end).
+    let mut field = 0;
+    let mut text = "";
+    for (i, (start, word)) in field_spans(full).enumerate() {
+        if start <= at {
+            field = i;
+            text = word;
+        }
+    }
+    let name = CRON_FIELDS.get(field).copied().unwrap_or("last");
+    format!("the {name} field {text:?} is not valid")
+}
+
+/// Each whitespace-separated field of `text` with its byte offset.
+fn field_spans(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split_whitespace().map(move |word| {
+        let start = word.as_ptr() as usize - text.as_ptr() as usize;
+        (start, word)
+    })
 }
 
 /// `serialize_with` for `schedule` (an `every` schedule is printed as `every`).
@@ -304,7 +458,39 @@ mod tests {
         for r in ReplyControl::ALL {
             assert_eq!(ReplyControl::from_config(&r.to_config()), Ok(r));
         }
+        for o in [Overflow::Wait, Overflow::Drop] {
+            assert_eq!(Overflow::from_config(&o.to_config()), Ok(o));
+        }
+        for l in [LongText::Truncate, LongText::Attachment] {
+            assert_eq!(LongText::from_config(&l.to_config()), Ok(l));
+        }
+        for l in [LinkIn::Card, LinkIn::Reply] {
+            assert_eq!(LinkIn::from_config(&l.to_config()), Ok(l));
+        }
+        let h = Hours::from_config("22:00-02:00").unwrap();
+        assert_eq!(Hours::from_config(&h.to_config()), Ok(h));
         let berlin = Tz::from_config("Europe/Berlin").unwrap();
         assert_eq!(Tz::from_config(&berlin.to_config()), Ok(berlin));
+    }
+
+    #[test]
+    fn cron_errors_are_one_line_naming_the_field() {
+        let cases = [
+            ("* * * *", "it has 4 field(s), not 5"),
+            ("*/x * * * *", "the minute field \"*/x\" is not valid"),
+            ("61 * * * *", "Minutes must be less than"),
+            ("0 0 * * mon-fr", "'fr' is not a valid day of the week"),
+            ("0 0 30 2 *", "never comes"),
+            ("1 2 3 4 5 6 7 8", "it has 8 field(s)"),
+        ];
+        for (expression, expected) in cases {
+            let err = parse_cron(expression).unwrap_err();
+            assert!(!err.contains('\n'), "{expression}: {err}");
+            assert!(!err.contains('^'), "{expression}: {err}");
+            assert!(err.contains(expected), "{expression}: {err}");
+            assert!(err.starts_with(&format!("{expression:?} ")), "{err}");
+        }
+        assert!(parse_cron("*/5 * * * *").is_ok());
+        assert!(parse_cron("0 */5 * * * *").is_ok());
     }
 }

@@ -10,6 +10,9 @@
 //! work it interrupted is tried again later (capped backoff); only an outage longer than
 //! `[store] max_outage` ends the run, through the same orderly stop as a signal.
 //!
+//! Feed names are shown (logged, printed) redacted: a name defaults to the feed's URL, which
+//! may carry credentials (`feed::redact`).
+//!
 //! Must not: wire components (that is `app`'s), hold SQL, or publish.
 
 pub mod polls;
@@ -20,8 +23,9 @@ pub use report::{End, PollPanic, RunReport};
 
 use crate::app::{Configured, PublisherGeneration, Wiring, fetch_limits};
 use crate::config::{FeedSettings, Settings};
+use crate::feed::redact::redact_url;
 use crate::health::{Outage, StoreHealth};
-use crate::http::Liveness;
+use crate::http::{Endpoint, Liveness};
 use crate::poll::{PollReport, PollResult, Poller};
 use crate::run_mode::RunMode;
 use crate::scheduler::{Scheduler, instant_of_unix};
@@ -29,6 +33,7 @@ use crate::store::Store;
 use crate::store::feeds::FeedFailure;
 use polls::{Finished, PollEnd, PollTasks};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
@@ -199,7 +204,7 @@ impl Daemon {
                 Some(row) => self.polls.spawn(feed, row, self.poller.clone()),
                 None => {
                     // Synced at start or reload; gone only if someone edits the store.
-                    tracing::error!(feed = %feed.name, "the feed's row is missing from the store; trying again later");
+                    tracing::error!(feed = %redact_url(&feed.name), "the feed's row is missing from the store; trying again later");
                     let retry = self.wiring.options.cadence.tick;
                     self.scheduler.postpone(id, Instant::now() + retry);
                 }
@@ -219,7 +224,7 @@ impl Daemon {
             PollEnd::Store(e) => {
                 self.report.store_errors += 1;
                 crate::metrics::record_fetch(&feed.name, "store_error", done.elapsed);
-                let what = format!("storing the poll of feed {}", feed.name);
+                let what = format!("storing the poll of feed {}", redact_url(&feed.name));
                 let retry = self.health().failed(&what, &e);
                 self.scheduler
                     .postpone(done.feed_id, Instant::now() + retry);
@@ -233,7 +238,7 @@ impl Daemon {
                     .await;
                 self.scheduler.finished(done.feed_id, next);
                 self.report.poll_panics.push(PollPanic {
-                    feed: feed.name.clone(),
+                    feed: redact_url(&feed.name).into_owned(),
                     message,
                 });
             }
@@ -275,7 +280,7 @@ impl Daemon {
             generation.publishers.poke(&feed.account);
         }
         if self.mode.prints_posts()
-            && let Err(e) = crate::printout::write_poll(&mut *self.out, &feed.name, report)
+            && let Err(e) = crate::printout::write_poll(&mut *self.out, feed, report)
         {
             return Some(End::OutputClosed(format!("cannot write the posts: {e}")));
         }
@@ -303,14 +308,14 @@ impl Daemon {
         );
         let next_check_at = crate::schedule::at(now, interval);
         tracing::error!(
-            feed = %feed.name,
+            feed = %redact_url(&feed.name),
             failures,
             "poll failed: the poll panicked: {message}; trying again in {}",
             humantime::format_duration(interval)
         );
         let store = self.store().clone();
         let health = self.health().clone();
-        let what = format!("recording the failure of feed {}", feed.name);
+        let what = format!("recording the failure of feed {}", redact_url(&feed.name));
         let message = format!("the poll panicked: {message}");
         tokio::spawn(async move {
             let failure = FeedFailure {
@@ -379,6 +384,9 @@ impl Daemon {
         self.scheduler
             .replace(configured.scheduled, crate::store::now_unix());
         self.poller = configured.poller;
+        if let Some(endpoint) = self.wiring.endpoint.clone() {
+            move_endpoint(&endpoint, new.http.listen).await;
+        }
         tracing::info!(
             feeds = self.scheduler.len(),
             accounts = new.accounts.len(),
@@ -409,5 +417,32 @@ impl Daemon {
         }
         self.report.end = end;
         self.report
+    }
+}
+
+/// A reload that changed `http.listen` moves `/healthz` and `/metrics` there; if the new
+/// address cannot be had, they stay where they are, and the log says so.
+async fn move_endpoint(endpoint: &Endpoint, listen: Option<SocketAddr>) {
+    // Compared with what is served, not with the last config: a move that failed is tried
+    // again by the next reload.
+    let before = endpoint.listen().await;
+    if listen == before {
+        return;
+    }
+    let shown =
+        |listen: Option<SocketAddr>| listen.map_or_else(|| "off".to_string(), |a| a.to_string());
+    match endpoint.apply(listen).await {
+        Ok(()) => tracing::info!(
+            "http.listen changed from \"{}\" to \"{}\"",
+            shown(before),
+            shown(listen)
+        ),
+        Err(e) => {
+            let now = endpoint.addr().await;
+            tracing::error!(
+                "{e}; /healthz and /metrics stay on {}",
+                now.map_or_else(|| "nothing (off)".to_string(), |a| a.to_string())
+            );
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The daemon's pulse: the heartbeat `status --check` reads, written every few seconds
-//! while the run loop is alive, the store lock renewed with it, and the queue metrics.
+//! while the run loop is alive, the store lock renewed with it, and the queue metrics
+//! (posts per state, the waits for posting windows and caps apart).
 //!
 //! It is also the store's probe: its write succeeding ends an outage in [`StoreHealth`],
 //! its failure starts or extends one, and during an outage it tries again on the outage's
@@ -64,6 +65,8 @@ impl Pulse {
                 &account.name,
                 u64::try_from(counts.queued + counts.in_flight).unwrap_or(0),
             );
+            let waits = self.store.outbox_wait_counts(account.id, now).await?;
+            crate::metrics::set_outbox_counts(&account.name, &counts, &waits);
             if let Some(expires) = account.token_expires_at {
                 crate::metrics::set_token_expiry(&account.name, expires);
             }

@@ -13,6 +13,8 @@
 //! - [`quota`]: the publishing quota (API + local ledger + `max_posts_per_day`) and pacing.
 //! - [`token`]: learning the token's expiry, refreshing it, pausing on a dead token.
 //! - [`backoff`]: capped exponential backoff with jitter for every retry path.
+//! - [`editorial`]: the gate of a post before it starts: [`window`] (posting windows) and
+//!   [`caps`] (a feed's posts per hour and per day).
 //! - [`supervise`]: one task per account; a panicked worker is reported and restarted.
 //! - [`report`]: what each worker did in a run and why it stopped (`run --once`'s exit code).
 //! - here: [`PublishConfig`] (every wait, injectable for tests) and [`Publishers`], the
@@ -22,11 +24,14 @@
 //! dry run (the run mode does not start it), so a dry run calls no write endpoint.
 
 pub mod backoff;
+pub mod caps;
+pub mod editorial;
 pub mod quota;
 pub mod reconcile;
 pub mod report;
 pub mod supervise;
 pub mod token;
+pub mod window;
 pub mod worker;
 
 pub use report::{Ending, FailedPost, WorkerReport};
@@ -82,7 +87,8 @@ pub struct PublishConfig {
     /// Backoff of every transient failure: first delay and cap.
     pub retry_base: Duration,
     pub retry_cap: Duration,
-    /// How old the API's quota answer may get before it is read again.
+    /// How old the API's quota answer may get before it is read again (and stored for
+    /// `status`): at most 5 minutes while the worker publishes.
     pub quota_refresh: Duration,
     /// When the API counts posts our ledger does not know, look again after this long.
     pub quota_recheck: Duration,
@@ -113,7 +119,7 @@ impl Default for PublishConfig {
             not_ready_retries: 3,
             retry_base: Duration::from_secs(5),
             retry_cap: Duration::from_secs(15 * 60),
-            quota_refresh: Duration::from_secs(10 * 60),
+            quota_refresh: Duration::from_secs(5 * 60),
             quota_recheck: Duration::from_secs(30 * 60),
             idle_recheck: Duration::from_secs(60),
             search_slack: Duration::from_secs(5 * 60),
@@ -159,21 +165,26 @@ fn env_duration(name: &str) -> Option<Duration> {
     }
 }
 
-/// What a worker needs to know about a feed: its name for logs, its `max_age`, and
-/// whether a failed image post may fall back to text.
+/// What a worker needs to know about a feed: its name for logs (redacted: a name that
+/// defaults to the URL may carry credentials), its `max_age`, whether a failed image post
+/// may fall back to text, and its posting window and caps.
 #[derive(Debug, Clone)]
 pub struct FeedInfo {
     pub name: String,
     pub max_age: Option<Duration>,
     pub image_fallback: bool,
+    pub window: Option<window::PostingWindow>,
+    pub caps: caps::Caps,
 }
 
 impl FeedInfo {
     pub fn from_settings(feed: &FeedSettings) -> Self {
         FeedInfo {
-            name: feed.name.clone(),
+            name: crate::feed::redact::redact_url(&feed.name).into_owned(),
             max_age: feed.max_age,
             image_fallback: feed.compose.image_fallback == crate::compose::ImageFallback::Text,
+            window: feed.window,
+            caps: feed.caps,
         }
     }
 }

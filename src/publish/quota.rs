@@ -28,6 +28,8 @@ pub struct RemoteQuota {
 pub const DEFAULT_TOTAL: i64 = 250;
 /// The API's documented window.
 pub const DEFAULT_WINDOW: i64 = 86_400;
+/// Replies per moving 24 h (threads-api.md §3.5), a quota of its own.
+pub const REPLY_QUOTA: i64 = 1000;
 /// The longest window we believe from the API: a larger `quota_duration` would push wake-up
 /// times past what an `Instant` holds.
 pub const MAX_WINDOW: i64 = 7 * DEFAULT_WINDOW;
@@ -227,6 +229,34 @@ pub fn evaluate(
     Gate::Open { remaining }
 }
 
+/// The reply quota, from our ledger of published replies (unix seconds, ascending): the
+/// API's own count of replies needs a scope the daemon does not ask for, and our replies
+/// are also counted against the publishing quota, which is checked first.
+pub fn reply_gate(now: i64, ledger: &[i64]) -> Gate {
+    let in_window: Vec<i64> = ledger
+        .iter()
+        .copied()
+        .filter(|t| *t > now.saturating_sub(DEFAULT_WINDOW))
+        .collect();
+    let used = len(&in_window);
+    if used < REPLY_QUOTA {
+        return Gate::Open {
+            remaining: REPLY_QUOTA - used,
+        };
+    }
+    let k = used - REPLY_QUOTA + 1;
+    let until = usize::try_from(k - 1)
+        .ok()
+        .and_then(|i| in_window.get(i))
+        .map_or(now + DEFAULT_WINDOW, |t| t + DEFAULT_WINDOW);
+    Gate::Closed {
+        until: until.max(now + 1),
+        used,
+        limit: REPLY_QUOTA,
+        why: "reply quota",
+    }
+}
+
 fn len<T>(v: &[T]) -> i64 {
     i64::try_from(v.len()).unwrap_or(i64::MAX)
 }
@@ -412,6 +442,20 @@ mod tests {
             Gate::Closed { until, .. } => assert!(until <= NOW + MAX_WINDOW),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_reply_quota_counts_our_replies_of_the_last_day() {
+        let mut ledger: Vec<i64> = (0..1000).map(|i| NOW - 80_000 + i).collect();
+        match reply_gate(NOW, &ledger) {
+            Gate::Closed { until, why, .. } => {
+                assert_eq!(why, "reply quota");
+                assert_eq!(until, NOW - 80_000 + 86_400);
+            }
+            g => panic!("{g:?}"),
+        }
+        ledger.remove(0);
+        assert_eq!(reply_gate(NOW, &ledger), Gate::Open { remaining: 1 });
     }
 
     #[test]

@@ -11,7 +11,8 @@
 use crate::compose::find_links;
 use crate::store::{MediaType, OutboxRow};
 use crate::threads::{
-    ContainerState, ImageContainer, NewContainer, Post, ReplyControl, TextContainer,
+    AttachedText, ContainerState, ImageContainer, MediaId, NewContainer, Post, ReplyControl,
+    TextContainer,
 };
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -85,14 +86,24 @@ pub fn fallback_link(text: &str) -> Option<String> {
         .find(|l| url::Url::parse(l).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
 }
 
-/// The container request for an outbox row. Posts were validated when they were queued;
-/// an unknown reply control (or an image post without its image) here means the row was
-/// edited by hand.
-pub fn container_for(row: &OutboxRow) -> Result<NewContainer, String> {
+/// The container request for an outbox row; `reply_to` is the media id of the post a
+/// reply row answers. Posts were validated when they were queued; an unknown reply
+/// control (or an image post without its image) here means the row was edited by hand.
+pub fn container_for(row: &OutboxRow, reply_to: Option<&str>) -> Result<NewContainer, String> {
     let reply_control = match row.reply_control.as_deref() {
         None => None,
         Some(v) => {
             Some(ReplyControl::parse(v).ok_or_else(|| format!("unknown reply_control {v:?}"))?)
+        }
+    };
+    let options = &row.options;
+    let reply_to_id = match (options.reply_to, reply_to) {
+        (None, _) => None,
+        (Some(_), Some(media)) => Some(MediaId::new(media)),
+        (Some(post), None) => {
+            return Err(format!(
+                "post {post}, which this reply answers, has no known media id on Threads"
+            ));
         }
     };
     match row.media_type {
@@ -101,6 +112,16 @@ pub fn container_for(row: &OutboxRow) -> Result<NewContainer, String> {
             link_attachment: row.link_attachment.clone(),
             topic_tag: row.topic_tag.clone(),
             reply_control,
+            text_attachment: options
+                .text_attachment
+                .clone()
+                .map(|plaintext| AttachedText {
+                    plaintext,
+                    link_attachment_url: options.attachment_link.clone(),
+                }),
+            reply_to_id,
+            enable_reply_approvals: options.reply_approvals,
+            is_ghost_post: options.ghost,
         })),
         MediaType::Image => {
             let image_url = row
@@ -113,6 +134,7 @@ pub fn container_for(row: &OutboxRow) -> Result<NewContainer, String> {
                 text: Some(row.text.clone()).filter(|t| !t.is_empty()),
                 topic_tag: row.topic_tag.clone(),
                 reply_control,
+                enable_reply_approvals: options.reply_approvals,
             }))
         }
     }
@@ -152,6 +174,7 @@ mod tests {
             published_at: None,
             claimed_by: None,
             queue_order: 0,
+            options: Default::default(),
         }
     }
 
@@ -239,7 +262,7 @@ mod tests {
     fn containers_from_rows() {
         let mut r = row("Hi", Some("https://a.example/1"));
         r.reply_control = Some("followers_only".into());
-        match container_for(&r).unwrap() {
+        match container_for(&r, None).unwrap() {
             NewContainer::Text(t) => {
                 assert_eq!(t.link_attachment.as_deref(), Some("https://a.example/1"));
                 assert_eq!(t.reply_control, Some(ReplyControl::FollowersOnly));
@@ -250,11 +273,42 @@ mod tests {
         r.link_attachment = None;
         r.image_url = Some("https://a.example/i.jpg".into());
         r.alt_text = Some(String::new());
-        match container_for(&r).unwrap() {
+        match container_for(&r, None).unwrap() {
             NewContainer::Image(i) => assert!(i.alt_text.is_none()),
             other => panic!("{other:?}"),
         }
         r.reply_control = Some("nobody".into());
-        assert!(container_for(&r).is_err());
+        assert!(container_for(&r, None).is_err());
+    }
+
+    #[test]
+    fn replies_and_options_reach_the_container() {
+        let mut r = row("https://a.example/1", None);
+        r.options.reply_to = Some(3);
+        assert!(container_for(&r, None).unwrap_err().contains("post 3"));
+        match container_for(&r, Some("1806")).unwrap() {
+            NewContainer::Text(t) => {
+                assert_eq!(t.reply_to_id.as_ref().map(MediaId::as_str), Some("1806"));
+                assert!(t.link_attachment.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut r = row("Short", None);
+        r.options.text_attachment = Some("Long text".into());
+        r.options.attachment_link = Some("https://a.example/1".into());
+        r.options.reply_approvals = true;
+        match container_for(&r, None).unwrap() {
+            NewContainer::Text(t) => {
+                let a = t.text_attachment.unwrap();
+                assert_eq!(a.plaintext, "Long text");
+                assert_eq!(
+                    a.link_attachment_url.as_deref(),
+                    Some("https://a.example/1")
+                );
+                assert!(t.enable_reply_approvals);
+                assert!(!t.is_ghost_post);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

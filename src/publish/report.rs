@@ -61,11 +61,11 @@ impl std::fmt::Display for Ending {
         match self {
             Ending::Idle => write!(f, "nothing left to publish"),
             Ending::Stopped => write!(f, "stopped"),
-            Ending::QuotaWindow { until_unix } => {
-                let at = chrono::DateTime::from_timestamp(*until_unix, 0)
-                    .map_or_else(|| until_unix.to_string(), |d| d.to_rfc3339());
-                write!(f, "quota spent until {at}")
-            }
+            Ending::QuotaWindow { until_unix } => write!(
+                f,
+                "quota spent until {}",
+                crate::human::when(*until_unix, crate::store::now_unix())
+            ),
             Ending::NotDue => write!(f, "the next post is not due yet"),
             Ending::Paused { reason } => write!(f, "paused: {reason}"),
             Ending::GaveUp { post, error } => {

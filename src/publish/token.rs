@@ -57,6 +57,9 @@ pub struct TokenKeeper {
     window: Duration,
     check_every: Duration,
     next_check: Option<Instant>,
+    /// Why an account with no token has none when its configured token could not be
+    /// read (the key, the variable or file, the fix): its pause reason.
+    configured_problem: Option<String>,
 }
 
 impl TokenKeeper {
@@ -69,7 +72,15 @@ impl TokenKeeper {
             window,
             check_every,
             next_check: None,
+            configured_problem: None,
         }
+    }
+
+    /// The account's configured token could not be read: a pause for lacking a token
+    /// gives `reason` (`crate::tokens::missing_reason`), which names the key and the fix.
+    pub fn with_configured_problem(mut self, reason: Option<String>) -> Self {
+        self.configured_problem = reason;
+        self
     }
 
     /// The token to use now, after learning its expiry or refreshing it when due.
@@ -82,10 +93,13 @@ impl TokenKeeper {
         now: i64,
     ) -> Result<TokenState, StoreError> {
         let Some(token) = row.token() else {
-            let reason = format!(
-                "no access token is stored for this account; {} (or set access_token in the config)",
-                reauth_advice(&self.account)
-            );
+            let reason = match &self.configured_problem {
+                Some(reason) => reason.clone(),
+                None => format!(
+                    "no access token is stored for this account; {} (or set access_token in the config)",
+                    reauth_advice(&self.account)
+                ),
+            };
             return self.pause(store, reason, now).await;
         };
         if self.next_check.is_some_and(|at| Instant::now() < at) {
@@ -107,7 +121,8 @@ impl TokenKeeper {
                     expires = learned_expires;
                     tracing::info!(
                         account = %self.account,
-                        expires_at = ?learned_expires,
+                        expires_at = %learned_expires
+                            .map_or_else(|| "never".to_string(), |t| crate::human::when(t, now)),
                         "learned the access token's expiry"
                     );
                     if learned_expires.is_none() {
@@ -231,7 +246,7 @@ impl TokenKeeper {
             .await?;
         tracing::info!(
             account = %self.account,
-            expires_at = expires,
+            expires_at = %crate::human::when(expires, now),
             "access token refreshed and stored"
         );
         crate::metrics::set_token_expiry(&self.account, expires);

@@ -6,6 +6,8 @@
 //! first), else claims the oldest queued post nobody holds, and carries it as far as it can:
 //!
 //! 1. drop it as `expired` if the story grew older than its feed's `max_age` while waiting;
+//!    put it back until its posting window opens or its feed's cap has room (or drop it,
+//!    `overflow = "drop"`), and go on with the next post (see `publish::editorial`);
 //! 2. wait for pacing (`min_interval`) and quota (see `quota`), returning a wake-up time;
 //! 3. create the container and **store its id** (`container_created`);
 //! 4. poll the container until FINISHED (short first wait for text, Meta's cadence for media);
@@ -33,17 +35,24 @@
 //! daemon lock forbids, or a bug) never carry the same post. A new worker adopts the posts
 //! its account's previous worker left unfinished ([`AccountPublisher::new`]).
 //!
+//! A post composed with a first reply (`link_in = "reply"`) has it queued when it is
+//! recorded published; the reply is the next post the worker carries, through the same
+//! steps (see `steps`).
+//!
 //! Here: the worker's state, its construction and its run loop. `steps`: the step machine
 //! (one method per step, and `settle`, which acts on a container's status). `calls`: API
 //! calls with the token rule, container polling, the quota and pacing gate. `records`:
 //! making each outcome durable (published, failed, deferred, expired, fallen back to text,
-//! store trouble) and the permalink backfill.
+//! store trouble) and the permalink backfill. `editorial`: posting windows and caps before
+//! a post starts. `replies`: what differs for a reply.
 //!
 //! Must not hold SQL (the store's transitions are used) or decide anything about the post's
 //! content (composed and validated before it was queued).
 
 mod calls;
+mod editorial;
 mod records;
+mod replies;
 mod steps;
 
 use super::backoff::Backoff;
@@ -72,6 +81,15 @@ pub enum Outcome {
     Failed { post: i64, reason: String },
     /// The story grew older than its feed's `max_age` while it waited.
     Expired { post: i64 },
+    /// A posting window or its feed's cap holds the post until `until_unix`: it is back
+    /// in the queue (unheld, not due before then) and other posts go meanwhile.
+    Postponed {
+        post: i64,
+        until_unix: i64,
+        reason: String,
+    },
+    /// Beyond its feed's cap with `overflow = "drop"`: not published, for good.
+    Dropped { post: i64, reason: String },
     /// The post changed state under us (an operator acted on it, or another worker holds
     /// it); nothing more was done.
     Skipped { post: i64 },
@@ -176,6 +194,15 @@ impl AccountPublisher {
             .published_times(row.id, now.saturating_sub(reach))
             .await?;
         pacer.seed(recent.last().copied(), now);
+        // Windows and caps are judged again under the settings this worker starts with.
+        let rejudged = store.outbox_clear_waits(row.id, now).await?;
+        if rejudged > 0 {
+            tracing::info!(
+                account = %settings.name,
+                posts = rejudged,
+                "posts waiting for a posting window or a cap are looked at again"
+            );
+        }
         let holder = Holder::new();
         let adopted = store.outbox_adopt(row.id, &holder).await?;
         if adopted > 0 {
@@ -196,7 +223,8 @@ impl AccountPublisher {
                 &settings.name,
                 settings.token_refresh_window,
                 config.token_check,
-            ),
+            )
+            .with_configured_problem(crate::tokens::missing_reason(&settings)),
             retry: Backoff::new(config.retry_base, config.retry_cap),
             store_trouble: Backoff::new(STORE_RETRY_BASE, STORE_RETRY_CAP),
             holder,
@@ -279,7 +307,11 @@ impl AccountPublisher {
                             &e,
                         );
                     }
-                    tracing::error!(account = %self.settings.name, "publisher step failed: {e}; retrying in {d:?}");
+                    tracing::error!(
+                        account = %self.settings.name,
+                        "publisher step failed: {e}; retrying in {}",
+                        crate::human::span(d)
+                    );
                     if draining && store_trouble.failures() > self.config.once_max_failures {
                         break Ending::StoreTrouble {
                             error: e.to_string(),
@@ -309,7 +341,11 @@ impl AccountPublisher {
                 }
                 None
             }
-            Outcome::Failed { .. } | Outcome::Expired { .. } | Outcome::Skipped { .. } => None,
+            Outcome::Failed { .. }
+            | Outcome::Expired { .. }
+            | Outcome::Postponed { .. }
+            | Outcome::Dropped { .. }
+            | Outcome::Skipped { .. } => None,
             Outcome::Idle => {
                 if self.permalinks_due
                     && let Err(e) = self.backfill_permalinks().await
@@ -335,7 +371,15 @@ impl AccountPublisher {
                 if draining && !self.worth_waiting_when_draining(until, &reason).await {
                     return Some(Ending::of_wait(&reason));
                 }
-                self.sleep_until(until, draining).await;
+                if reason == WaitReason::NotDue {
+                    // The next post may wait for hours (a posting window, a cap): a new
+                    // post (a poke) and the store (now and then) must not wait with it.
+                    let ahead = until.saturating_duration_since(Instant::now());
+                    self.wait_for_work(ahead.min(self.config.idle_recheck), draining)
+                        .await;
+                } else {
+                    self.sleep_until(until, draining).await;
+                }
                 None
             }
             Outcome::Paused { reason } => {
@@ -368,11 +412,29 @@ impl AccountPublisher {
     /// `run --once` waits for pacing and short retries, not for a quota reset, an API
     /// that keeps failing, or a post a previous run put off for long.
     async fn worth_waiting_when_draining(&self, until: Instant, reason: &WaitReason) -> bool {
+        let wait = until.saturating_duration_since(Instant::now());
         match reason {
-            WaitReason::Pacing => true,
+            WaitReason::Pacing => {
+                // A run that seems to hang is one that waits: say for what.
+                tracing::info!(
+                    account = %self.settings.name,
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    "next post for {} in {} (min_interval)",
+                    self.settings.name,
+                    crate::human::span(wait)
+                );
+                true
+            }
             WaitReason::NotDue => {
-                let soon = until.saturating_duration_since(Instant::now()) <= ONCE_MAX_NOT_DUE;
-                if !soon {
+                let soon = wait <= ONCE_MAX_NOT_DUE;
+                if soon {
+                    tracing::info!(
+                        account = %self.settings.name,
+                        "next post for {} in {} (put off by an earlier attempt)",
+                        self.settings.name,
+                        crate::human::span(wait)
+                    );
+                } else {
                     tracing::info!(
                         account = %self.settings.name,
                         "the next post is not due for a while; it stays queued for a later run"
@@ -388,7 +450,7 @@ impl AccountPublisher {
                     .unwrap_or(0);
                 tracing::warn!(
                     account = %self.settings.name,
-                    resumes_at = until_unix,
+                    resumes_at = %crate::human::when(*until_unix, now_unix()),
                     queued = left,
                     "quota spent; the rest stays queued for a later run"
                 );

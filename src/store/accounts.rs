@@ -91,6 +91,8 @@ impl Store {
 
     /// The configured token seeds the store only when none is stored yet: after that the
     /// stored (refreshed or `auth`-obtained) token wins. Returns whether it was stored.
+    /// An account without a token can only be paused for lacking one, so seeding one
+    /// lifts the pause (a token variable set, then a reload).
     pub async fn seed_token(
         &self,
         account_id: i64,
@@ -100,8 +102,8 @@ impl Store {
         use secrecy::ExposeSecret;
         let done = sqlx::query(
             "UPDATE accounts SET access_token = ?, token_source = 'config', \
-             token_issued_at = NULL, token_expires_at = NULL, updated_at = ? \
-             WHERE id = ? AND access_token IS NULL",
+             token_issued_at = NULL, token_expires_at = NULL, paused_reason = NULL, \
+             updated_at = ? WHERE id = ? AND access_token IS NULL",
         )
         .bind(token.expose_secret())
         .bind(now)

@@ -171,6 +171,10 @@ fn take(path: &Path, me: &LockHolder) -> Result<File, LockError> {
         path: path.to_path_buf(),
         source,
     };
+    // Private like the store itself (it names the host and the pid); created 0600
+    // whatever the umask, tightened if an older one is readable by others.
+    super::files::create_private(path);
+    super::files::tighten(path);
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)

@@ -4,23 +4,29 @@
 //! account-wide seen set, and the ingest transaction), `outbox` (the publishing queue, its
 //! typed states, the workers' claims and every conditional transition), `accounts`
 //! (tokens, quota, pause state), `admin` (operator and editor actions on the queue:
-//! approve, edit, release, retry, drop).
+//! approve, edit, release, retry, drop), `attention` (what `status` reads to say whether a
+//! human is needed).
 //! The SQL sticks to what SQLite and PostgreSQL share where it can (integer unix times,
 //! `ON CONFLICT`, `RETURNING`), so a Postgres backend can follow.
 //!
-//! Also here: `lock` (one daemon per store) and `snapshot` (the in-memory copy a dry run
-//! works on, so that it cannot write the store file).
+//! Also here: `lock` (one daemon per store), `snapshot` (the in-memory copy a dry run
+//! works on, so that it cannot write the store file) and `files` (the store's files are
+//! readable by their owner only).
 
 pub mod accounts;
 pub mod admin;
+pub mod attention;
 pub mod feeds;
+mod files;
 mod group_commit;
 pub mod items;
 pub mod lock;
+mod originals;
 pub mod outbox;
 mod padded;
 mod snapshot;
 
+use crate::feed::redact::redact_url;
 use group_commit::{GroupCommit, WriteSlot};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -36,7 +42,8 @@ pub use group_commit::PendingCommit;
 pub use items::{IngestItem, IngestTx, ItemDisposition, Recognised};
 pub use lock::{DaemonLock, LockError, LockHolder};
 pub use outbox::{
-    Claim, Claimed, Entry, Held, Holder, MediaType, OutboxRow, OutboxState, Transition,
+    Claim, Claimed, Entry, Held, Holder, MediaType, OutboxRow, OutboxState, PostOptions, PostWait,
+    Transition, WaitCounts, WaitKind,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +138,7 @@ impl Store {
             snapshot::copy_into(&pool, &file)
                 .await
                 .map_err(|source| StoreError::Open {
-                    url: url.to_string(),
+                    url: redact_url(url).into_owned(),
                     source,
                 })?;
         }
@@ -176,13 +183,18 @@ impl Store {
         url: &str,
         store_options: StoreOptions,
     ) -> StoreResult<(SqlitePool, Option<SqliteConnectOptions>)> {
+        // A URL with a password (postgres://user:pass@…) is shown redacted.
         let open_err = |source| StoreError::Open {
-            url: url.to_string(),
+            url: redact_url(url).into_owned(),
             source,
         };
         let memory = url.contains(":memory:") || url.contains("mode=memory");
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(open_err)?
+        let options = SqliteConnectOptions::from_str(url).map_err(open_err)?;
+        // Before SQLite creates the file (0644 less the umask): it holds tokens.
+        if !memory {
+            files::private(options.get_filename());
+        }
+        let options = options
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(store_options.busy_timeout)

@@ -10,14 +10,19 @@
 //!
 //! Here: the row, queueing a post, and the reads (the queue, counts, the publish ledger).
 //! `state`: the column types. `claim`: the publishing worker's claim and every transition
-//! of a claimed post. Operator actions (an editor's, from the CLI or the desk) live in
-//! `admin`.
+//! of a claimed post. `waits`: why queued posts wait (posting windows, caps). `replies`:
+//! replies to published posts, which are outbox rows too. Operator actions (an editor's,
+//! from the CLI or the desk) live in `admin`.
 
 mod claim;
+mod replies;
 mod state;
+mod waits;
 
 pub use claim::{Claim, Claimed, Held, Holder};
+pub use replies::{FIRST_REPLY_TAG, ReplyTarget};
 pub use state::{MediaType, OutboxState, Transition};
+pub use waits::{PostWait, WaitCounts, WaitKind};
 
 use super::{Store, StoreResult};
 use crate::compose::{Media, Post};
@@ -52,12 +57,30 @@ pub struct OutboxRow {
     pub claimed_by: Option<String>,
     /// Where the post stands in its account's queue: smallest first, then by id.
     pub queue_order: i64,
+    /// Threads' options the post was composed with, and what it replies to.
+    #[sqlx(flatten)]
+    pub options: PostOptions,
+}
+
+/// The columns of a post's Threads options (`text_attachment`, reply approvals, ghost
+/// post, the first reply to queue once it is published) and, for a reply, the post it
+/// answers. All empty for a plain post.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct PostOptions {
+    pub text_attachment: Option<String>,
+    pub attachment_link: Option<String>,
+    pub reply_approvals: bool,
+    pub ghost: bool,
+    pub first_reply: Option<String>,
+    /// This row is a reply to that post (an outbox id), published once that post is.
+    pub reply_to: Option<i64>,
 }
 
 pub(crate) const OUTBOX_COLUMNS: &str = "id, account_id, item_id, feed_id, state, text, \
     link_attachment, topic_tag, media_type, image_url, alt_text, reply_control, container_id, \
     container_created_at, publish_started_at, media_id, permalink, attempts, last_error, \
-    not_before, item_date, created_at, updated_at, published_at, claimed_by, queue_order";
+    not_before, item_date, created_at, updated_at, published_at, claimed_by, queue_order, \
+    text_attachment, attachment_link, reply_approvals, ghost, first_reply, reply_to";
 
 /// The state a composed post enters the outbox in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,11 +124,13 @@ pub(crate) async fn insert(
     let state = new.entry.state();
     // The oldest story first: its own date, else when we queued it.
     let queue_order = new.item_date.unwrap_or(now);
+    let attachment = new.post.text_attachment.as_ref();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO outbox (account_id, item_id, feed_id, state, text, link_attachment, \
          topic_tag, media_type, image_url, alt_text, reply_control, item_date, created_at, \
-         updated_at, queue_order) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         updated_at, queue_order, text_attachment, attachment_link, reply_approvals, ghost, \
+         first_reply) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(new.account_id)
     .bind(new.item_id)
@@ -122,6 +147,11 @@ pub(crate) async fn insert(
     .bind(now)
     .bind(now)
     .bind(queue_order)
+    .bind(attachment.map(|a| a.plaintext()))
+    .bind(attachment.and_then(|a| a.link()))
+    .bind(new.post.reply_approvals)
+    .bind(new.post.ghost)
+    .bind(new.post.first_reply.as_deref())
     .fetch_one(conn)
     .await?;
     Ok(id)
@@ -202,9 +232,10 @@ impl Store {
 // in `claim`.
 // ---------------------------------------------------------------------------------------
 
-/// The queue order: `queue_order` (the story's date, else when we queued it, unless a
-/// release reordered its batch), ties by insertion order.
-pub(crate) const QUEUE_ORDER: &str = "queue_order, id";
+/// The queue order: replies first (a reply finishes what its published post began), then
+/// `queue_order` (the story's date, else when we queued it, unless a release reordered its
+/// batch newest first), ties by insertion order.
+pub(crate) const QUEUE_ORDER: &str = "(reply_to IS NULL), queue_order, id";
 
 impl Store {
     /// Posts of the account in flight (`container_created`, `publishing`), whoever holds
@@ -298,8 +329,8 @@ impl Store {
         Ok(())
     }
 
-    /// The publish ledger: when the account's posts were published, oldest first, from
-    /// `since` on (unix seconds).
+    /// The publish ledger: when the account's posts (and replies: the quota is planned
+    /// with them) were published, oldest first, from `since` on (unix seconds).
     pub async fn published_times(&self, account_id: i64, since: i64) -> StoreResult<Vec<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT published_at FROM outbox WHERE account_id = ? AND state = 'published' \

@@ -242,7 +242,32 @@ impl ThreadsClient {
         since: DateTime<Utc>,
         limit: u32,
     ) -> Result<RecentPosts, ThreadsError> {
-        let call = Call::RecentPosts;
+        self.list_own(Call::RecentPosts, "threads", token, since, limit)
+            .await
+    }
+
+    /// The user's replies published at or after `since`, newest first: `GET
+    /// /v1.0/me/replies`, paged like [`Self::recent_posts`] (which lists top-level posts
+    /// only).
+    pub async fn recent_replies(
+        &self,
+        token: &SecretString,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<RecentPosts, ThreadsError> {
+        self.list_own(Call::RecentReplies, "replies", token, since, limit)
+            .await
+    }
+
+    /// `GET /v1.0/me/{edge}` from `since` on, following pages up to the bound.
+    async fn list_own(
+        &self,
+        call: Call,
+        edge: &str,
+        token: &SecretString,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<RecentPosts, ThreadsError> {
         let mut params: Vec<(String, String)> = vec![
             ("fields".into(), POST_FIELDS.into()),
             ("since".into(), since.timestamp().max(MIN_SINCE).to_string()),
@@ -250,7 +275,7 @@ impl ThreadsClient {
         ];
         let mut posts = Vec::new();
         for _ in 0..self.config.max_pages {
-            let url = self.graph_url(call, &["me", "threads"])?;
+            let url = self.graph_url(call, &["me", edge])?;
             let borrowed: Vec<(&str, &str)> = params
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))

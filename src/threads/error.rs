@@ -33,6 +33,8 @@ pub enum Call {
     GetPost,
     /// `GET /v1.0/me/threads`
     RecentPosts,
+    /// `GET /v1.0/me/replies`
+    RecentReplies,
     /// `GET /v1.0/me/threads_publishing_limit`
     PublishingLimit,
     /// `GET /v1.0/me`
@@ -56,6 +58,7 @@ impl Call {
             Call::Publish => "threads_publish",
             Call::GetPost => "get post",
             Call::RecentPosts => "list recent posts",
+            Call::RecentReplies => "list recent replies",
             Call::PublishingLimit => "publishing limit",
             Call::Me => "get profile",
             Call::DebugToken => "debug token",

@@ -16,7 +16,7 @@ pub mod types;
 pub use client::{API_VERSION, ClientConfig, DEFAULT_API_BASE, InvalidConfig, ThreadsClient};
 pub use error::{ApiError, Call, ErrorAction, ErrorKind, ErrorShape, ThreadsError};
 pub use types::{
-    AccessToken, ContainerId, ContainerState, ContainerStatus, ImageContainer, Me, MediaId,
-    NewContainer, Post, PublishingLimit, RecentPosts, ReplyControl, ShortLivedToken, TextContainer,
-    TokenInfo,
+    AccessToken, AttachedText, ContainerId, ContainerState, ContainerStatus, ImageContainer, Me,
+    MediaId, NewContainer, Post, PublishingLimit, RecentPosts, ReplyControl, ShortLivedToken,
+    TextContainer, TokenInfo,
 };

@@ -119,6 +119,23 @@ pub struct TextContainer {
     /// One topic, 1–50 characters, no `.` or `&`.
     pub topic_tag: Option<String>,
     pub reply_control: Option<ReplyControl>,
+    /// Long-form text under the post (`text_attachment`); not with a link attachment.
+    pub text_attachment: Option<AttachedText>,
+    /// The post (or reply) this one answers (`reply_to_id`): a reply.
+    pub reply_to_id: Option<MediaId>,
+    /// Hold replies to the post for approval (`enable_reply_approvals`).
+    pub enable_reply_approvals: bool,
+    /// A ghost post (`is_ghost_post`): archived after 24 h.
+    pub is_ghost_post: bool,
+}
+
+/// The `text_attachment` parameter: up to 10,000 characters of plain text, and the link
+/// the post shows in it (instead of a link attachment on the post).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AttachedText {
+    pub plaintext: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_attachment_url: Option<String>,
 }
 
 impl TextContainer {
@@ -139,6 +156,8 @@ pub struct ImageContainer {
     pub text: Option<String>,
     pub topic_tag: Option<String>,
     pub reply_control: Option<ReplyControl>,
+    /// Hold replies to the post for approval (`enable_reply_approvals`).
+    pub enable_reply_approvals: bool,
 }
 
 impl ImageContainer {
@@ -173,6 +192,17 @@ impl NewContainer {
                 push("link_attachment", t.link_attachment.as_deref());
                 push("topic_tag", t.topic_tag.as_deref());
                 push("reply_control", t.reply_control.map(ReplyControl::as_str));
+                let attached = t
+                    .text_attachment
+                    .as_ref()
+                    .and_then(|a| serde_json::to_string(a).ok());
+                push("text_attachment", attached.as_deref());
+                push("reply_to_id", t.reply_to_id.as_ref().map(MediaId::as_str));
+                push(
+                    "enable_reply_approvals",
+                    t.enable_reply_approvals.then_some("true"),
+                );
+                push("is_ghost_post", t.is_ghost_post.then_some("true"));
             }
             NewContainer::Image(i) => {
                 push("media_type", Some("IMAGE"));
@@ -181,6 +211,10 @@ impl NewContainer {
                 push("text", i.text.as_deref());
                 push("topic_tag", i.topic_tag.as_deref());
                 push("reply_control", i.reply_control.map(ReplyControl::as_str));
+                push(
+                    "enable_reply_approvals",
+                    i.enable_reply_approvals.then_some("true"),
+                );
             }
         }
         f
@@ -546,8 +580,8 @@ mod tests {
         let t = NewContainer::Text(TextContainer {
             text: "hello".into(),
             link_attachment: Some("https://example.com/a".into()),
-            topic_tag: None,
             reply_control: Some(ReplyControl::FollowersOnly),
+            ..TextContainer::default()
         });
         let f = t.form_fields();
         assert_eq!(
@@ -559,6 +593,26 @@ mod tests {
                 ("reply_control", "followers_only".to_owned()),
             ]
         );
+        let t = NewContainer::Text(TextContainer {
+            text: "short".into(),
+            text_attachment: Some(AttachedText {
+                plaintext: "long \"quoted\"\ntext".into(),
+                link_attachment_url: Some("https://example.com/a".into()),
+            }),
+            reply_to_id: Some(MediaId::new("42")),
+            enable_reply_approvals: true,
+            ..TextContainer::default()
+        });
+        let f = t.form_fields();
+        let get = |k: &str| f.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        let attached: serde_json::Value =
+            serde_json::from_str(&get("text_attachment").unwrap()).unwrap();
+        assert_eq!(attached["plaintext"], "long \"quoted\"\ntext");
+        assert_eq!(attached["link_attachment_url"], "https://example.com/a");
+        assert_eq!(get("reply_to_id").as_deref(), Some("42"));
+        assert_eq!(get("enable_reply_approvals").as_deref(), Some("true"));
+        assert_eq!(get("is_ghost_post"), None);
+        assert_eq!(get("link_attachment"), None);
         let i = NewContainer::Image(ImageContainer::new("https://example.com/i.jpg"));
         assert_eq!(i.form_fields()[0], ("media_type", "IMAGE".to_owned()));
         assert!(i.form_fields().iter().all(|(k, _)| *k != "link_attachment"));

@@ -743,9 +743,10 @@ fn invalid_regex_names_the_key() {
         ..ComposeOptions::default()
     });
     assert_eq!(key, "feeds[2].exclude[1]");
-    assert!(
-        message.contains("(unclosed") && !message.contains('\n'),
-        "{message}"
+    // Issue 12: the pattern as written on its own line, the caret under the mistake.
+    assert_eq!(
+        message,
+        "invalid regex: unclosed group\n    title:(unclosed\n          ^"
     );
     let (key, _) = config_error(ComposeOptions {
         include: vec!["[".into()],
@@ -922,13 +923,7 @@ fn post_check_catches_combined_limits() {
         "1 https://a.com 2 https://b.com 3 https://c.com 4 https://d.com 5 https://e.com",
     )
     .unwrap();
-    let mut post = Post {
-        text,
-        link_attachment: Some("https://f.com".into()),
-        topic_tag: None,
-        media: Media::Text,
-        reply_control: None,
-    };
+    let mut post = Post::text_only(text, Some("https://f.com".into()));
     assert_eq!(post.check(), Err(LimitError::TooManyLinks { count: 6 }));
     post.link_attachment = Some("https://e.com".into());
     assert_eq!(post.check(), Ok(()));

@@ -62,6 +62,7 @@ async fn no_corpus_item_makes_a_post_the_api_rejects() {
                         link_attachment: post.link_attachment.clone(),
                         topic_tag: post.topic_tag.as_ref().map(|t| t.as_str().to_string()),
                         reply_control: None,
+                        ..TextContainer::default()
                     }),
                     Media::Image { url, alt_text } => NewContainer::Image(ImageContainer {
                         image_url: url.clone(),
@@ -69,6 +70,7 @@ async fn no_corpus_item_makes_a_post_the_api_rejects() {
                         text: Some(post.text.as_str().to_string()),
                         topic_tag: post.topic_tag.as_ref().map(|t| t.as_str().to_string()),
                         reply_control: None,
+                        enable_reply_approvals: false,
                     }),
                 };
                 sent += 1;

@@ -459,3 +459,52 @@ fn example_deploy_configs_load() {
         assert!(!s.feeds.is_empty(), "{rel}");
     }
 }
+
+#[test]
+fn compose_ships_its_own_config_listening_inside_and_published_on_the_host_loopback() {
+    let compose = read("deploy/compose.yaml");
+    let env = dockerfile_env();
+    let target = format!(":{}:ro", env["FEED2THREADS_CONFIG"]);
+    // The file compose mounts at the config path, relative to deploy/.
+    let source = compose
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("- ")
+                .and_then(|m| m.strip_suffix(target.as_str()))
+        })
+        .expect("compose mounts a config at FEED2THREADS_CONFIG");
+    let source = source.trim_start_matches("./");
+    assert_ne!(
+        source, "feed2threads.toml",
+        "compose mounts the systemd example, whose loopback listen is unreachable from the host"
+    );
+    assert!(root().join("deploy").join(source).is_file(), "{source}");
+
+    // That config listens on every address inside the container ...
+    let creds = credentials();
+    let settings = load_with_credentials(&format!("deploy/{source}"), creds.path());
+    let listen = settings
+        .http
+        .listen
+        .expect("the compose config serves /healthz");
+    assert!(listen.ip().is_unspecified(), "{listen}");
+    // ... and compose publishes that port on the host's loopback only.
+    let published: Vec<String> = compose
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("- \"")
+                .and_then(|p| p.strip_suffix('"'))
+        })
+        .filter(|p| p.ends_with(&format!(":{}", listen.port())))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        published,
+        [format!("127.0.0.1:{0}:{0}", listen.port())],
+        "the port is published on the host's loopback only"
+    );
+}

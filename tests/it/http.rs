@@ -54,15 +54,15 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
 
 /// One sample of the exposition: name, labels, value.
 #[derive(Debug, Clone, PartialEq)]
-struct Sample {
-    name: String,
-    labels: HashMap<String, String>,
-    value: f64,
+pub(crate) struct Sample {
+    pub name: String,
+    pub labels: HashMap<String, String>,
+    pub value: f64,
 }
 
 /// Parses the text exposition format strictly enough to catch a broken one: every line is a
 /// `# HELP`/`# TYPE` comment or `name{k="v",...} value`.
-fn parse_exposition(text: &str) -> Vec<Sample> {
+pub(crate) fn parse_exposition(text: &str) -> Vec<Sample> {
     let mut samples = Vec::new();
     for line in text.lines() {
         if line.is_empty() {
@@ -201,33 +201,33 @@ async fn healthz_follows_the_loop_and_the_store() {
     );
 }
 
-/// The account label the metrics test records under. The recorder is process-wide and the
-/// other tests' publishers (account "newsroom") record into it once any daemon installed
-/// it, so this test's counts must be under a name no publisher uses.
-const METRICS_ACCOUNT: &str = "metrics-test-account";
-
 #[tokio::test]
 async fn metrics_exposition_parses_and_holds_what_was_recorded() {
+    // Labels no other test uses: the recorder is process-wide, and tests that run a daemon
+    // (or publish beside one) record into it too.
     let server = start().await;
-    metrics::record_fetch("world", "new", Duration::from_millis(300));
-    metrics::record_fetch("world", "new", Duration::from_millis(700));
-    metrics::record_fetch("world", "timeout", Duration::from_secs(20));
+    metrics::record_fetch("exposition-world", "new", Duration::from_millis(300));
+    metrics::record_fetch("exposition-world", "new", Duration::from_millis(700));
+    metrics::record_fetch("exposition-world", "timeout", Duration::from_secs(20));
     // A feed without a name is labelled by its URL minus the query string.
     metrics::record_fetch(
         "https://example.org/rss.xml?session=abc123&utm_source=x",
         "not_modified",
         Duration::from_millis(40),
     );
-    metrics::record_new_items("world", 5);
-    metrics::record_held("world", 2);
-    metrics::record_published(METRICS_ACCOUNT);
-    metrics::record_published(METRICS_ACCOUNT);
-    metrics::record_publish_failed(METRICS_ACCOUNT, "quota spent");
-    metrics::set_queue_depth(METRICS_ACCOUNT, 7);
-    metrics::set_quota_remaining(METRICS_ACCOUNT, 243);
-    metrics::set_token_expiry(METRICS_ACCOUNT, 1_900_000_000);
-    metrics::record_publish_duration(METRICS_ACCOUNT, Duration::from_secs(42));
-    metrics::record_api_error(190);
+    metrics::record_new_items("exposition-world", 5);
+    metrics::record_held("exposition-world", 2);
+    metrics::record_published("exposition-newsroom");
+    metrics::record_published("exposition-newsroom");
+    metrics::record_publish_failed("exposition-newsroom", "quota spent");
+    metrics::set_queue_depth("exposition-newsroom", 7);
+    metrics::set_quota_remaining("exposition-newsroom", 243);
+    metrics::set_token_expiry("exposition-newsroom", 1_900_000_000);
+    metrics::record_publish_duration("exposition-newsroom", Duration::from_secs(42));
+    metrics::record_api_error(368);
+    metrics::record_reply_published("exposition-newsroom");
+    metrics::record_dropped("exposition-newsroom", "overflow");
+    metrics::set_outbox_posts("exposition-newsroom", "waiting_window", 3);
     server.liveness.beat();
 
     let (status, ctype, body) = get(server.addr, "/metrics").await;
@@ -237,14 +237,18 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
 
     let fetches = "feed2threads_fetches_total";
     assert_eq!(
-        value(&samples, fetches, &[("feed", "world"), ("class", "new")]),
+        value(
+            &samples,
+            fetches,
+            &[("feed", "exposition-world"), ("result", "new")]
+        ),
         2.0
     );
     assert_eq!(
         value(
             &samples,
             fetches,
-            &[("feed", "world"), ("class", "timeout")]
+            &[("feed", "exposition-world"), ("result", "timeout")]
         ),
         1.0
     );
@@ -252,7 +256,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             fetches,
-            &[("feed", "example.org/rss.xml"), ("class", "not_modified")]
+            &[("feed", "example.org/rss.xml"), ("result", "not_modified")]
         ),
         1.0
     );
@@ -267,7 +271,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             &format!("{d}_bucket"),
-            &[("feed", "world"), ("le", "0.5")]
+            &[("feed", "exposition-world"), ("le", "0.5")]
         ),
         1.0
     );
@@ -275,7 +279,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             &format!("{d}_bucket"),
-            &[("feed", "world"), ("le", "1")]
+            &[("feed", "exposition-world"), ("le", "1")]
         ),
         2.0
     );
@@ -283,21 +287,33 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             &format!("{d}_bucket"),
-            &[("feed", "world"), ("le", "+Inf")]
+            &[("feed", "exposition-world"), ("le", "+Inf")]
         ),
         3.0
     );
     assert_eq!(
-        value(&samples, &format!("{d}_count"), &[("feed", "world")]),
+        value(
+            &samples,
+            &format!("{d}_count"),
+            &[("feed", "exposition-world")]
+        ),
         3.0
     );
-    assert!((value(&samples, &format!("{d}_sum"), &[("feed", "world")]) - 21.0).abs() < 1e-9);
+    assert!(
+        (value(
+            &samples,
+            &format!("{d}_sum"),
+            &[("feed", "exposition-world")]
+        ) - 21.0)
+            .abs()
+            < 1e-9
+    );
 
     assert_eq!(
         value(
             &samples,
             "feed2threads_new_items_total",
-            &[("feed", "world")]
+            &[("feed", "exposition-world")]
         ),
         5.0
     );
@@ -305,7 +321,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_held_items_total",
-            &[("feed", "world")]
+            &[("feed", "exposition-world")]
         ),
         2.0
     );
@@ -313,7 +329,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_posts_published_total",
-            &[("account", METRICS_ACCOUNT)]
+            &[("account", "exposition-newsroom")]
         ),
         2.0
     );
@@ -321,7 +337,10 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_posts_failed_total",
-            &[("account", METRICS_ACCOUNT), ("reason", "quota spent")]
+            &[
+                ("account", "exposition-newsroom"),
+                ("reason", "quota spent")
+            ]
         ),
         1.0
     );
@@ -329,7 +348,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_queue_depth",
-            &[("account", METRICS_ACCOUNT)]
+            &[("account", "exposition-newsroom")]
         ),
         7.0
     );
@@ -337,7 +356,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_quota_remaining",
-            &[("account", METRICS_ACCOUNT)]
+            &[("account", "exposition-newsroom")]
         ),
         243.0
     );
@@ -345,7 +364,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_token_expiry_timestamp_seconds",
-            &[("account", METRICS_ACCOUNT)]
+            &[("account", "exposition-newsroom")]
         ),
         1_900_000_000.0
     );
@@ -353,7 +372,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_publish_duration_seconds_count",
-            &[("account", METRICS_ACCOUNT)]
+            &[("account", "exposition-newsroom")]
         ),
         1.0
     );
@@ -361,7 +380,7 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
         value(
             &samples,
             "feed2threads_api_errors_total",
-            &[("code", "190")]
+            &[("code", "368")]
         ),
         1.0
     );
@@ -374,6 +393,17 @@ async fn metrics_exposition_parses_and_holds_what_was_recorded() {
             &[("version", env!("CARGO_PKG_VERSION"))]
         ),
         1.0
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "feed2threads_outbox_posts",
+            &[
+                ("account", "exposition-newsroom"),
+                ("state", "waiting_window")
+            ]
+        ),
+        3.0
     );
     // Every metric that has samples is described.
     assert!(

@@ -62,6 +62,7 @@ async fn a_post_another_worker_holds_is_left_alone() {
                 link_attachment: rows[0].link_attachment.clone(),
                 topic_tag: None,
                 reply_control: None,
+                ..TextContainer::default()
             }),
         )
         .await

@@ -59,6 +59,7 @@ async fn happy_path_text_post() {
                 link_attachment: Some("https://news.example/storm".into()),
                 topic_tag: Some("Weather".into()),
                 reply_control: Some(ReplyControl::Everyone),
+                ..TextContainer::default()
             }),
         )
         .await

@@ -149,6 +149,22 @@ impl AccountPublisher {
         }
     }
 
+    /// The gate of the row a trip carries: pacing and quota for a post; the quota and the
+    /// reply quota for a reply, which pacing does not delay (it completes a post already
+    /// out). `Some` is the outcome to return instead of going on now.
+    pub(super) async fn gate_for(
+        &mut self,
+        trip: &mut Trip,
+    ) -> Result<Option<Outcome>, PublishError> {
+        if !trip.is_reply() {
+            return self.gate(&mut trip.token).await;
+        }
+        if let Some(wait) = self.quota_gate(&mut trip.token).await? {
+            return Ok(Some(wait));
+        }
+        self.reply_quota_gate().await
+    }
+
     /// Pacing and quota. `Some` is the outcome to return instead of publishing now.
     pub(super) async fn gate(
         &mut self,
@@ -160,6 +176,14 @@ impl AccountPublisher {
                 reason: WaitReason::Pacing,
             }));
         }
+        self.quota_gate(token).await
+    }
+
+    /// The publishing quota (the API's, our ledger's, `max_posts_per_day`).
+    async fn quota_gate(
+        &mut self,
+        token: &mut SecretString,
+    ) -> Result<Option<Outcome>, PublishError> {
         let now = now_unix();
         if self.quota.needs_refresh()
             && let Some(paused) = self.refresh_quota(token, now).await?
@@ -190,7 +214,7 @@ impl AccountPublisher {
                         account = %self.settings.name,
                         used,
                         limit,
-                        resumes_at = until,
+                        resumes_at = %crate::human::when(until, now),
                         "{why} spent; waiting until the oldest publish leaves the window"
                     );
                     self.quota_logged = Some(until);

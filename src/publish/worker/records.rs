@@ -16,14 +16,23 @@ use crate::threads::MediaId;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// Characters of a post's first line in the `published` log line.
+const EXCERPT: usize = 60;
+
 impl AccountPublisher {
     /// The container is PUBLISHED: find the post among the account's recent ones and record
     /// it. Not finding it does not make it unpublished: it is recorded without a media id.
     pub(super) async fn record_found(&mut self, trip: &mut Trip) -> Result<Outcome, PublishError> {
         let since = reconcile::search_since(trip.row(), self.config.search_slack);
+        // The API lists replies apart from top-level posts.
+        let reply = trip.is_reply();
         let listed = self
             .call(&mut trip.token, move |c, t| async move {
-                c.recent_posts(&t, since, 100).await
+                if reply {
+                    c.recent_replies(&t, since, 100).await
+                } else {
+                    c.recent_posts(&t, since, 100).await
+                }
             })
             .await?;
         match listed {
@@ -52,6 +61,9 @@ impl AccountPublisher {
         }
     }
 
+    /// Records the post as published, then makes sure its permalink is known (the publish
+    /// answer carries only the media id: one read of the post, after the store has the
+    /// publish), and logs the line people read: the post's first words and its permalink.
     pub(super) async fn record_published(
         &mut self,
         trip: &Trip,
@@ -73,14 +85,45 @@ impl AccountPublisher {
             .await?;
         if stored.is_stale() {
             // Published, but an operator changed the row meanwhile: say so, loudly.
-            tracing::error!(media_id = ?media_id, "post published but its outbox row changed state meanwhile");
+            tracing::error!(
+                media_id = media_id.as_deref().unwrap_or("-"),
+                "post published but its outbox row changed state meanwhile"
+            );
             return Ok(Outcome::Skipped { post: trip.post() });
         }
+        let permalink = match (permalink, &media_id) {
+            (Some(link), _) => Some(link),
+            (None, Some(media)) => self.permalink_of(trip, media).await,
+            (None, None) => None,
+        };
         if permalink.is_none() && media_id.is_some() {
             self.permalinks_due = true;
         }
-        tracing::info!(media_id = ?media_id, "published");
-        crate::metrics::record_published(&self.settings.name);
+        let excerpt = crate::human::excerpt(&trip.row().text, EXCERPT);
+        let link = permalink.as_deref().unwrap_or("-");
+        let media = media_id.as_deref().unwrap_or("-");
+        let what = match trip.row().options.reply_to {
+            Some(parent) => format!("reply to post {parent} published"),
+            None => "published".to_string(),
+        };
+        match (&permalink, &media_id) {
+            (Some(link), _) => {
+                tracing::info!(text = %excerpt, permalink = %link, media_id = %media, "{what} \"{excerpt}\" at {link}");
+            }
+            (None, Some(_)) => tracing::info!(
+                text = %excerpt, permalink = %link, media_id = %media,
+                "{what} \"{excerpt}\" as media {media}; its permalink is not known yet"
+            ),
+            (None, None) => tracing::info!(
+                text = %excerpt, permalink = %link, media_id = %media,
+                "{what} \"{excerpt}\"; the post was not found among the account's recent ones"
+            ),
+        }
+        if trip.is_reply() {
+            crate::metrics::record_reply_published(&self.settings.name);
+        } else {
+            crate::metrics::record_published(&self.settings.name);
+        }
         if let Some(created) = trip.row().container_created_at {
             let secs = u64::try_from(now - created).unwrap_or(0);
             crate::metrics::record_publish_duration(&self.settings.name, Duration::from_secs(secs));
@@ -89,6 +132,27 @@ impl AccountPublisher {
             post: trip.post(),
             media_id,
         })
+    }
+
+    /// The permalink of a post just published, read from the API and stored; `None` when
+    /// the API does not give it (yet, or for copyrighted content) or the read fails: the
+    /// backfill tries again later. Never fails the step: the publish is already recorded.
+    async fn permalink_of(&mut self, trip: &Trip, media: &str) -> Option<String> {
+        let media = MediaId::new(media.to_string());
+        let post = match self.client.get_post(&trip.token, &media).await {
+            Ok(post) => post,
+            Err(e) => {
+                crate::metrics::record_threads_error(&e);
+                tracing::debug!("cannot read the new post's permalink yet: {e}");
+                return None;
+            }
+        };
+        let link = post.permalink?;
+        if let Err(e) = self.store.outbox_set_permalink(trip.post(), &link).await {
+            tracing::warn!("cannot store the permalink {link}: {e}; the backfill tries again");
+            self.permalinks_due = true;
+        }
+        Some(link)
     }
 
     pub(super) async fn fail(
@@ -233,6 +297,8 @@ impl AccountPublisher {
             return Ok(None);
         }
         let link = match reconcile::fallback_link(&row.text) {
+            // The link goes in the first reply: the text post gets no card either.
+            _ if row.options.first_reply.is_some() => None,
             Some(l) => Some(l),
             None => self
                 .store
@@ -249,7 +315,7 @@ impl AccountPublisher {
             return Ok(None);
         }
         tracing::warn!(
-            image_url = ?row.image_url,
+            image_url = row.image_url.as_deref().unwrap_or("-"),
             "{why}; publishing the text-only version of the story instead"
         );
         Ok(self.store.outbox_by_id(row.id).await?)
@@ -308,14 +374,27 @@ impl AccountPublisher {
                 return Ok(0);
             }
         };
-        let links: HashMap<&str, &str> = list
+        let mut links: HashMap<String, String> = list
             .posts
-            .iter()
-            .filter_map(|p| Some((p.id.as_str(), p.permalink.as_deref()?)))
+            .into_iter()
+            .filter_map(|p| Some((p.id.into_string(), p.permalink?)))
             .collect();
+        // Replies are listed apart; look there only if posts did not account for all.
+        if missing
+            .iter()
+            .any(|(_, media, _)| !links.contains_key(media))
+            && let Ok(replies) = self.client.recent_replies(&token, since, 100).await
+        {
+            links.extend(
+                replies
+                    .posts
+                    .into_iter()
+                    .filter_map(|p| Some((p.id.into_string(), p.permalink?))),
+            );
+        }
         let mut filled = 0;
         for (id, media, _) in &missing {
-            if let Some(link) = links.get(media.as_str()) {
+            if let Some(link) = links.get(media) {
                 self.store.outbox_set_permalink(*id, link).await?;
                 filled += 1;
             }

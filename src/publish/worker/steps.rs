@@ -13,6 +13,14 @@
 //! container's status says is acted on in one place, [`AccountPublisher::settle`], and what
 //! FINISHED or IN_PROGRESS mean there depends on why the status was read ([`Asking`]).
 //!
+//! A reply (an outbox row with `reply_to`: the first reply of a `link_in = "reply"` post,
+//! queued when that post was recorded published) goes through the same steps, so a reply
+//! whose publish answer was lost is looked up before it is ever published again. What
+//! differs is decided at [`Step::Create`]: a reply is part of a post already out, so no
+//! `max_age`, window or cap holds it and pacing does not delay it (the quota and the reply
+//! quota do); its container names the post's media id (`reply_to_id`); and a lost answer
+//! is looked up among the account's replies rather than its posts.
+//!
 //! The guarantees: a transition is committed before the network call that depends on it
 //! (the container id before anything uses it, `publishing` before `threads_publish`); a
 //! publish whose outcome is unknown is reconciled (container status, then the account's
@@ -40,8 +48,9 @@ use tracing::Instrument;
 /// Where a post is in its publish, as this worker carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Step {
-    /// The post has no container we may use: max_age (a post that never had one), pacing
-    /// and quota, then a new container, stored before anything uses it.
+    /// The post has no container we may use: max_age, posting windows and caps (a post
+    /// that never had one), pacing and quota, then a new container, stored before anything
+    /// uses it.
     Create,
     /// Read the container's status (polling while it processes) and act on it.
     Check(Asking),
@@ -125,6 +134,11 @@ impl Trip {
 
     pub(super) fn post(&self) -> i64 {
         self.held.row.id
+    }
+
+    /// A reply to a published post (see the module docs).
+    pub(super) fn is_reply(&self) -> bool {
+        self.held.row.options.reply_to.is_some()
     }
 }
 
@@ -284,7 +298,7 @@ impl AccountPublisher {
         if trip.row().state.in_flight() {
             tracing::info!(
                 state = %trip.row().state,
-                container = ?trip.row().container_id,
+                container = trip.row().container_id.as_deref().unwrap_or("-"),
                 "reconciling a post left in flight"
             );
         }
@@ -311,17 +325,24 @@ impl AccountPublisher {
 
     /// [`Step::Create`].
     async fn create(&mut self, trip: &mut Trip) -> Result<Next, PublishError> {
-        // A post replacing a container is in flight, not waiting: max_age no longer
-        // applies to it.
-        if trip.row().container_id.is_none()
-            && let Some(done) = self.expire_if_old(trip).await?
-        {
-            return Ok(Next::Done(done));
+        // A post replacing a container is in flight, not waiting: max_age, windows and
+        // caps no longer apply to it. Nor to a reply: its post is out already.
+        if trip.row().container_id.is_none() && !trip.is_reply() {
+            if let Some(done) = self.expire_if_old(trip).await? {
+                return Ok(Next::Done(done));
+            }
+            if let Some(done) = self.editorial_gate(trip).await? {
+                return Ok(Next::Done(done));
+            }
         }
-        if let Some(wait) = self.gate(&mut trip.token).await? {
+        if let Some(wait) = self.gate_for(trip).await? {
             return Ok(Next::Done(wait));
         }
-        let container = match reconcile::container_for(trip.row()) {
+        let reply_to = match self.reply_target(trip).await? {
+            Ok(media) => media,
+            Err(why) => return Ok(Next::Done(self.fail(trip, &why).await?)),
+        };
+        let container = match reconcile::container_for(trip.row(), reply_to.as_deref()) {
             Ok(c) => c,
             Err(why) => return Ok(Next::Done(self.fail(trip, &why).await?)),
         };
@@ -395,8 +416,8 @@ impl AccountPublisher {
                     }
                     Asking::Ready { .. } if trip.row().media_type != MediaType::Text => {
                         let why = format!(
-                            "container still IN_PROGRESS after {:?}",
-                            self.config.media_ready_timeout
+                            "container still IN_PROGRESS after {}",
+                            humantime::format_duration(self.config.media_ready_timeout)
                         );
                         self.fall_back_or_fail(trip, &why).await
                     }
@@ -449,7 +470,7 @@ impl AccountPublisher {
     /// [`Step::MarkPublishing`]: committed before the publish call, so that from now on the
     /// post is reconciled, never published blindly.
     async fn mark_publishing(&mut self, trip: &mut Trip) -> Result<Next, PublishError> {
-        if let Some(wait) = self.gate(&mut trip.token).await? {
+        if let Some(wait) = self.gate_for(trip).await? {
             return Ok(Next::Done(wait));
         }
         let now = now_unix();
@@ -505,7 +526,8 @@ impl AccountPublisher {
                 let d = jitter_up(self.config.not_ready_wait);
                 tracing::info!(
                     attempt = trip.not_ready,
-                    "container not visible to publish yet (24/4279009); publishing it again in {d:?}"
+                    "container not visible to publish yet (24/4279009); publishing it again in {}",
+                    crate::human::span(d)
                 );
                 if !self.nap(d).await {
                     return Ok(Next::Done(Outcome::Interrupted));
@@ -531,7 +553,7 @@ impl AccountPublisher {
                 }
                 self.quota.spent_by_api(now);
                 tracing::warn!("Threads says the publishing quota is spent ({error})");
-                Ok(Next::Done(match self.gate(&mut trip.token).await? {
+                Ok(Next::Done(match self.gate_for(trip).await? {
                     Some(wait) => wait,
                     // Our count disagrees; give the API's window a moment.
                     None => self.defer(trip, &error).await?,
@@ -586,6 +608,7 @@ mod tests {
             published_at: None,
             claimed_by: Some("w".into()),
             queue_order: 0,
+            options: Default::default(),
         }
     }
 

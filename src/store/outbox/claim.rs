@@ -208,7 +208,8 @@ impl Store {
         self.transition(
             claim,
             "state = 'container_created', container_id = ?, container_created_at = ?, \
-             publish_started_at = NULL, attempts = attempts + 1, updated_at = ?",
+             publish_started_at = NULL, attempts = attempts + 1, wait_kind = NULL, \
+             wait_note = NULL, updated_at = ?",
             &UNFINISHED,
             "",
             |q| q.bind(container_id).bind(now).bind(now),
@@ -252,6 +253,8 @@ impl Store {
 
     /// The post is on Threads. `media_id` is `None` when the container says PUBLISHED but
     /// the post could not be found among the recent ones: it is published all the same.
+    /// A post composed with a first reply (`link_in = "reply"`) gets it queued in the same
+    /// transaction, so no crash can publish the post and lose its reply.
     pub async fn outbox_published(
         &self,
         claim: &Claim,
@@ -260,15 +263,25 @@ impl Store {
         now: i64,
     ) -> StoreResult<Transition> {
         let (media_id, permalink) = (media_id.map(str::to_owned), permalink.map(str::to_owned));
-        self.transition(
-            claim,
-            "state = 'published', media_id = ?, permalink = ?, published_at = ?, \
-             last_error = NULL, updated_at = ?",
-            &IN_FLIGHT,
-            "",
-            |q| q.bind(media_id).bind(permalink).bind(now).bind(now),
-        )
-        .await
+        let sql = format!(
+            "UPDATE outbox SET state = 'published', media_id = ?, permalink = ?, \
+             published_at = ?, last_error = NULL, updated_at = ? WHERE {}",
+            guard(&IN_FLIGHT)
+        );
+        // The write comes first, so the transaction holds the write lock from its start.
+        let mut tx = self.pool().begin().await?;
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(media_id)
+            .bind(permalink)
+            .bind(now)
+            .bind(now);
+        let done = claim.bind(query).execute(&mut *tx).await?;
+        let stored = Transition::from_rows(done.rows_affected());
+        if stored.applied() {
+            super::replies::queue_first_reply(&mut tx, claim.post, now).await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// Give up on the post for good (the API rejects it, or its media failed with no
@@ -321,10 +334,52 @@ impl Store {
         let error = error.to_owned();
         self.transition(
             claim,
-            "last_error = ?, not_before = ?, updated_at = ?",
+            "last_error = ?, not_before = ?, wait_kind = NULL, wait_note = NULL, updated_at = ?",
             &UNFINISHED,
             "",
             |q| q.bind(error).bind(not_before).bind(now),
+        )
+        .await
+    }
+
+    /// A posting window or a cap holds the queued post until `until` (unix seconds): it
+    /// goes back to the queue unheld, not due before then, with the reason kept for
+    /// `status` and the desk. Other posts go meanwhile.
+    pub async fn outbox_postpone(
+        &self,
+        claim: &Claim,
+        until: i64,
+        kind: super::WaitKind,
+        note: &str,
+        now: i64,
+    ) -> StoreResult<Transition> {
+        let note = note.to_owned();
+        self.transition(
+            claim,
+            "not_before = ?, wait_kind = ?, wait_note = ?, claimed_by = NULL, updated_at = ?",
+            &[OutboxState::Queued],
+            "",
+            |q| q.bind(until).bind(kind).bind(note).bind(now),
+        )
+        .await
+    }
+
+    /// A queued post beyond its feed's cap, with `overflow = "drop"`: dropped, the reason
+    /// stored. Queued posts only (one in flight may be on Threads already).
+    pub async fn outbox_dropped(
+        &self,
+        claim: &Claim,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<Transition> {
+        let reason = reason.to_owned();
+        self.transition(
+            claim,
+            "state = 'dropped', last_error = ?, wait_kind = NULL, wait_note = NULL, \
+             updated_at = ?",
+            &[OutboxState::Queued],
+            "",
+            |q| q.bind(reason).bind(now),
         )
         .await
     }

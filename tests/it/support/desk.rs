@@ -87,6 +87,7 @@ impl DeskNewsroom {
                 max_backoff: Duration::from_secs(6 * 3600),
             },
             dry_run: false,
+            explain: false,
         };
         let listener = feed2threads::http::bind("127.0.0.1:0".parse().unwrap())
             .await

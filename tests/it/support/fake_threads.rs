@@ -7,6 +7,15 @@
 //! permalinks, the publishing limit, `me`, `debug_token`, and the OAuth token endpoints (single-use
 //! codes, long-lived exchange, refresh only after 24 h, expiry with 190/463).
 //!
+//! Threads' newer options are checked as the doc states them: `text_attachment` (JSON with
+//! `plaintext` of at most 10,000 characters and an optional `link_attachment_url`; TEXT only;
+//! not with `link_attachment` or `poll_attachment`), `poll_attachment` (not with a link
+//! attachment), `enable_reply_approvals` (not on ghost posts), `is_ghost_post` (TEXT only; no
+//! reply, link attachment, text attachment, poll, topic tag or reply approvals), and replies
+//! (`reply_to_id` must name an existing post; a published reply counts against the separate
+//! 1,000-a-day reply quota, not the 250, is listed by `GET /me/replies` and not by
+//! `GET /me/threads`). `auto_publish_text` is refused: the daemon must not use it.
+//!
 //! Failure modes seen in the field are switchable at run time ([`Switches`],
 //! [`FakeThreads::fail_next_publishes`], [`FakeThreads::fail_next`]): containers not yet visible
 //! (24/4279009), media stuck IN_PROGRESS then FINISHED or ERROR, a publish that succeeds and then
@@ -44,6 +53,13 @@
 //! - Publishing a container that is already PUBLISHED creates a *second* post (so tests can catch
 //!   double publishing); the post is flagged `duplicate`.
 //! - A refreshed token does not invalidate the old one before its own expiry.
+//! - Replying to a post that does not exist (or was deleted, [`FakeThreads::delete_post`]):
+//!   HTTP 400, code 100, subcode 33, "The post you are replying to does not exist or was
+//!   deleted" (at container creation).
+//! - An option the account may not use ([`Switches::refused_options`]): HTTP 400, code 100,
+//!   message `THREADS_API__FEATURE_NOT_AVAILABLE: <param> is not available for this account`.
+//! - URLs inside a text attachment's `plaintext` do not count towards the 5 links; its
+//!   `link_attachment_url` does, like a link attachment.
 #![allow(
     dead_code,
     reason = "included by several test crates; each uses a different part of it"
@@ -94,6 +110,8 @@ const QUOTA_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 const MIN_SINCE: i64 = 1_688_540_400;
 const TEXT_MAX_BYTES: usize = 500;
 const MAX_LINKS: usize = 5;
+const ATTACHMENT_MAX_CHARS: usize = 10_000;
+const REPLY_QUOTA: u32 = 1000;
 
 /// The endpoints, for call counting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,6 +123,8 @@ pub enum Endpoint {
     /// `GET /v1.0/{id}` for an id that is neither a container nor a post.
     UnknownObject,
     ListPosts,
+    /// `GET /v1.0/{user}/replies`.
+    ListReplies,
     PublishingLimit,
     Me,
     DebugToken,
@@ -189,6 +209,9 @@ pub struct Switches {
     pub random_publish_faults: Option<RandomFaults>,
     /// The code exchange returns `user_id` as a string instead of a JSON number.
     pub user_id_as_string: bool,
+    /// Container parameters this account may not use (e.g. `enable_reply_approvals`): a
+    /// container asking for one (with a value other than `false`) is refused.
+    pub refused_options: Vec<String>,
 }
 
 impl Default for Switches {
@@ -204,6 +227,7 @@ impl Default for Switches {
             publish_delay: Duration::ZERO,
             random_publish_faults: None,
             user_id_as_string: false,
+            refused_options: Vec::new(),
         }
     }
 }
@@ -227,6 +251,14 @@ pub struct FakePost {
     pub permalink: String,
     /// The container had already been published when this post was made.
     pub duplicate: bool,
+    /// A reply to this post id.
+    pub reply_to: Option<String>,
+    /// The text attachment: `(plaintext, link_attachment_url)`.
+    pub text_attachment: Option<(String, Option<String>)>,
+    pub reply_approvals: bool,
+    pub ghost: bool,
+    /// Deleted with [`FakeThreads::delete_post`]: no longer listed or readable.
+    pub deleted: bool,
 }
 
 /// A container, for assertions.
@@ -243,6 +275,12 @@ pub struct FakeContainer {
     pub alt_text: Option<String>,
     pub topic_tag: Option<String>,
     pub reply_control: Option<String>,
+    /// The post this container replies to.
+    pub reply_to: Option<String>,
+    /// `(plaintext, link_attachment_url)`.
+    pub text_attachment: Option<(String, Option<String>)>,
+    pub reply_approvals: bool,
+    pub ghost: bool,
     pub created_at: DateTime<Utc>,
     pub publish_attempts: u32,
     pub status_polls: u32,
@@ -502,6 +540,40 @@ impl FakeThreads {
     /// Posts in the current quota window.
     pub fn quota_usage(&self) -> u32 {
         self.shared.lock().quota_usage()
+    }
+
+    /// Replies in the current reply-quota window.
+    pub fn reply_quota_usage(&self) -> u32 {
+        self.shared.lock().reply_quota_usage()
+    }
+
+    /// Top-level posts (not replies), in publish order.
+    pub fn top_level_posts(&self) -> Vec<FakePost> {
+        self.posts()
+            .into_iter()
+            .filter(|p| p.reply_to.is_none())
+            .collect()
+    }
+
+    /// Replies, in publish order.
+    pub fn replies(&self) -> Vec<FakePost> {
+        self.posts()
+            .into_iter()
+            .filter(|p| p.reply_to.is_some())
+            .collect()
+    }
+
+    /// Deletes a post, as its author would in the app: it is no longer listed or readable,
+    /// and replying to it fails. Returns false when there is no such post.
+    pub fn delete_post(&self, id: &str) -> bool {
+        let mut st = self.shared.lock();
+        match st.posts.iter_mut().find(|p| p.id == id) {
+            Some(p) => {
+                p.deleted = true;
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -908,6 +980,11 @@ const POST_FIELDS: &[&str] = &[
     "is_quote_post",
     "media_url",
     "alt_text",
+    "is_reply",
+    "replied_to",
+    "root_post",
+    "text_attachment",
+    "is_ghost_post",
 ];
 
 impl FakeState {
@@ -987,10 +1064,30 @@ impl FakeState {
         Some(transient_5xx())
     }
 
+    /// Top-level posts in the quota window (replies have their own quota).
     fn quota_usage(&self) -> u32 {
         let since = self.now() - QUOTA_WINDOW;
-        let n = self.posts.iter().filter(|p| p.timestamp > since).count();
+        let n = self
+            .posts
+            .iter()
+            .filter(|p| p.reply_to.is_none() && p.timestamp > since)
+            .count();
         u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    fn reply_quota_usage(&self) -> u32 {
+        let since = self.now() - QUOTA_WINDOW;
+        let n = self
+            .posts
+            .iter()
+            .filter(|p| p.reply_to.is_some() && p.timestamp > since)
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// A post that exists and was not deleted.
+    fn live_post(&self, id: &str) -> Option<&FakePost> {
+        self.posts.iter().find(|p| p.id == id && !p.deleted)
     }
 
     /// Checks `access_token`: known, not expired, switch off. Returns the token record.
@@ -1059,6 +1156,10 @@ impl FakeState {
             Err(e) => return e.reply(),
         }
         let media_type = p.get("media_type").unwrap_or_default().to_owned();
+        let text_attachment = match parse_attachment(p) {
+            Ok(a) => a,
+            Err(e) => return e.reply(),
+        };
         let n = self.next_id();
         let id = format!("1789{n:013}");
         let is_media = media_type != "TEXT";
@@ -1076,6 +1177,10 @@ impl FakeState {
             alt_text: p.non_empty("alt_text").map(str::to_owned),
             topic_tag: p.non_empty("topic_tag").map(str::to_owned),
             reply_control: p.non_empty("reply_control").map(str::to_owned),
+            reply_to: p.non_empty("reply_to_id").map(str::to_owned),
+            text_attachment,
+            reply_approvals: flag(p, "enable_reply_approvals"),
+            ghost: flag(p, "is_ghost_post"),
             created_at: self.now(),
             publish_attempts: 0,
             status_polls: 0,
@@ -1109,8 +1214,19 @@ impl FakeState {
                 "Param auto_publish_text is not supported by the fake server",
             ));
         }
+        if let Some(refused) = self
+            .switches
+            .refused_options
+            .iter()
+            .find(|o| p.get(o).is_some_and(|v| v != "false"))
+        {
+            return Err(GraphError::param(format!(
+                "THREADS_API__FEATURE_NOT_AVAILABLE: {refused} is not available for this account"
+            )));
+        }
+        self.validate_newer_options(p, media_type)?;
         let text = p.get("text").unwrap_or_default();
-        if media_type == "TEXT" && text.is_empty() {
+        if media_type == "TEXT" && text.is_empty() && p.get("text_attachment").is_none() {
             return Err(GraphError::param("Param text is required for TEXT posts"));
         }
         // The server counts bytes (emoji and curly quotes included), not characters.
@@ -1130,6 +1246,8 @@ impl FakeState {
                 "Param link_attachment must be a valid URL",
             ));
         }
+        let attachment_link = parse_attachment(p)?.and_then(|(_, l)| l);
+        let link = link.or(attachment_link.as_deref());
         if count_links(text, link) > MAX_LINKS {
             return Err(GraphError::param("THREADS_API__LINK_LIMIT_EXCEEDED")
                 .user("Too many links", "Posts can include up to 5 links."));
@@ -1183,6 +1301,59 @@ impl FakeState {
         Ok(())
     }
 
+    /// Replies, text attachments, polls, reply approvals and ghost posts (threads-api.md §2.1).
+    fn validate_newer_options(&self, p: &Params, media_type: &str) -> Result<(), GraphError> {
+        let text_only = |param: &str| {
+            GraphError::param(format!("Param {param} is only supported for TEXT posts"))
+        };
+        let attachment = p.get("text_attachment").is_some();
+        let poll = p.get("poll_attachment").is_some();
+        let link = p.non_empty("link_attachment").is_some();
+        let ghost = flag(p, "is_ghost_post");
+        let approvals = flag(p, "enable_reply_approvals");
+        if attachment && media_type != "TEXT" {
+            return Err(text_only("text_attachment"));
+        }
+        if attachment && link {
+            return Err(GraphError::param(
+                "Param text_attachment cannot be used with link_attachment; put the link in the attachment's link_attachment_url",
+            ));
+        }
+        if poll && (media_type != "TEXT" || link || attachment) {
+            return Err(GraphError::param(
+                "Param poll_attachment is only supported for TEXT posts without a link or text attachment",
+            ));
+        }
+        if ghost {
+            if media_type != "TEXT" {
+                return Err(text_only("is_ghost_post"));
+            }
+            let features = [
+                ("reply_to_id", p.get("reply_to_id").is_some()),
+                ("enable_reply_approvals", approvals),
+                ("link_attachment", link),
+                ("text_attachment", attachment),
+                ("poll_attachment", poll),
+                ("topic_tag", p.get("topic_tag").is_some()),
+                ("quote_post_id", p.get("quote_post_id").is_some()),
+            ];
+            if let Some((param, _)) = features.iter().find(|(_, set)| *set) {
+                return Err(GraphError::param(format!(
+                    "Param {param} cannot be used on a ghost post"
+                )));
+            }
+        }
+        if let Some(parent) = p.non_empty("reply_to_id")
+            && self.live_post(parent).is_none()
+        {
+            return Err(GraphError::param(
+                "The post you are replying to does not exist or was deleted",
+            )
+            .subcode(33));
+        }
+        Ok(())
+    }
+
     // -- GET /v1.0/{id} -----------------------------------------------------------------------
 
     fn get_node(&mut self, id: &str, p: &Params) -> Reply {
@@ -1201,7 +1372,7 @@ impl FakeState {
             }
             return self.container_status(id, p);
         }
-        if let Some(post) = self.posts.iter().find(|x| x.id == id).cloned() {
+        if let Some(post) = self.live_post(id).cloned() {
             self.count(Endpoint::GetPost);
             if let Err(r) = self.authorize(p) {
                 return r;
@@ -1294,6 +1465,18 @@ impl FakeState {
                 "username" => USERNAME.into(),
                 "owner" => json!({ "id": USER_ID.to_string() }),
                 "is_quote_post" => false.into(),
+                "is_reply" => post.reply_to.is_some().into(),
+                "replied_to" | "root_post" => match &post.reply_to {
+                    Some(r) => json!({ "id": r }),
+                    None => continue,
+                },
+                "text_attachment" => match &post.text_attachment {
+                    Some((plain, link)) => {
+                        json!({ "plaintext": plain, "link_attachment_url": link })
+                    }
+                    None => continue,
+                },
+                "is_ghost_post" => post.ghost.into(),
                 "media_url" | "alt_text" => continue,
                 other if POST_FIELDS.contains(&other) => continue,
                 other => {
@@ -1358,7 +1541,20 @@ impl FakeState {
             }
             _ => {}
         }
-        if self.quota_usage() >= self.switches.quota_total {
+        let is_reply = self
+            .containers
+            .get(&creation_id)
+            .is_some_and(|c| c.reply_to.is_some());
+        if is_reply && self.reply_quota_usage() >= REPLY_QUOTA {
+            return GraphError::new(4, "Application request limit reached")
+                .subcode(2_207_042)
+                .user(
+                    "Reply limit reached",
+                    "You've reached the maximum number of replies you can publish in 24 hours.",
+                )
+                .reply();
+        }
+        if !is_reply && self.quota_usage() >= self.switches.quota_total {
             return GraphError::new(4, "Application request limit reached")
                 .subcode(2_207_042)
                 .user(
@@ -1420,6 +1616,11 @@ impl FakeState {
             permalink: format!("https://www.threads.net/@{USERNAME}/post/{shortcode}"),
             shortcode,
             duplicate,
+            reply_to: c.reply_to.clone(),
+            text_attachment: c.text_attachment.clone(),
+            reply_approvals: c.reply_approvals,
+            ghost: c.ghost,
+            deleted: false,
         };
         self.posts.push(post);
         id
@@ -1427,8 +1628,13 @@ impl FakeState {
 
     // -- GET /v1.0/{user}/threads -------------------------------------------------------------
 
-    fn list_posts(&mut self, user: &str, p: &Params) -> Reply {
-        self.count(Endpoint::ListPosts);
+    /// `GET /{user}/threads` (top-level posts) or `GET /{user}/replies` (`replies`).
+    fn list_posts(&mut self, user: &str, p: &Params, replies: bool) -> Reply {
+        self.count(if replies {
+            Endpoint::ListReplies
+        } else {
+            Endpoint::ListPosts
+        });
         let token = match self
             .authorize(p)
             .and_then(|t| Self::check_user(user).map(|()| t))
@@ -1436,7 +1642,12 @@ impl FakeState {
             Ok(t) => t,
             Err(r) => return r,
         };
-        if let Some(r) = self.forced_failure(Endpoint::ListPosts) {
+        let endpoint = if replies {
+            Endpoint::ListReplies
+        } else {
+            Endpoint::ListPosts
+        };
+        if let Some(r) = self.forced_failure(endpoint) {
             return r;
         }
         let since = match p.get("since").map(str::parse::<i64>) {
@@ -1477,6 +1688,7 @@ impl FakeState {
             .posts
             .iter()
             .rev()
+            .filter(|x| !x.deleted && x.reply_to.is_some() == replies)
             .filter(|x| since.is_none_or(|s| x.timestamp.timestamp() >= s))
             .filter(|x| until.is_none_or(|u| x.timestamp.timestamp() <= u))
             .collect();
@@ -1494,7 +1706,8 @@ impl FakeState {
         });
         if end < matching.len() {
             let mut next = self.base_url.clone();
-            next.set_path(&format!("v1.0/{user}/threads"));
+            let edge = if replies { "replies" } else { "threads" };
+            next.set_path(&format!("v1.0/{user}/{edge}"));
             {
                 let mut q = next.query_pairs_mut();
                 q.append_pair("fields", &fields.join(","));
@@ -1531,8 +1744,11 @@ impl FakeState {
                 "config" => {
                     json!({ "quota_total": self.switches.quota_total, "quota_duration": 86400 })
                 }
-                "reply_quota_usage" | "delete_quota_usage" => 0.into(),
-                "reply_config" => json!({ "quota_total": 1000, "quota_duration": 86400 }),
+                "reply_quota_usage" => self.reply_quota_usage().into(),
+                "delete_quota_usage" => 0.into(),
+                "reply_config" => {
+                    json!({ "quota_total": REPLY_QUOTA, "quota_duration": 86400 })
+                }
                 "delete_config" => json!({ "quota_total": 100, "quota_duration": 86400 }),
                 other => {
                     return GraphError::param(format!(
@@ -1724,6 +1940,44 @@ fn unsupported_object(id: &str) -> Reply {
     .reply()
 }
 
+/// A boolean parameter given as `true` (or `1`).
+fn flag(p: &Params, k: &str) -> bool {
+    matches!(p.get(k), Some("true" | "1"))
+}
+
+/// The `text_attachment` parameter: `(plaintext, link_attachment_url)`, checked.
+fn parse_attachment(p: &Params) -> Result<Option<(String, Option<String>)>, GraphError> {
+    let Some(raw) = p.get("text_attachment") else {
+        return Ok(None);
+    };
+    let bad = || {
+        GraphError::param(
+            "Param text_attachment must be a JSON object with plaintext and an optional link_attachment_url",
+        )
+    };
+    let value: Value = serde_json::from_str(raw).map_err(|_| bad())?;
+    let plaintext = value
+        .get("plaintext")
+        .and_then(Value::as_str)
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(bad)?;
+    if plaintext.chars().count() > ATTACHMENT_MAX_CHARS {
+        return Err(GraphError::param(
+            "Param text_attachment.plaintext must be at most 10000 characters long",
+        ));
+    }
+    let link = match value.get("link_attachment_url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(l)) if is_http_url(l) => Some(l.clone()),
+        Some(_) => {
+            return Err(GraphError::param(
+                "Param text_attachment.link_attachment_url must be a valid URL",
+            ));
+        }
+    };
+    Ok(Some((plaintext.to_owned(), link)))
+}
+
 fn is_http_url(s: &str) -> bool {
     Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
@@ -1759,6 +2013,7 @@ fn router(shared: Arc<Shared>) -> Router {
             "/v1.0/{user}/threads",
             get(list_posts).post(create_container),
         )
+        .route("/v1.0/{user}/replies", get(list_replies))
         .route("/v1.0/{user}/threads_publish", post(publish))
         .route(
             "/v1.0/{user}/threads_publishing_limit",
@@ -1794,7 +2049,19 @@ async fn list_posts(
     headers: HeaderMap,
 ) -> Response {
     let p = Params::parse(q.as_deref(), &headers, &[]);
-    let reply = s.lock().list_posts(&user, &p);
+    let reply = s.lock().list_posts(&user, &p, false);
+    reply.render(&conn).await
+}
+
+async fn list_replies(
+    State(s): S,
+    ConnectInfo(conn): C,
+    Path(user): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let p = Params::parse(q.as_deref(), &headers, &[]);
+    let reply = s.lock().list_posts(&user, &p, true);
     reply.render(&conn).await
 }
 

@@ -16,6 +16,7 @@ use super::rss::rss;
 use feed2threads::app::{App, AppOptions};
 use feed2threads::config::Settings;
 use feed2threads::daemon::{Cadence, RunReport};
+use feed2threads::http::Endpoint;
 use feed2threads::publish::PublishConfig;
 use feed2threads::run_mode::RunMode;
 use feed2threads::store::{Store, StoreOptions};
@@ -89,6 +90,7 @@ pub struct TestApp {
     accounts: Vec<String>,
     feed_blocks: Vec<String>,
     defaults: Vec<String>,
+    sections: Vec<String>,
     http: bool,
     db: PathBuf,
     /// What the daemon is started with (waits, cadence, store options, test hooks).
@@ -111,6 +113,7 @@ impl TestApp {
             accounts: Vec::new(),
             feed_blocks: Vec::new(),
             defaults: vec!["backlog = \"all\"".into()],
+            sections: Vec::new(),
             http: false,
             db,
             options: AppOptions {
@@ -153,6 +156,18 @@ impl TestApp {
         self.feed_blocks.push(format!(
             "[[feeds]]\nname = \"{name}\"\naccount = \"{account}\"\nurl = \"{url}\"\n{extra}\n"
         ));
+        self
+    }
+
+    /// A `[[feeds]]` block as written (a feed without a name, a URL of the test's choosing).
+    pub fn with_feed_block(mut self, block: &str) -> Self {
+        self.feed_blocks.push(format!("[[feeds]]\n{block}\n"));
+        self
+    }
+
+    /// Extra top-level sections (`[status]` …), before `[defaults]`.
+    pub fn with_section(mut self, section: &str) -> Self {
+        self.sections.push(section.to_string());
         self
     }
 
@@ -205,9 +220,10 @@ impl TestApp {
         });
         format!(
             "[store]\nurl = \"{}\"\n[threads]\napi_base = \"{}\"\npublish_timeout = \"3s\"\n\
-             request_timeout = \"3s\"\n[http]\nlisten = \"{listen}\"\n{desk}[defaults]\n{}\n{}{}",
+             request_timeout = \"3s\"\n[http]\nlisten = \"{listen}\"\n{desk}{}\n[defaults]\n{}\n{}{}",
             self.db_url(),
             self.fake.base_url(),
+            self.sections.join("\n"),
             self.defaults.join("\n"),
             self.accounts.concat(),
             self.feed_blocks.concat(),
@@ -236,6 +252,7 @@ impl TestApp {
         )
         .await?;
         let http = app.http_addr();
+        let endpoint = app.endpoint();
         let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
         let printed = Printed::default();
         let out = Box::new(printed.clone());
@@ -244,6 +261,7 @@ impl TestApp {
             shutdown,
             reload,
             http,
+            endpoint,
             printed,
             task,
         })
@@ -281,6 +299,8 @@ pub struct Running {
     pub shutdown: CancellationToken,
     reload: UnboundedSender<()>,
     pub http: Option<SocketAddr>,
+    /// `/healthz` and `/metrics` as the daemon serves them, following reloads.
+    pub endpoint: Option<Endpoint>,
     pub printed: Printed,
     task: JoinHandle<RunReport>,
 }
