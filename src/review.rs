@@ -232,7 +232,7 @@ impl Editor {
             .await?;
         tracing::info!(
             actor = %self.actor,
-            feed = %feed_name,
+            feed = %crate::feed::redact::redact_url(feed_name),
             released = done.released.len(),
             dropped = done.dropped.len(),
             kept = done.kept,

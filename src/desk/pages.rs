@@ -127,7 +127,7 @@ pub(super) async fn index(
         let config = desk.config();
         let counts = view::Counts::read(store, now_unix()).await?;
         let feeds = view::feeds_by_id(store).await?;
-        let posts = view::posts(store, &config, tab, feed, &feeds).await?;
+        let posts = view::posts(store, &config, &counts, tab, feed, &feeds).await?;
         let releases = if tab == Tab::Held {
             view::releases(&counts, &config, &feeds, feed)
         } else {
@@ -138,7 +138,7 @@ pub(super) async fn index(
             .filter(|f| config.feeds.contains_key(&f.name))
             .map(|f| view::FeedOption {
                 id: f.id,
-                name: f.name.clone(),
+                name: view::feed_name(f),
             })
             .collect();
         options.sort_by(|a, b| a.name.cmp(&b.name));
@@ -146,6 +146,7 @@ pub(super) async fn index(
             title => tab.heading(),
             heading => tab.heading(),
             empty => tab.empty(),
+            waiting => (tab == Tab::Queued).then(|| counts.wait_summary(feed)).flatten(),
             current => tab.as_str(),
             tabs => Value::from(Serde(&counts.tabs())),
             posts => Value::from(Serde(&posts)),
@@ -597,7 +598,7 @@ pub(super) async fn release_feed(
             let mut message = format!(
                 "Released {} post(s) of {} ({} first)",
                 done.released.len(),
-                feed.name,
+                view::feed_name(&feed),
                 order.as_str()
             );
             if !done.dropped.is_empty() {

@@ -1,15 +1,21 @@
 //! What the desk's templates show, read from the store: the tabs and their counts, the
-//! posts of one state as they will appear, the expected time of each queued post, and the
-//! feeds with their health.
+//! posts of one state as they will appear, the expected time of each queued post and why
+//! it waits (a posting window, a cap), and the feeds with their health. Feed names and
+//! URLs are shown redacted (a name that defaults to the URL may carry credentials), times
+//! as `human` writes them.
 //!
 //! Must not change anything: it only reads.
 
 use super::DeskConfig;
+use crate::feed::redact::redact_url;
+use crate::human;
 use crate::store::{
-    FeedRow, OutboxRow, OutboxState, PostFilter, PostOrder, Store, StoreError, now_unix,
+    FeedRow, OutboxRow, OutboxState, PostFilter, PostOrder, PostWait, Store, StoreError,
+    WaitKind, now_unix,
 };
 use serde::Serialize;
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// How many posts a tab shows at most.
 const PAGE: i64 = 200;
@@ -132,6 +138,21 @@ pub(crate) struct TabView {
     pub state: &'static str,
     pub label: &'static str,
     pub count: i64,
+    /// Of the queued posts, how many a posting window or a cap holds ("3 waiting").
+    pub waiting: Option<String>,
+}
+
+/// Why a queued post waits past its turn.
+#[derive(Debug, Serialize)]
+pub(crate) struct WaitView {
+    /// `window` or `cap`.
+    pub kind: &'static str,
+    /// "posting window", "feed's cap".
+    pub label: &'static str,
+    /// The publisher's own words: "outside the feed's posting window 06:30-23:00 …".
+    pub note: Option<String>,
+    /// When it may go.
+    pub until: String,
 }
 
 /// One post as it will appear.
@@ -150,8 +171,10 @@ pub(crate) struct PostView {
     pub media: &'static str,
     /// When it is expected to go (queued), went (published), or entered its state.
     pub when: Option<String>,
-    /// Why it failed, expired, or waits.
+    /// Why it failed or expired.
     pub reason: Option<String>,
+    /// What holds a queued post back (a posting window, a cap).
+    pub wait: Option<WaitView>,
     pub permalink: Option<String>,
     pub actions: &'static [&'static str],
 }
@@ -192,17 +215,22 @@ pub(crate) struct FeedView {
     pub failing_since: Option<String>,
     pub failures: i64,
     pub counts: Vec<CountView>,
+    /// Of its queued posts, those a posting window or a cap holds.
+    pub waiting: Option<String>,
     pub review: bool,
     pub release_order: &'static str,
 }
 
-/// Posts per feed and tab (published: the last 24 h).
+/// Posts per feed and tab (published: the last 24 h), and the queued posts a posting
+/// window or a cap holds.
 pub(crate) struct Counts {
     by_feed: HashMap<i64, HashMap<&'static str, i64>>,
+    waits: Vec<PostWait>,
 }
 
 impl Counts {
     pub async fn read(store: &Store, now: i64) -> Result<Counts, StoreError> {
+        let waits = store.outbox_waits(None, now).await?;
         let mut by_feed: HashMap<i64, HashMap<&'static str, i64>> = HashMap::new();
         for (feed, state, n) in store.post_counts_by_feed(now - 86_400).await? {
             if let Some(tab) = Tab::of(state) {
@@ -213,7 +241,7 @@ impl Counts {
                     .or_default() += n;
             }
         }
-        Ok(Counts { by_feed })
+        Ok(Counts { by_feed, waits })
     }
 
     pub fn tabs(&self) -> Vec<TabView> {
@@ -223,8 +251,40 @@ impl Counts {
                 state: t.as_str(),
                 label: t.label(),
                 count: self.total(t),
+                waiting: (t == Tab::Queued && !self.waits.is_empty())
+                    .then(|| format!("{} waiting", self.waits.len())),
             })
             .collect()
+    }
+
+    /// Of one feed (or all), the queued posts a window holds and those a cap holds.
+    fn waiting(&self, feed: Option<i64>) -> (i64, i64) {
+        self.waits
+            .iter()
+            .filter(|w| feed.is_none_or(|f| f == w.feed_id))
+            .fold((0, 0), |(window, cap), w| match w.kind {
+                WaitKind::Window => (window + 1, cap),
+                WaitKind::Cap => (window, cap + 1),
+            })
+    }
+
+    /// "2 wait for a posting window, 1 for a cap" (of one feed, or all); `None` when
+    /// nothing waits.
+    pub fn wait_summary(&self, feed: Option<i64>) -> Option<String> {
+        let parts: Vec<String> = match self.waiting(feed) {
+            (0, 0) => return None,
+            (window, 0) => vec![format!("{window} {} for a posting window", wait(window))],
+            (0, cap) => vec![format!("{cap} {} for a cap", wait(cap))],
+            (window, cap) => vec![
+                format!("{window} {} for a posting window", wait(window)),
+                format!("{cap} for a cap"),
+            ],
+        };
+        Some(parts.join(", "))
+    }
+
+    fn wait_of(&self, post: i64) -> Option<&PostWait> {
+        self.waits.iter().find(|w| w.post == post)
     }
 
     pub fn total(&self, tab: Tab) -> i64 {
@@ -243,6 +303,16 @@ impl Counts {
     }
 }
 
+/// "waits" or "wait".
+fn wait(n: i64) -> &'static str {
+    if n == 1 { "waits" } else { "wait" }
+}
+
+/// A feed's name as the desk shows it.
+pub(crate) fn feed_name(feed: &FeedRow) -> String {
+    redact_url(&feed.name).into_owned()
+}
+
 /// The store's feeds by id.
 pub(crate) async fn feeds_by_id(store: &Store) -> Result<HashMap<i64, FeedRow>, StoreError> {
     Ok(store
@@ -257,6 +327,7 @@ pub(crate) async fn feeds_by_id(store: &Store) -> Result<HashMap<i64, FeedRow>, 
 pub(crate) async fn posts(
     store: &Store,
     config: &DeskConfig,
+    counts: &Counts,
     tab: Tab,
     feed: Option<i64>,
     feeds: &HashMap<i64, FeedRow>,
@@ -282,18 +353,32 @@ pub(crate) async fn posts(
             let when = match row.state {
                 OutboxState::Queued => expected
                     .get(&row.id)
-                    .map(|t| format!("expected {}", when(*t, now))),
+                    .map(|t| format!("expected {}", human::when(*t, now))),
                 OutboxState::ContainerCreated | OutboxState::Publishing => {
                     Some("publishing now".to_owned())
                 }
                 OutboxState::Published => row
                     .published_at
-                    .map(|t| format!("published {}", when(t, now))),
-                _ => Some(format!("since {}", when(row.updated_at, now))),
+                    .map(|t| format!("published {}", human::when(t, now))),
+                _ => Some(format!("since {}", human::when(row.updated_at, now))),
             };
-            post_view(row, tab, feeds, when)
+            let mut view = post_view(row, tab, feeds, when);
+            view.wait = counts.wait_of(row.id).map(|w| wait_view(w, now));
+            view
         })
         .collect())
+}
+
+fn wait_view(wait: &PostWait, now: i64) -> WaitView {
+    WaitView {
+        kind: wait.kind.as_str(),
+        label: match wait.kind {
+            WaitKind::Window => "posting window",
+            WaitKind::Cap => "feed's cap",
+        },
+        note: wait.note.clone(),
+        until: human::when(wait.until, now),
+    }
 }
 
 /// One post for the templates.
@@ -307,7 +392,7 @@ pub(crate) fn post_view(
         id: row.id,
         feed: feeds
             .get(&row.feed_id)
-            .map_or_else(|| format!("feed {}", row.feed_id), |f| f.name.clone()),
+            .map_or_else(|| format!("feed {}", row.feed_id), feed_name),
         state: Tab::of(row.state).unwrap_or(tab).as_str(),
         state_label: row.state.as_str().replace('_', " "),
         text: row.text.clone(),
@@ -319,6 +404,7 @@ pub(crate) fn post_view(
         media: row.media_type.as_str(),
         when,
         reason: row.last_error.clone(),
+        wait: None,
         permalink: row.permalink.clone(),
         actions: tab.actions(row.state),
     }
@@ -338,7 +424,7 @@ pub(crate) fn releases(
             let held = counts.of_feed(f.id, Tab::Held);
             (held > 0).then(|| ReleaseView {
                 feed_id: f.id,
-                feed: f.name.clone(),
+                feed: feed_name(f),
                 held,
                 order: config.release_order(&f.name).as_str(),
             })
@@ -362,7 +448,12 @@ pub(crate) fn feed_views(
             let (health, health_label) = match (f.failing_since, f.last_success_at) {
                 (Some(since), _) => (
                     "failing",
-                    format!("failing for {}", span(now.saturating_sub(since))),
+                    format!(
+                        "failing for {}",
+                        human::span(Duration::from_secs(
+                            u64::try_from(now.saturating_sub(since)).unwrap_or(0)
+                        ))
+                    ),
                 ),
                 (None, Some(_)) => ("ok", "ok".to_owned()),
                 (None, None) => ("never", "not polled yet".to_owned()),
@@ -370,15 +461,17 @@ pub(crate) fn feed_views(
             let policy = config.feeds.get(&f.name);
             FeedView {
                 id: f.id,
-                name: f.name.clone(),
-                url: f.fetch_url.clone(),
+                name: feed_name(f),
+                url: redact_url(&f.fetch_url).into_owned(),
                 health,
                 health_label,
-                last_poll: f.last_polled_at.map_or("never".into(), |t| when(t, now)),
+                last_poll: f
+                    .last_polled_at
+                    .map_or("never".into(), |t| human::when(t, now)),
                 last_result: f.last_result.clone(),
-                next_poll: when(f.next_check_at, now),
+                next_poll: human::when(f.next_check_at, now),
                 last_error: f.last_error.clone(),
-                failing_since: f.failing_since.map(|t| when(t, now)),
+                failing_since: f.failing_since.map(|t| human::when(t, now)),
                 failures: f.consecutive_failures,
                 counts: [
                     Tab::Review,
@@ -397,6 +490,7 @@ pub(crate) fn feed_views(
                     })
                 })
                 .collect(),
+                waiting: counts.wait_summary(Some(f.id)),
                 review: policy.is_some_and(|p| p.review),
                 release_order: policy.map_or("oldest", |p| p.release_order.as_str()),
             }
@@ -407,8 +501,9 @@ pub(crate) fn feed_views(
 }
 
 /// When each queued post is expected to go: pacing (`min_interval` after the account's
-/// last post, then one after another in queue order) and each post's own `not_before`.
-/// An estimate: quota and retries can push it later.
+/// last post, then one after another in queue order); a post whose own `not_before` (a
+/// posting window, a cap, a retry's backoff) is past its turn goes then, and the posts
+/// behind it take its turn. An estimate: quota and retries can push it later.
 async fn expected_times(
     store: &Store,
     config: &DeskConfig,
@@ -436,7 +531,12 @@ async fn expected_times(
                 last.map_or(now, |l| l.saturating_add(interval).max(now))
             }
         };
-        let at = at.max(row.not_before);
+        if row.not_before > at {
+            // A posting window, a cap or a retry's backoff holds it past its turn: the
+            // posts behind it go first (the publisher skips a post not due yet).
+            out.insert(row.id, row.not_before);
+            continue;
+        }
         out.insert(row.id, at);
         next_at.insert(row.account_id, at.saturating_add(interval));
     }
@@ -450,44 +550,12 @@ fn domain(link: &str) -> Option<String> {
     Some(host.strip_prefix("www.").unwrap_or(host).to_owned())
 }
 
-/// "2026-05-01 12:03 UTC (in 4 min)".
-pub(crate) fn when(unix: i64, now: i64) -> String {
-    let Some(at) = chrono::DateTime::from_timestamp(unix, 0) else {
-        return "-".into();
-    };
-    let delta = unix.saturating_sub(now);
-    let relative = if delta.abs() < 30 {
-        "now".to_owned()
-    } else if delta > 0 {
-        format!("in {}", span(delta))
-    } else {
-        format!("{} ago", span(-delta))
-    };
-    format!("{} ({relative})", at.format("%Y-%m-%d %H:%M UTC"))
-}
-
-/// A rounded span: "4 min", "3 h", "2 days".
-fn span(seconds: i64) -> String {
-    match seconds {
-        s if s < 90 => format!("{s} s"),
-        s if s < 90 * 60 => format!("{} min", (s + 30) / 60),
-        s if s < 36 * 3600 => format!("{} h", (s + 1800) / 3600),
-        s => format!("{} days", (s + 43_200) / 86_400),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn times_read_as_a_person_reads_them() {
-        assert_eq!(
-            when(1_700_000_000, 1_700_000_000),
-            "2023-11-14 22:13 UTC (now)"
-        );
-        assert!(when(1_700_000_240, 1_700_000_000).ends_with("(in 4 min)"));
-        assert!(when(1_700_000_000 - 3 * 3600, 1_700_000_000).ends_with("(3 h ago)"));
+    fn link_domains_and_tabs() {
         assert_eq!(
             domain("https://www.news.example/a?b").as_deref(),
             Some("news.example")

@@ -447,3 +447,87 @@ async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `HH:MM-HH:MM` (UTC), opening four hours from now for an hour: closed now.
+fn closed_window() -> String {
+    use chrono::Timelike;
+    let start = chrono::Utc::now() + chrono::Duration::hours(4);
+    let end = start + chrono::Duration::hours(1);
+    format!(
+        "{:02}:{:02}-{:02}:{:02}",
+        start.hour(),
+        start.minute(),
+        end.hour(),
+        end.minute()
+    )
+}
+
+/// Issue 13 parts 4 and 8 on the desk: the queued posts a posting window holds say so, with
+/// the reason and when they go, and the tabs count them; a feed whose name is its URL with
+/// credentials in it is shown redacted on every page.
+#[tokio::test]
+async fn the_desk_shows_why_posts_wait_and_never_a_feeds_credentials() {
+    let hash = feed2threads::desk::password::hash(PASSWORD).unwrap();
+    let window = closed_window();
+    let app = TestApp::new().await.with_account("desk-waits").with_desk(&hash);
+    app.feeds.set(
+        "/late.xml",
+        crate::support::feed_server::Route::feed(crate::support::rss::rss("late", 2)),
+    );
+    app.feeds.set(
+        "/private.xml",
+        crate::support::feed_server::Route::feed(crate::support::rss::rss("private", 1)),
+    );
+    let private = app
+        .feeds
+        .url("/private.xml")
+        .replacen("http://", "http://editor:s3cret@", 1);
+    let app = app
+        .with_feed_toml("late", "desk-waits", &format!("hours = \"{window}\""))
+        .with_feed_block(&format!(
+            "account = \"desk-waits\"\nurl = \"{private}\"\nreview = true"
+        ));
+    let running = app.start(RunMode::DAEMON).await;
+    let store = app.open_store().await;
+    let started = Instant::now();
+    loop {
+        let waits = store.outbox_waits(None, feed2threads::store::now_unix()).await;
+        let review = store.list_outbox(None, 20).await.unwrap();
+        if waits.unwrap().len() == 2 && review.iter().any(|r| r.state == OutboxState::Review) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no waits");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut c = Client::at(format!("http://{}", running.http.unwrap()));
+    assert_eq!(c.login(PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let queued = c.get("/desk?state=queued").await.body;
+    assert!(queued.contains("(2 waiting)"), "{queued}");
+    assert!(
+        queued.contains("2 wait for a posting window."),
+        "{queued}"
+    );
+    assert_eq!(
+        queued.matches("Waits for the posting window</span> until").count(),
+        2,
+        "{queued}"
+    );
+    assert!(
+        queued.contains(&format!("posting window {window}")),
+        "{queued}"
+    );
+
+    let review = c.get("/desk?state=review").await.body;
+    let feeds = c.get("/desk/feeds").await.body;
+    for page in [&queued, &review, &feeds] {
+        assert!(!page.contains("s3cret"), "{page}");
+    }
+    // minijinja escapes the slashes: "http:&#x2f;&#x2f;[redacted]@…".
+    assert!(review.contains("[redacted]@127.0.0.1"), "{review}");
+    assert!(feeds.contains("[redacted]@127.0.0.1"), "{feeds}");
+    assert!(feeds.contains("2 wait for a posting window"), "{feeds}");
+    store.close().await;
+    running.stop().await;
+    assert!(app.fake.posts().is_empty());
+}

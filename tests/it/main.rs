@@ -38,6 +38,7 @@ mod publish;
 mod redaction_shown;
 mod reload;
 mod review;
+mod review_visible;
 mod run_once;
 mod secrets;
 mod status_check;
