@@ -10,8 +10,8 @@ use super::DeskConfig;
 use crate::feed::redact::redact_url;
 use crate::human;
 use crate::store::{
-    FeedRow, OutboxRow, OutboxState, PostFilter, PostOrder, PostWait, Store, StoreError,
-    WaitKind, now_unix,
+    FeedRow, OutboxRow, OutboxState, PostFilter, PostOrder, PostWait, Store, StoreError, WaitKind,
+    now_unix,
 };
 use serde::Serialize;
 use std::collections::HashMap;

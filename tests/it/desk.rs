@@ -469,7 +469,10 @@ fn closed_window() -> String {
 async fn the_desk_shows_why_posts_wait_and_never_a_feeds_credentials() {
     let hash = feed2threads::desk::password::hash(PASSWORD).unwrap();
     let window = closed_window();
-    let app = TestApp::new().await.with_account("desk-waits").with_desk(&hash);
+    let app = TestApp::new()
+        .await
+        .with_account("desk-waits")
+        .with_desk(&hash);
     app.feeds.set(
         "/late.xml",
         crate::support::feed_server::Route::feed(crate::support::rss::rss("late", 2)),
@@ -491,7 +494,9 @@ async fn the_desk_shows_why_posts_wait_and_never_a_feeds_credentials() {
     let store = app.open_store().await;
     let started = Instant::now();
     loop {
-        let waits = store.outbox_waits(None, feed2threads::store::now_unix()).await;
+        let waits = store
+            .outbox_waits(None, feed2threads::store::now_unix())
+            .await;
         let review = store.list_outbox(None, 20).await.unwrap();
         if waits.unwrap().len() == 2 && review.iter().any(|r| r.state == OutboxState::Review) {
             break;
@@ -504,12 +509,11 @@ async fn the_desk_shows_why_posts_wait_and_never_a_feeds_credentials() {
     assert_eq!(c.login(PASSWORD).await.status, StatusCode::SEE_OTHER);
     let queued = c.get("/desk?state=queued").await.body;
     assert!(queued.contains("(2 waiting)"), "{queued}");
-    assert!(
-        queued.contains("2 wait for a posting window."),
-        "{queued}"
-    );
+    assert!(queued.contains("2 wait for a posting window."), "{queued}");
     assert_eq!(
-        queued.matches("Waits for the posting window</span> until").count(),
+        queued
+            .matches("Waits for the posting window</span> until")
+            .count(),
         2,
         "{queued}"
     );
