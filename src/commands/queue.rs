@@ -9,7 +9,7 @@ use crate::cli::{QueueCommand, QueueEditArgs, QueueListArgs};
 use crate::config::{ReleaseOrder, Settings};
 use crate::feed::redact::redact_url;
 use crate::review::{Actor, Done, Editor, ReviewError};
-use crate::store::{OutboxRow, PostFilter, PostOrder, Store};
+use crate::store::{OutboxRow, PostFilter, PostOrder, PostWait, Store, now_unix};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::io::Write;
@@ -152,6 +152,13 @@ async fn list(
             .to_owned()
     };
     if args.json {
+        // Like `status --json`: times in unix seconds, and why a queued post waits.
+        let waits: HashMap<i64, PostWait> = store
+            .outbox_waits(account_id, now_unix())
+            .await?
+            .into_iter()
+            .map(|w| (w.post, w))
+            .collect();
         let posts: Vec<serde_json::Value> = rows
             .iter()
             .map(|row| {
@@ -166,10 +173,15 @@ async fn list(
                     "image_url": row.image_url,
                     "error": row.last_error,
                     "permalink": row.permalink,
-                    "item_date": rfc3339(row.item_date),
-                    "created_at": rfc3339(Some(row.created_at)),
-                    "updated_at": rfc3339(Some(row.updated_at)),
-                    "published_at": rfc3339(row.published_at),
+                    "item_date": row.item_date,
+                    "created_at": row.created_at,
+                    "updated_at": row.updated_at,
+                    "published_at": row.published_at,
+                    "wait": waits.get(&row.id).map(|w| serde_json::json!({
+                        "kind": w.kind.as_str(),
+                        "until": w.until,
+                        "reason": w.note,
+                    })),
                 })
             })
             .collect();
@@ -210,9 +222,4 @@ async fn list(
 pub(super) fn release_order(settings: &Settings, feed: Option<&str>) -> ReleaseOrder {
     feed.and_then(|name| settings.feed(name))
         .map_or(ReleaseOrder::default(), |f| f.release_order)
-}
-
-fn rfc3339(unix: Option<i64>) -> Option<String> {
-    unix.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
