@@ -512,7 +512,7 @@ async fn the_desk_shows_why_posts_wait_and_never_a_feeds_credentials() {
     assert!(queued.contains("2 wait for a posting window."), "{queued}");
     assert_eq!(
         queued
-            .matches("Waits for the posting window</span> until")
+            .matches("Waits for the posting window</span>: ")
             .count(),
         2,
         "{queued}"

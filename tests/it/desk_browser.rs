@@ -5,8 +5,10 @@
 //! An editor logs in, sees a post waiting for review, edits its text to one over 500 bytes
 //! and reads the error, fixes it, posts a form whose CSRF token was taken out (refused,
 //! nothing changes), approves the post, and the fake Threads API receives exactly that text;
-//! then a held flood is released and reaches Threads newest first. Screenshots of the desk
-//! are saved under `target/` (`desk-review.png`, `desk-held.png`).
+//! then a held flood is released and reaches Threads newest first. In the daemon as run,
+//! posts a closed posting window holds show on the Queued tab with why and until when.
+//! Screenshots of the desk are saved under `target/` (`desk-review.png`, `desk-held.png`,
+//! `desk-queued.png`).
 //!
 //! Needs `chromium` and `chromedriver` on the PATH (Debian: `chromium`, `chromium-driver`;
 //! `.ci/run` installs them). Without them the test prints a notice and passes.
@@ -14,9 +16,12 @@
 use crate::publish::fast;
 use crate::support::desk::{DeskNewsroom, PASSWORD};
 use crate::support::fake_threads::FakeThreads;
-use crate::support::feed_server::FeedServer;
+use crate::support::feed_server::{FeedServer, Route};
+use crate::support::rss::rss;
+use crate::support::test_app::TestApp;
 use fantoccini::{Client, ClientBuilder, Locator};
-use feed2threads::store::OutboxState;
+use feed2threads::run_mode::RunMode;
+use feed2threads::store::{OutboxState, now_unix};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -149,16 +154,34 @@ async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-#[tokio::test]
-async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
-    let (chromium, driver_bin) = match browser() {
-        Ok(found) => found,
+/// The browser, or `None` after printing why the test skips.
+fn browser_or_notice() -> Option<(PathBuf, PathBuf)> {
+    match browser() {
+        Ok(found) => Some(found),
         Err(why) => {
             eprintln!(
                 "NOTICE: skipping the desk's browser test: {why} (Debian: apt-get install chromium chromium-driver; .ci/run installs them)"
             );
-            return;
+            None
         }
+    }
+}
+
+async fn log_in(c: &Client, login_url: &str) {
+    c.goto(login_url).await.unwrap();
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    click(c, "#login").await;
+}
+
+#[tokio::test]
+async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
+    let Some((chromium, driver_bin)) = browser_or_notice() else {
+        return;
     };
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
@@ -169,15 +192,7 @@ async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
     let driver = start_driver(&driver_bin).await;
     let c = connect(&driver, &chromium).await;
 
-    // Log in.
-    c.goto(&newsroom.url("/desk/login")).await.unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    click(&c, "#login").await;
+    log_in(&c, &newsroom.url("/desk/login")).await;
 
     // The post waits for review, shown as it will appear: text, link card, topic tag.
     let card = text_of(&c, &format!("#post-{post}")).await;
@@ -280,4 +295,66 @@ async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
     assert!(published.contains("Council approves"), "{published}");
 
     c.close().await.unwrap();
+}
+
+/// `HH:MM-HH:MM` (UTC), opening four hours from now for an hour: closed now.
+fn closed_window() -> String {
+    use chrono::Timelike;
+    let start = chrono::Utc::now() + chrono::Duration::hours(4);
+    let end = start + chrono::Duration::hours(1);
+    format!(
+        "{:02}:{:02}-{:02}:{:02}",
+        start.hour(),
+        start.minute(),
+        end.hour(),
+        end.minute()
+    )
+}
+
+/// The daemon as run: a feed whose posting window is closed has its posts queued and
+/// waiting; the desk's Queued tab counts them and each card says why and until when.
+#[tokio::test]
+async fn the_desk_shows_in_chromium_why_a_queued_post_waits() {
+    let Some((chromium, driver_bin)) = browser_or_notice() else {
+        return;
+    };
+    let hash = feed2threads::desk::password::hash(PASSWORD).unwrap();
+    let window = closed_window();
+    let app = TestApp::new()
+        .await
+        .with_account("desk-window")
+        .with_desk(&hash);
+    app.feeds.set("/late.xml", Route::feed(rss("late", 2)));
+    let app = app.with_feed_toml("late", "desk-window", &format!("hours = \"{window}\""));
+    let running = app.start(RunMode::DAEMON).await;
+    let store = app.open_store().await;
+    let started = Instant::now();
+    while store.outbox_waits(None, now_unix()).await.unwrap().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no waits");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let post = store.outbox_waits(None, now_unix()).await.unwrap()[0].post;
+
+    let driver = start_driver(&driver_bin).await;
+    let c = connect(&driver, &chromium).await;
+    let base = format!("http://{}", running.http.unwrap());
+    log_in(&c, &format!("{base}/desk/login")).await;
+    c.goto(&format!("{base}/desk?state=queued")).await.unwrap();
+    let tab = text_of(&c, "#tab-queued").await;
+    assert!(tab.contains("(2 waiting)"), "{tab}");
+    let waits = text_of(&c, "#waits").await;
+    assert_eq!(waits, "2 wait for a posting window.");
+    let wait = text_of(&c, &format!("#wait-{post}")).await;
+    assert!(
+        wait.starts_with("Waits for the posting window: outside the feed's posting window"),
+        "{wait}"
+    );
+    assert!(wait.contains(&format!("posting window {window}")), "{wait}");
+    let shot = c.screenshot().await.unwrap();
+    std::fs::write(target_file("desk-queued.png"), shot).unwrap();
+
+    c.close().await.unwrap();
+    store.close().await;
+    running.stop().await;
+    assert!(app.fake.posts().is_empty());
 }
