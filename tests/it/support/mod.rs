@@ -2,6 +2,7 @@
 
 pub mod fake_threads;
 pub mod feed_server;
+pub mod kill9;
 pub mod logs;
 pub mod rss;
 pub mod test_app;
