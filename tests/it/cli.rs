@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::feed_server::{FeedServer, Route};
+use support::rss::{Feed, Story};
 
 const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
 
@@ -22,14 +23,17 @@ fn run(config: &Path, args: &[&str]) -> Output {
 }
 
 fn rss(n: usize) -> String {
-    let mut s = String::from("<rss version=\"2.0\"><channel><title>CLI News</title>");
-    for i in 0..n {
-        let date = (chrono::Utc::now() - chrono::Duration::minutes(i as i64)).to_rfc2822();
-        s.push_str(&format!(
-            "<item><guid>g{i}</guid><link>https://cli.example/{i}</link><title>Headline number {i} &amp; more</title><description>&lt;p&gt;Standfirst {i}.&lt;/p&gt;</description><pubDate>{date}</pubDate></item>"
-        ));
-    }
-    s + "</channel></rss>"
+    Feed::new("CLI News")
+        .stories((0..n).map(|i| {
+            Story::new(
+                format!("g{i}"),
+                format!("https://cli.example/{i}"),
+                format!("Headline number {i} &amp; more"),
+            )
+            .description(format!("&lt;p&gt;Standfirst {i}.&lt;/p&gt;"))
+            .aged(chrono::Duration::minutes(i as i64))
+        }))
+        .rss()
 }
 
 fn write_config(dir: &Path, body: &str) -> std::path::PathBuf {

@@ -53,25 +53,13 @@ pub(crate) fn fast() -> PublishConfig {
 /// An RSS feed of `n` stories `prefix-0..n`, dated `n-i` minutes ago (so story 0 is the
 /// oldest), with an image enclosure when `images`.
 pub(crate) fn rss(prefix: &str, n: usize, images: bool) -> String {
-    let mut s = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Test News</title><link>https://news.example/</link>\n",
-    );
-    for i in 0..n {
-        let minutes = i64::try_from(n - i).unwrap() * 2;
-        let date = (chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc2822();
-        let enclosure = if images {
-            format!(
-                "<enclosure url=\"https://img.example/{prefix}/{i}.jpg\" type=\"image/jpeg\" length=\"1000\"/>"
-            )
-        } else {
-            String::new()
-        };
-        s.push_str(&format!(
-            "<item><guid>{prefix}-{i}</guid><link>https://news.example/{prefix}/{i}</link><title>{prefix} story number {i}</title><description>What happened in {prefix} story {i}.</description><pubDate>{date}</pubDate>{enclosure}</item>\n"
-        ));
-    }
-    s.push_str("</channel></rss>\n");
-    s
+    let stories = support::rss::numbered(prefix, n, chrono::Duration::minutes(2));
+    let stories = if images {
+        support::rss::with_images(prefix, stories)
+    } else {
+        stories
+    };
+    support::rss::Feed::new("Test News").stories(stories).rss()
 }
 
 pub(crate) struct Harness {
