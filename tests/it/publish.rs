@@ -26,31 +26,13 @@ use tokio_util::sync::CancellationToken;
 
 const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
 
-/// Waits short enough for tests, in the production proportions.
+/// Waits short enough for tests, in the production proportions (the same as
+/// [`TestApp`](support::test_app::TestApp)'s).
 pub(crate) fn fast() -> PublishConfig {
-    PublishConfig {
-        text_first_wait: Duration::from_millis(10),
-        text_poll: Duration::from_millis(10),
-        text_poll_cap: Duration::from_millis(50),
-        text_ready_timeout: Duration::from_secs(2),
-        media_first_wait: Duration::from_millis(20),
-        media_poll: Duration::from_millis(20),
-        media_ready_timeout: Duration::from_secs(2),
-        not_ready_wait: Duration::from_millis(20),
-        not_ready_retries: 3,
-        retry_base: Duration::from_millis(30),
-        retry_cap: Duration::from_millis(300),
-        quota_refresh: Duration::from_secs(600),
-        quota_recheck: Duration::from_millis(500),
-        idle_recheck: Duration::from_millis(200),
-        search_slack: Duration::from_secs(300),
-        token_check: Duration::from_secs(6 * 3600),
-        max_unknown_rounds: 3,
-        once_max_failures: 5,
-    }
+    support::test_app::fast_publish()
 }
 
-/// An RSS feed of `n` stories `prefix-0..n`, dated `n-i` minutes ago (so story 0 is the
+/// An RSS feed of `n` stories `prefix-0..n`, dated `2 * (n-i)` minutes ago (so story 0 is the
 /// oldest), with an image enclosure when `images`.
 pub(crate) fn rss(prefix: &str, n: usize, images: bool) -> String {
     let stories = support::rss::numbered(prefix, n, chrono::Duration::minutes(2));
