@@ -237,11 +237,7 @@ async fn sighup_adds_and_removes_feeds_and_rejects_a_bad_config() {
     server.set("/a.xml", Route::feed(rss(1)));
     server.set("/b.xml", Route::feed(rss(1)));
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_addr().port();
     let head = format!(
         "[store]\nurl = \"sqlite://{}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[[accounts]]\nname = \"n\"\n",
         dir.path().join("s.db").display()

@@ -10,14 +10,6 @@ use feed2threads::run_mode::RunMode;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-/// A port nothing listens on right now.
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 /// Rewrites the config with `listen` and reloads, as SIGHUP does.
 fn reload_with_listen(app: &TestApp, running: &Running, listen: &str) {
     let text = app.config_text().replace(
@@ -68,7 +60,7 @@ async fn a_reload_moves_the_endpoint_to_a_changed_listen() {
     let first = running.http.unwrap();
     assert_eq!(healthz(first).await.unwrap(), 200);
 
-    let moved = free_addr();
+    let moved = crate::support::free_addr();
     reload_with_listen(&app, &running, &moved.to_string());
     wait_for_addr(&running, Some(moved)).await;
     assert_eq!(healthz(moved).await.unwrap(), 200);
