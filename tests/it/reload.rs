@@ -4,6 +4,7 @@
 //! stored is reported once, with which one is used and how to switch.
 
 use crate::support::fake_threads::TokenKind;
+use crate::support::free_addr;
 use crate::support::logs::Logs;
 use crate::support::test_app::{Running, TestApp};
 use feed2threads::run_mode::RunMode;
@@ -60,7 +61,7 @@ async fn a_reload_moves_the_endpoint_to_a_changed_listen() {
     let first = running.http.unwrap();
     assert_eq!(healthz(first).await.unwrap(), 200);
 
-    let moved = crate::support::free_addr();
+    let moved = free_addr();
     reload_with_listen(&app, &running, &moved.to_string());
     wait_for_addr(&running, Some(moved)).await;
     assert_eq!(healthz(moved).await.unwrap(), 200);
