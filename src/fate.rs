@@ -1,5 +1,5 @@
 //! What became of each item a poll or a preview looked at, and why, in words a person
-//! reads: post, held by the flood guard, or skipped (backlog policy, older than `max_age`
+//! reads: post, held by the flood guard, waiting for review, or skipped (backlog policy, older than `max_age`
 //! with its date, filtered by which pattern of which key, duplicate of which feed's item,
 //! not composable); and the one-line summary of a feed ("BBC World: 64 items, 0 to post:
 //! 61 backlog, 3 older than 2d").
@@ -33,6 +33,8 @@ pub enum Fate {
     /// The feed's earlier posts are held: the item is recorded without a post, and
     /// composed at the first poll after `release` if the feed still lists it.
     HeldBehind,
+    /// Composed, and waiting for an editor (the feed says `review = true`).
+    Review,
     /// Present at the feed's first poll and left out by its backlog policy.
     Backlog(Backlog),
     /// Dated before `now - max_age`.
@@ -67,6 +69,9 @@ impl Fate {
                  composed at the first poll after the release"
                     .into()
             }
+            Fate::Review => "waits for review (review = true); `feed2threads queue approve ID` \
+                 queues it"
+                .into(),
             Fate::Backlog(policy) => format!(
                 "skip: backlog at the feed's first poll (backlog = \"{policy}\"{})",
                 match policy {
@@ -111,6 +116,8 @@ pub struct Tally {
     pub items: usize,
     pub to_post: usize,
     pub held: usize,
+    /// Composed and waiting for an editor.
+    pub review: usize,
     pub backlog: usize,
     pub too_old: usize,
     pub filtered: usize,
@@ -127,6 +134,7 @@ impl Tally {
             items: c.items,
             to_post: c.queued,
             held: c.held,
+            review: c.review,
             backlog: c.backlog,
             too_old: c.too_old,
             filtered: c.filtered,
@@ -146,6 +154,7 @@ impl Tally {
             match f.fate {
                 Fate::Post => t.to_post += 1,
                 Fate::Held { .. } | Fate::HeldBehind => t.held += 1,
+                Fate::Review => t.review += 1,
                 Fate::Backlog(_) => t.backlog += 1,
                 Fate::TooOld { .. } => t.too_old += 1,
                 Fate::Filtered { .. } => t.filtered += 1,
@@ -164,6 +173,7 @@ impl Tally {
         );
         let parts: Vec<String> = [
             (self.held, "held by the flood guard".to_string()),
+            (self.review, "waiting for review".into()),
             (self.backlog, "backlog".into()),
             (self.too_old, older),
             (self.filtered, "filtered".into()),

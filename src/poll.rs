@@ -148,6 +148,8 @@ pub struct IngestCounts {
     pub new: usize,
     pub queued: usize,
     pub held: usize,
+    /// Composed for a feed with `review = true`: waiting for an editor.
+    pub review: usize,
     pub backlog: usize,
     pub too_old: usize,
     pub filtered: usize,
@@ -164,9 +166,19 @@ pub struct PollReport {
     pub queued: Vec<Post>,
     /// Posts the flood guard held.
     pub held: Vec<Post>,
+    /// Posts waiting for an editor's review (`review = true`).
+    pub review: Vec<Post>,
     /// With [`Poller::explain`]: each item recognised for the first time (duplicates
     /// included) and its fate, oldest first; empty otherwise.
     pub fates: Vec<ItemFate>,
+}
+
+/// The posts one poll put in the outbox, by the state they entered it in.
+#[derive(Debug, Default)]
+struct Entered {
+    queued: Vec<Post>,
+    held: Vec<Post>,
+    review: Vec<Post>,
 }
 
 /// The fates of one ingest, and the duplicates whose originals are still to be looked up
@@ -360,8 +372,7 @@ impl Poller {
         }
         let ingest::Ingested {
             counts,
-            queued,
-            held,
+            entered,
             pending,
             explained,
         } = ingest::Ingest {
@@ -405,6 +416,7 @@ impl Poller {
             new = counts.new,
             queued = counts.queued,
             held = counts.held,
+            review = counts.review,
             backlog = counts.backlog,
             too_old = counts.too_old,
             filtered = counts.filtered,
@@ -417,8 +429,9 @@ impl Poller {
         Ok(PollReport {
             result: PollResult::Ingested(counts),
             next_check_at: next,
-            queued,
-            held,
+            queued: entered.queued,
+            held: entered.held,
+            review: entered.review,
             fates,
         })
     }
@@ -429,6 +442,7 @@ impl Poller {
             next_check_at,
             queued: Vec::new(),
             held: Vec::new(),
+            review: Vec::new(),
             fates: Vec::new(),
         }
     }

@@ -12,22 +12,21 @@
 //! An item seen again (same feed, same key) is `Recognised::Known` and left alone: see
 //! the comment on that arm in `Ingest::run` for where work on it belongs.
 
-use super::{Explained, IngestCounts, PollError, max_age_cutoff};
+use super::{Entered, Explained, IngestCounts, PollError, max_age_cutoff};
 use crate::compose::{FeedContext, FilterDecision, Post};
 use crate::config::{Backlog, FeedSettings};
 use crate::fate::{Fate, ItemFate};
 use crate::feed::item::{Item, identify};
 use crate::store::items::{FeedSuccess, IngestTx};
-use crate::store::{FeedRow, IngestItem, ItemDisposition, PendingCommit, Recognised, Store};
+use crate::store::{Entry, FeedRow, IngestItem, ItemDisposition, PendingCommit, Recognised, Store};
 use chrono::{DateTime, Utc};
 
 /// What ingesting a document produced.
 pub(super) struct Ingested {
     pub counts: IngestCounts,
-    /// Posts queued (or, in a dry run, that would be), oldest first.
-    pub queued: Vec<Post>,
-    /// Posts the flood guard held.
-    pub held: Vec<Post>,
+    /// Posts that entered the outbox (or, in a dry run, would), oldest first, by the
+    /// state they entered it in.
+    pub entered: Entered,
     /// The commit to wait for; `None` in a dry run.
     pub pending: Option<PendingCommit>,
     /// With `explain`: each first-seen item's fate (duplicates' originals still to be
@@ -138,8 +137,7 @@ impl Ingest<'_> {
         };
 
         let now = self.now.timestamp();
-        let mut queued = Vec::new();
-        let mut held = Vec::new();
+        let mut entered = Entered::default();
         for decision in decisions {
             match decision.disposition {
                 ItemDisposition::Backlog => counts.backlog += 1,
@@ -152,18 +150,26 @@ impl Ingest<'_> {
             let (Some(post), Some(item_id)) = (decision.post, decision.candidate.item_id) else {
                 continue;
             };
-            let is_held = decision.disposition == ItemDisposition::Held;
+            // The flood guard wins over review: a held flood is released (or dropped) as a
+            // whole or by the piece, and releasing is itself an editor's decision.
+            let entry = if decision.disposition == ItemDisposition::Held {
+                Entry::Held
+            } else if self.feed.review {
+                Entry::Review
+            } else {
+                Entry::Queued
+            };
             let date = self.items[decision.candidate.index]
                 .date()
                 .map(|d| d.timestamp());
-            tx.enqueue(item_id, &post, is_held, date, now).await?;
-            if is_held {
-                counts.held += 1;
-                held.push(post);
-            } else {
-                counts.queued += 1;
-                queued.push(post);
-            }
+            tx.enqueue(item_id, &post, entry, date, now).await?;
+            let (count, posts) = match entry {
+                Entry::Held => (&mut counts.held, &mut entered.held),
+                Entry::Review => (&mut counts.review, &mut entered.review),
+                Entry::Queued => (&mut counts.queued, &mut entered.queued),
+            };
+            *count += 1;
+            posts.push(post);
         }
 
         success.new_items = i64::try_from(counts.new).unwrap_or(i64::MAX);
@@ -182,8 +188,7 @@ impl Ingest<'_> {
         };
         Ok(Ingested {
             counts,
-            queued,
-            held,
+            entered,
             pending,
             explained,
         })
@@ -288,6 +293,7 @@ impl Ingest<'_> {
         let mut explained = Explained::default();
         for d in decisions {
             let fate = match d.disposition {
+                ItemDisposition::Queued if self.feed.review => Fate::Review,
                 ItemDisposition::Queued => Fate::Post,
                 ItemDisposition::Held => Fate::Held {
                     new: held_count,

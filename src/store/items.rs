@@ -357,7 +357,7 @@ impl IngestTx {
         &mut self,
         item_id: i64,
         post: &Post,
-        held: bool,
+        entry: super::outbox::Entry,
         item_date: Option<i64>,
         now: i64,
     ) -> StoreResult<i64> {
@@ -368,7 +368,7 @@ impl IngestTx {
                 feed_id: self.feed_id,
                 item_id,
                 post,
-                held,
+                entry,
                 item_date,
             },
             now,

@@ -105,7 +105,12 @@ async fn a_flood_held_feed_records_new_items_without_composing_them() {
     // Released: the six posts are queued at once; the three still in the feed are
     // composed at its next poll.
     let mut out = Vec::new();
-    feed2threads::commands::release::release(&h.settings, "f", &mut out)
+    let args = feed2threads::cli::ReleaseArgs {
+        feed: "f".into(),
+        latest: None,
+        drop_rest: false,
+    };
+    feed2threads::commands::release::release(&h.settings, &args, &mut out)
         .await
         .unwrap();
     assert_eq!(h.queued_texts().await.len(), 6);
@@ -121,4 +126,43 @@ async fn a_flood_held_feed_records_new_items_without_composing_them() {
     let c = h.ingest("f").await;
     assert_eq!((c.new, c.queued), (0, 0));
     assert_eq!(h.outbox_len().await, 9);
+}
+
+#[tokio::test]
+async fn release_with_drop_rest_drops_the_items_held_without_a_post_too() {
+    let server = FeedServer::start().await;
+    server.set("/f.xml", Route::feed(rss([1000], "Steady")));
+    let h = Newsroom::new(&feed_block(
+        "f",
+        &server.url("/f.xml"),
+        "flood_limit = 4\nmax_age = \"off\"",
+    ))
+    .await;
+    h.ingest("f").await;
+    server.set("/f.xml", Route::feed(rss(100..106, "Steady")));
+    assert_eq!(h.ingest("f").await.held, 6);
+    // Three more while held: recorded without a post.
+    server.set("/f.xml", Route::feed(rss(10..13, "Steady")));
+    assert_eq!(h.ingest("f").await.held, 3);
+
+    // The newest held post goes out, the rest is dropped: the three without a post too.
+    let args = feed2threads::cli::ReleaseArgs {
+        feed: "f".into(),
+        latest: Some(1),
+        drop_rest: true,
+    };
+    let mut out = Vec::new();
+    feed2threads::commands::release::release(&h.settings, &args, &mut out)
+        .await
+        .unwrap();
+    assert_eq!(h.queued_texts().await.len(), 1);
+    assert_eq!(status_held(&h, "f").await, 0);
+    server.set("/f.xml", Route::feed(rss(10..13, "Steady!")));
+    let c = h.ingest("f").await;
+    assert_eq!((c.new, c.queued, c.held), (0, 0, 0));
+    assert_eq!(
+        h.queued_texts().await.len(),
+        1,
+        "a dropped item was composed"
+    );
 }

@@ -23,11 +23,14 @@ use feed2threads::store::{Store, StoreOptions};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
 
 /// Publisher waits short enough for tests, in the production proportions.
 pub fn fast_publish() -> PublishConfig {
@@ -97,6 +100,8 @@ pub struct TestApp {
     pub options: AppOptions,
     /// `Settings::store_max_outage`, when set.
     pub max_outage: Option<Duration>,
+    /// `http.desk = true` with this password hash.
+    desk_hash: Option<String>,
 }
 
 impl TestApp {
@@ -121,6 +126,7 @@ impl TestApp {
                 test_panic_in_poll_of: None,
             },
             max_outage: None,
+            desk_hash: None,
         }
     }
 
@@ -180,6 +186,13 @@ impl TestApp {
         self
     }
 
+    /// Serve the desk too (`http.desk = true`), with this argon2 password hash.
+    pub fn with_desk(mut self, password_hash: &str) -> Self {
+        self.http = true;
+        self.desk_hash = Some(password_hash.to_owned());
+        self
+    }
+
     /// Keep the store at `path` (a tmpfs, say) instead of the temporary directory.
     pub fn with_store_at(mut self, path: &Path) -> Self {
         self.db = path.to_path_buf();
@@ -205,9 +218,12 @@ impl TestApp {
     /// The whole config.
     pub fn config_text(&self) -> String {
         let listen = if self.http { "127.0.0.1:0" } else { "off" };
+        let desk = self.desk_hash.as_ref().map_or(String::new(), |hash| {
+            format!("desk = true\ndesk_password_hash = \"{hash}\"\n")
+        });
         format!(
             "[store]\nurl = \"{}\"\n[threads]\napi_base = \"{}\"\npublish_timeout = \"3s\"\n\
-             request_timeout = \"3s\"\n[http]\nlisten = \"{listen}\"\n{}\n[defaults]\n{}\n{}{}",
+             request_timeout = \"3s\"\n[http]\nlisten = \"{listen}\"\n{desk}{}\n[defaults]\n{}\n{}{}",
             self.db_url(),
             self.fake.base_url(),
             self.sections.join("\n"),
@@ -217,10 +233,31 @@ impl TestApp {
         )
     }
 
-    /// Writes the config file (a reload re-reads it) and parses it.
-    pub fn settings(&self) -> Settings {
+    /// Writes the config file (a reload, or the binary, reads it there); its path.
+    pub fn write_config(&self) -> PathBuf {
         let path = self.config_path();
         std::fs::write(&path, self.config_text()).unwrap();
+        path
+    }
+
+    /// `feed2threads --config <the config> ARGS`: the real binary, as cron or systemd
+    /// starts it, on this app's config (written first), logging at `info`, with the text
+    /// container's wait short (20 ms); stdin closed, killed when dropped.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(BIN);
+        c.arg("--config")
+            .arg(self.write_config())
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("FEED2THREADS_TEXT_WAIT", "20ms")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        c
+    }
+
+    /// Writes the config file (a reload re-reads it) and parses it.
+    pub fn settings(&self) -> Settings {
+        let path = self.write_config();
         let mut settings = Settings::load(&path).unwrap();
         if let Some(limit) = self.max_outage {
             settings.store_max_outage = limit;
