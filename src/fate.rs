@@ -30,6 +30,9 @@ pub enum Fate {
     /// Held by the flood guard until `release`: the poll brought `new` items to post,
     /// more than `limit`.
     Held { new: usize, limit: usize },
+    /// The feed's earlier posts are held: the item is recorded without a post, and
+    /// composed at the first poll after `release` if the feed still lists it.
+    HeldBehind,
     /// Composed, and waiting for an editor (the feed says `review = true`).
     Review,
     /// Present at the feed's first poll and left out by its backlog policy.
@@ -61,6 +64,11 @@ impl Fate {
                 "held by the flood guard ({new} new items in one poll, flood_limit {limit}); \
                  `feed2threads release FEED` publishes them"
             ),
+            Fate::HeldBehind => {
+                "held: the feed's earlier posts wait for `feed2threads release FEED`; \
+                 composed at the first poll after the release"
+                    .into()
+            }
             Fate::Review => "waits for review (review = true); `feed2threads queue approve ID` \
                  queues it"
                 .into(),
@@ -145,7 +153,7 @@ impl Tally {
         for f in fates {
             match f.fate {
                 Fate::Post => t.to_post += 1,
-                Fate::Held { .. } => t.held += 1,
+                Fate::Held { .. } | Fate::HeldBehind => t.held += 1,
                 Fate::Review => t.review += 1,
                 Fate::Backlog(_) => t.backlog += 1,
                 Fate::TooOld { .. } => t.too_old += 1,

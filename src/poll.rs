@@ -6,19 +6,19 @@
 //! poll, max_age, filters, flood guard), compose, and commit items + outbox + validators
 //! in one transaction. A dry run does all of it and rolls the transaction back.
 
-use crate::compose::{FeedContext, FilterDecision, Post};
-use crate::config::{Backlog, FeedSettings};
+mod ingest;
+
+use crate::compose::{FeedContext, Post};
+use crate::config::FeedSettings;
 use crate::fate::{Fate, ItemFate};
 use crate::feed::fetch::{FetchError, FetchOutcome, FetchRequest, Fetcher};
-use crate::feed::item::{Item, identify};
-use crate::feed::parse::{ParseError, parse_feed};
+use crate::feed::parse::{ParseError, ParseLimits, parse_feed_with};
 use crate::feed::parse_pool::ParsePool;
+use crate::feed::redact::{redact_in, redact_url};
 use crate::schedule::{self, CacheHint, Limits};
 use crate::store::feeds::FeedFailure;
 use crate::store::items::FeedSuccess;
-use crate::store::{
-    Entry, FeedRow, IngestItem, ItemDisposition, PendingCommit, Recognised, Store, StoreError,
-};
+use crate::store::{FeedRow, Store, StoreError};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -199,7 +199,9 @@ pub enum PollError {
 impl Poller {
     /// Poll one feed once. Errors of the feed itself (network, HTTP, parse) are recorded on
     /// the feed and returned as `PollResult::Failed`; only a store failure is an `Err`.
-    #[tracing::instrument(name = "poll", skip_all, fields(feed = %feed.name))]
+    // Feed names and URLs are logged redacted: a URL (and a name that defaults to it) may
+    // carry credentials.
+    #[tracing::instrument(name = "poll", skip_all, fields(feed = %redact_url(&feed.name)))]
     pub async fn poll(&self, feed: &FeedSettings, row: &FeedRow) -> Result<PollReport, PollError> {
         let now = Utc::now();
         let limits = self.limits;
@@ -274,7 +276,7 @@ impl Poller {
                         )
                         .await?;
                 }
-                tracing::debug!(url = %fetch_url, "not modified");
+                tracing::debug!(url = %redact_url(fetch_url.as_str()), "not modified");
                 return Ok(self.report(PollResult::NotModified, next));
             }
             Ok(FetchOutcome::Fetched(body)) => body,
@@ -283,7 +285,11 @@ impl Poller {
         if let Some(moved) = &body.moved_permanently_to
             && moved.as_str() != row.fetch_url
         {
-            tracing::info!(from = %row.fetch_url, to = %moved, "feed moved permanently; polling the new URL from now on");
+            tracing::info!(
+                from = %redact_url(&row.fetch_url),
+                to = %redact_url(moved.as_str()),
+                "feed moved permanently; polling the new URL from now on"
+            );
             if !self.dry_run {
                 self.store.set_fetch_url(row.id, moved.as_str()).await?;
             }
@@ -308,7 +314,7 @@ impl Poller {
                     )
                     .await?;
             }
-            tracing::debug!(url = %fetch_url, "body unchanged; not parsed again");
+            tracing::debug!(url = %redact_url(fetch_url.as_str()), "body unchanged; not parsed again");
             return Ok(self.report(PollResult::Unchanged, next));
         }
 
@@ -317,11 +323,14 @@ impl Poller {
             let bytes = std::mem::take(&mut body.body);
             let content_type = body.content_type.clone();
             let base = body.final_url.clone();
+            let limits = ParseLimits {
+                max_items: feed.max_items,
+            };
             // Parsing is CPU work: keep it off the async worker threads.
             match self
                 .limiter
                 .parsers()
-                .run(move || parse_feed(&bytes, content_type.as_deref(), &base))
+                .run(move || parse_feed_with(&bytes, content_type.as_deref(), &base, limits))
                 .await
             {
                 Ok(done) => done,
@@ -354,23 +363,37 @@ impl Poller {
             feed_name: &feed.name,
             feed_title: parsed.title.as_deref(),
         };
-        let (counts, entered, pending, explained) = self
-            .ingest(
-                feed,
-                row,
-                &parsed.items,
-                &ctx,
-                now,
-                FeedSuccess {
-                    etag: body.etag.as_deref(),
-                    last_modified: body.last_modified.as_deref(),
-                    body_hash: Some(&body_hash),
-                    result: "",
-                    next_check_at: next,
-                    new_items: 0,
-                },
-            )
-            .await?;
+        if parsed.items_in_document > parsed.items.len() {
+            tracing::info!(
+                items = parsed.items_in_document,
+                considered = parsed.items.len(),
+                "the document holds more than max_items items; only the newest are considered"
+            );
+        }
+        let ingest::Ingested {
+            counts,
+            entered,
+            pending,
+            explained,
+        } = ingest::Ingest {
+            store: &self.store,
+            feed,
+            row,
+            items: &parsed.items,
+            ctx: &ctx,
+            now,
+            dry_run: self.dry_run,
+            explain: self.explain,
+        }
+        .run(FeedSuccess {
+            etag: body.etag.as_deref(),
+            last_modified: body.last_modified.as_deref(),
+            body_hash: Some(&body_hash),
+            result: "",
+            next_check_at: next,
+            new_items: 0,
+        })
+        .await?;
         drop(parsed);
         drop(body);
         drop(queue_permit);
@@ -385,7 +408,7 @@ impl Poller {
                 "flood guard: one poll brought {} new items (limit {}); they are held until `feed2threads release {}`",
                 counts.held,
                 feed.flood_limit,
-                feed.name
+                redact_url(&feed.name)
             );
         }
         tracing::info!(
@@ -511,12 +534,16 @@ impl Poller {
                 schedule::random_jitter(),
             ),
         );
+        // The message may quote the URL (a connection error does).
+        let message_shown = [row.url.as_str(), row.fetch_url.as_str(), url.as_str()]
+            .into_iter()
+            .fold(message.to_owned(), |m, u| redact_in(&m, u).into_owned());
         tracing::warn!(
-            url = %url,
+            url = %redact_url(url.as_str()),
             class,
             failures,
             retry_in = %humantime::format_duration(Duration::from_secs(u64::try_from(next - now.timestamp()).unwrap_or(0))),
-            "poll failed: {message}"
+            "poll failed: {message_shown}"
         );
         if !self.dry_run {
             self.store
@@ -539,273 +566,6 @@ impl Poller {
             next,
         ))
     }
-
-    /// Recognise, decide, compose and record, in one transaction.
-    async fn ingest(
-        &self,
-        feed: &FeedSettings,
-        row: &FeedRow,
-        items: &[Item],
-        ctx: &FeedContext<'_>,
-        now: DateTime<Utc>,
-        mut success: FeedSuccess<'_>,
-    ) -> Result<(IngestCounts, Entered, Option<PendingCommit>, Explained), PollError> {
-        let ingest_items: Vec<IngestItem> = items
-            .iter()
-            .zip(identify(items))
-            .map(|(item, id)| IngestItem {
-                key: id.key,
-                aliases: id.aliases,
-                title: item.title.clone(),
-                link: item.link.as_ref().map(|l| l.to_string()),
-                published_at: item.date().map(|d| d.timestamp()),
-            })
-            .collect();
-
-        let mut tx = self.store.begin_ingest(row).await?;
-        let recognised = tx.recognise(&ingest_items).await?;
-
-        let mut counts = IngestCounts {
-            items: items.len(),
-            ..IngestCounts::default()
-        };
-        let new_indices: Vec<usize> = recognised
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| **r == Recognised::New)
-            .map(|(i, _)| i)
-            .collect();
-        counts.new = new_indices.len();
-        counts.duplicates = recognised
-            .iter()
-            .filter(|r| **r == Recognised::Duplicate)
-            .count();
-
-        // Backlog policy on the first successful poll.
-        let mut backlog_keep: Option<Vec<usize>> = None;
-        if !row.baseline_done {
-            backlog_keep = Some(match feed.backlog {
-                Backlog::Skip => Vec::new(),
-                Backlog::All => new_indices.clone(),
-                Backlog::Latest(n) => newest(items, &new_indices, n),
-            });
-        }
-
-        let max_age_cutoff = max_age_cutoff(now, feed.max_age);
-
-        let mut decisions: Vec<(usize, ItemDisposition, Option<Post>)> = Vec::new();
-        // With `explain`: why each item got its disposition, by index in `items`.
-        let mut reasons: HashMap<usize, Fate> = HashMap::new();
-        let explain = self.explain;
-        for &i in &new_indices {
-            let item = &items[i];
-            if let Some(keep) = &backlog_keep
-                && !keep.contains(&i)
-            {
-                decisions.push((i, ItemDisposition::Backlog, None));
-                if explain {
-                    reasons.insert(i, Fate::Backlog(feed.backlog));
-                }
-                continue;
-            }
-            if let (Some(cutoff), Some(date)) = (max_age_cutoff, item.date())
-                && date < cutoff
-            {
-                decisions.push((i, ItemDisposition::TooOld, None));
-                if let (true, Some(max_age)) = (explain, feed.max_age) {
-                    reasons.insert(i, Fate::TooOld { date, max_age });
-                }
-                continue;
-            }
-            if let FilterDecision::Reject { reason } = feed.composer.filter(item) {
-                tracing::debug!(item = %ingest_items[i].key, "filtered: {reason}");
-                decisions.push((i, ItemDisposition::Filtered, None));
-                if explain {
-                    reasons.insert(i, Fate::Filtered { reason });
-                }
-                continue;
-            }
-            match feed.composer.compose(item, ctx) {
-                Ok(post) => decisions.push((i, ItemDisposition::Queued, Some(post))),
-                Err(e) => {
-                    tracing::warn!(item = %ingest_items[i].key, "cannot compose a post: {e}");
-                    if explain {
-                        reasons.insert(
-                            i,
-                            Fate::Invalid {
-                                error: e.to_string(),
-                            },
-                        );
-                    }
-                    decisions.push((i, ItemDisposition::Invalid, None));
-                }
-            }
-        }
-
-        // Flood guard: on a feed we know, a poll that would publish more than the limit
-        // looks like a guid-scheme or URL migration, not news. Hold them for a human.
-        let to_publish = decisions
-            .iter()
-            .filter(|(_, d, _)| *d == ItemDisposition::Queued)
-            .count();
-        let flood = row.baseline_done && to_publish > feed.flood_limit;
-        if flood {
-            for (_, d, _) in decisions.iter_mut() {
-                if *d == ItemDisposition::Queued {
-                    *d = ItemDisposition::Held;
-                }
-            }
-        }
-
-        // Oldest first, so queue order is publication order.
-        decisions.sort_by_key(|(i, _, _)| (items[*i].date(), std::cmp::Reverse(*i)));
-        let explained = if explain {
-            explain_fates(
-                items,
-                &ingest_items,
-                &decisions,
-                &recognised,
-                reasons,
-                if feed.review {
-                    Fate::Review
-                } else {
-                    Fate::Post
-                },
-                |new| Fate::Held {
-                    new,
-                    limit: feed.flood_limit,
-                },
-            )
-        } else {
-            Explained::default()
-        };
-
-        let mut to_record: Vec<(&IngestItem, ItemDisposition)> = decisions
-            .iter()
-            .map(|(i, d, _)| (&ingest_items[*i], *d))
-            .collect();
-        to_record.extend(
-            recognised
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| **r == Recognised::Duplicate)
-                .map(|(i, _)| (&ingest_items[i], ItemDisposition::Duplicate)),
-        );
-        let ids = tx.record(&to_record, now.timestamp()).await?;
-
-        let mut entered = Entered::default();
-        for ((i, disposition, post), item_id) in decisions.into_iter().zip(ids) {
-            match disposition {
-                ItemDisposition::Backlog => counts.backlog += 1,
-                ItemDisposition::TooOld => counts.too_old += 1,
-                ItemDisposition::Filtered => counts.filtered += 1,
-                ItemDisposition::Invalid => counts.invalid += 1,
-                ItemDisposition::Queued | ItemDisposition::Held | ItemDisposition::Duplicate => {}
-            }
-            let Some(post) = post else { continue };
-            // The flood guard wins over review: a held flood is released (or dropped) as a
-            // whole or by the piece, and releasing is itself an editor's decision.
-            let entry = if disposition == ItemDisposition::Held {
-                Entry::Held
-            } else if feed.review {
-                Entry::Review
-            } else {
-                Entry::Queued
-            };
-            let date = items[i].date().map(|d| d.timestamp());
-            tx.enqueue(item_id, &post, entry, date, now.timestamp())
-                .await?;
-            let (count, posts) = match entry {
-                Entry::Held => (&mut counts.held, &mut entered.held),
-                Entry::Review => (&mut counts.review, &mut entered.review),
-                Entry::Queued => (&mut counts.queued, &mut entered.queued),
-            };
-            *count += 1;
-            posts.push(post);
-        }
-
-        success.new_items = i64::try_from(counts.new).unwrap_or(i64::MAX);
-        success.result = if counts.new > 0 {
-            "new_items"
-        } else {
-            "no_new_items"
-        };
-        let pending = if self.dry_run {
-            tx.abandon().await?;
-            None
-        } else {
-            let (turn_held, pending) = tx.finish(success, now.timestamp()).await?;
-            tracing::debug!(write_ms = turn_held.as_millis() as u64, "ingest written");
-            Some(pending)
-        };
-        Ok((counts, entered, pending, explained))
-    }
-}
-
-/// Each decision as a fate (the reasons the loop kept; queued and held from the final
-/// dispositions), then the duplicates, whose originals are looked up later.
-fn explain_fates(
-    items: &[Item],
-    ingest_items: &[IngestItem],
-    decisions: &[(usize, ItemDisposition, Option<Post>)],
-    recognised: &[Recognised],
-    mut reasons: HashMap<usize, Fate>,
-    queued: Fate,
-    held: impl Fn(usize) -> Fate,
-) -> Explained {
-    let title = |i: usize| {
-        items[i]
-            .title
-            .as_deref()
-            .map(crate::compose::html_to_line)
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| "(untitled)".to_string())
-    };
-    let held_count = decisions
-        .iter()
-        .filter(|(_, d, _)| *d == ItemDisposition::Held)
-        .count();
-    let mut explained = Explained::default();
-    for (i, disposition, _) in decisions {
-        let fate = match disposition {
-            ItemDisposition::Queued => queued.clone(),
-            ItemDisposition::Held => held(held_count),
-            _ => match reasons.remove(i) {
-                Some(fate) => fate,
-                None => continue,
-            },
-        };
-        explained.fates.push(ItemFate {
-            title: title(*i),
-            fate,
-        });
-    }
-    for (i, r) in recognised.iter().enumerate() {
-        if *r == Recognised::Duplicate {
-            explained
-                .duplicates
-                .push((explained.fates.len(), ingest_items[i].aliases.clone()));
-            explained.fates.push(ItemFate {
-                title: title(i),
-                fate: Fate::Duplicate { of: None },
-            });
-        }
-    }
-    explained
-}
-
-/// The `n` newest of the given items: by date when dated, else by document order (feeds
-/// list newest first).
-fn newest(items: &[Item], indices: &[usize], n: usize) -> Vec<usize> {
-    let mut sorted: Vec<usize> = indices.to_vec();
-    sorted.sort_by(|a, b| {
-        items[*b]
-            .date()
-            .cmp(&items[*a].date())
-            .then_with(|| a.cmp(b))
-    });
-    sorted.truncate(n);
-    sorted
 }
 
 /// Items dated before this are too old. `None` (no cutoff) when `max_age` reaches past

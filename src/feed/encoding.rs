@@ -81,24 +81,20 @@ fn has_c1_controls(text: &str) -> bool {
     (at..bytes.len()).any(is_c1_at)
 }
 
-/// windows-1252's characters for bytes 0x80–0x9F; the five it leaves undefined stay.
-const CP1252_HIGH: [char; 32] = [
-    '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
-    '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}', '\u{8F}',
-    '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
-    '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}', '\u{178}',
-];
-
+/// Each C1 control replaced by the windows-1252 character of the same byte (encoding_rs
+/// maps the five bytes windows-1252 leaves undefined to the C1 controls themselves, so
+/// those stay).
 fn demoronize(text: &str) -> String {
-    text.chars()
-        .map(|c| match u32::from(c) {
-            code @ 0x80..=0x9F => CP1252_HIGH
-                .get(usize::try_from(code - 0x80).unwrap_or(usize::MAX))
-                .copied()
-                .unwrap_or(c),
-            _ => c,
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(byte @ 0x80..=0x9F) => {
+                out.push_str(&WINDOWS_1252.decode_without_bom_handling(&[byte]).0);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn detect_and_decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Decoded<'a> {

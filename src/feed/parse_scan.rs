@@ -1,15 +1,21 @@
-//! A small, forgiving XML tag scanner and the document fixes built on it.
+//! XML scanning on quick-xml: what feed-rs does not tell us about a document, and the
+//! small edits tried when feed-rs refuses one.
 //!
-//! Owns: finding the root element (to tell an HTML page from a feed and to patch roots
-//! feed-rs refuses), the per-item media tags feed-rs drops or hides (`media:thumbnail`
-//! without `media:content`, the `medium` attribute), and the repairs tried when feed-rs
-//! rejects a document (bare `&`, stray `<`, mismatched end tags, truncation, empty
-//! elements feed-rs insists on). It is not an XML parser: it sees tags, not meaning, and
-//! never decides what an item contains beyond those attributes.
+//! Owns: the root element (to tell an HTML page from a feed, to find a feed embedded in
+//! an XHTML page, and to patch roots feed-rs refuses); per-item facts feed-rs drops (media
+//! tags with their `medium` and `width`, `media:thumbnail` without `media:content`, a guid's
+//! `isPermaLink`); the document's `xml:base` values; and the edits tried when feed-rs
+//! rejects a document (removing empty or named elements, wrapping the root's children,
+//! setting a root attribute). It reads tokens, not meaning: quick-xml with its
+//! well-formedness checks off, so a mismatched end tag or a bare `&` does not stop it.
+//! Repairing a broken document is `repair`'s job, not this module's.
 //!
-//! All positions are byte offsets of ASCII delimiters, so slicing at them is always on a
-//! char boundary; `get` is used anyway so a logic slip cannot panic.
+//! Positions are byte offsets quick-xml reports at token boundaries (ASCII delimiters),
+//! so slicing at them is on a char boundary; `get` is used anyway so a slip cannot panic.
 
+use quick_xml::events::Event;
+use quick_xml::events::attributes::Attributes;
+use quick_xml::reader::Reader;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
@@ -46,8 +52,26 @@ impl<'a> Tag<'a> {
         }
     }
 
+    /// The value of attribute `name` (case-sensitive, as XML names are), decoded.
     pub fn attr(&self, name: &str) -> Option<Cow<'a, str>> {
         attr(self.attrs, name, false)
+    }
+
+    /// The namespace declarations of this tag: `(prefix, uri)`, `""` for the default one.
+    fn namespace_declarations(&self) -> Vec<(&'a str, Cow<'a, str>)> {
+        if !self.attrs.contains("xmlns") {
+            return Vec::new();
+        }
+        raw_attrs(self.attrs)
+            .filter_map(|(key, value)| {
+                let prefix = match key.strip_prefix("xmlns") {
+                    Some("") => "",
+                    Some(rest) => rest.strip_prefix(':')?,
+                    None => return None,
+                };
+                Some((prefix, decode(value)))
+            })
+            .collect()
     }
 }
 
@@ -60,312 +84,140 @@ pub(crate) fn local_name(name: &str) -> &str {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Token<'a> {
+enum Token<'a> {
+    Tag(Tag<'a>),
+    /// Character data, an entity reference or a CDATA section (`cdata`).
     Text {
         start: usize,
         end: usize,
+        cdata: bool,
     },
-    Tag(Tag<'a>),
-    /// Comment, CDATA section, processing instruction or DOCTYPE, as one span.
+    /// A comment, processing instruction, XML declaration or DOCTYPE.
     Markup {
         start: usize,
         end: usize,
     },
-    /// A `<` that cannot open markup (`a < b` in text).
-    StrayLt(usize),
-    /// Markup that never closes before the end of the document.
-    Unterminated {
-        start: usize,
-        what: &'static str,
-    },
 }
 
-/// Iterates the tokens of a document, never failing: problems are tokens too.
-pub(crate) struct Lexer<'a> {
-    src: &'a str,
-    pos: usize,
+/// The tokens of a document as quick-xml reads them, with their byte spans. Ends at the
+/// end of the document or at the first error quick-xml cannot read past (markup that
+/// never closes); `clean` tells which.
+struct Tokens<'a> {
+    doc: &'a str,
+    reader: Reader<&'a [u8]>,
+    done: bool,
+    clean: bool,
 }
 
-impl<'a> Lexer<'a> {
-    pub fn new(src: &'a str) -> Self {
-        Lexer { src, pos: 0 }
+impl<'a> Tokens<'a> {
+    fn new(doc: &'a str) -> Self {
+        let mut reader = Reader::from_str(doc);
+        let config = reader.config_mut();
+        config.check_end_names = false;
+        config.allow_unmatched_ends = true;
+        config.allow_dangling_amp = true;
+        config.check_comments = false;
+        Tokens {
+            doc,
+            reader,
+            done: false,
+            clean: true,
+        }
+    }
+
+    fn offset(&self) -> usize {
+        usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX)
     }
 }
 
-impl<'a> Iterator for Lexer<'a> {
+impl<'a> Iterator for Tokens<'a> {
     type Item = Token<'a>;
 
     fn next(&mut self) -> Option<Token<'a>> {
-        let src = self.src;
-        let bytes = src.as_bytes();
-        let start = self.pos;
-        if start >= bytes.len() {
+        if self.done {
             return None;
         }
-        if bytes.get(start) != Some(&b'<') {
-            let end = find_byte(src, start, b'<').unwrap_or(bytes.len());
-            self.pos = end;
-            return Some(Token::Text { start, end });
-        }
-        let rest = bytes.get(start..).unwrap_or_default();
-        let markup = |this: &mut Self, close: &str, what: &'static str| match find_seq(
-            src,
-            start + 2,
-            close,
-        ) {
-            Some(at) => {
-                this.pos = at + close.len();
-                Token::Markup {
-                    start,
-                    end: this.pos,
-                }
-            }
-            None => {
-                this.pos = bytes.len();
-                Token::Unterminated { start, what }
-            }
-        };
-        if rest.starts_with(b"<!--") {
-            return Some(markup(self, "-->", "comment"));
-        }
-        if rest.starts_with(b"<![CDATA[") {
-            return Some(markup(self, "]]>", "CDATA section"));
-        }
-        if rest.starts_with(b"<?") {
-            return Some(markup(self, "?>", "processing instruction"));
-        }
-        if rest.starts_with(b"<!") {
-            // DOCTYPE, possibly with an internal subset holding `>` inside brackets.
-            let mut depth = 0i32;
-            let mut i = start + 2;
-            while let Some(&b) = bytes.get(i) {
-                match b {
-                    b'[' => depth += 1,
-                    b']' => depth -= 1,
-                    b'>' if depth <= 0 => {
-                        self.pos = i + 1;
-                        return Some(Token::Markup { start, end: i + 1 });
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-            self.pos = bytes.len();
-            return Some(Token::Unterminated {
+        let start = self.offset();
+        let event = self.reader.read_event();
+        let end = self.offset().min(self.doc.len());
+        let token = match event {
+            Ok(Event::Start(_)) => Token::Tag(tag_at(self.doc, start, end, TagKind::Start)?),
+            Ok(Event::Empty(_)) => Token::Tag(tag_at(self.doc, start, end, TagKind::Empty)?),
+            Ok(Event::End(_)) => Token::Tag(tag_at(self.doc, start, end, TagKind::End)?),
+            Ok(Event::Text(_) | Event::GeneralRef(_)) => Token::Text {
                 start,
-                what: "declaration",
-            });
-        }
-        let (kind, name_start) = if rest.get(1) == Some(&b'/') {
-            (TagKind::End, start + 2)
-        } else {
-            (TagKind::Start, start + 1)
-        };
-        if !bytes.get(name_start).copied().is_some_and(is_name_start) {
-            self.pos = start + 1;
-            return Some(Token::StrayLt(start));
-        }
-        let mut i = name_start;
-        while bytes.get(i).copied().is_some_and(is_name_char) {
-            i += 1;
-        }
-        let name_end = i;
-        // Find the closing `>`, skipping quoted attribute values.
-        let mut quote: Option<u8> = None;
-        while let Some(&b) = bytes.get(i) {
-            match (quote, b) {
-                (Some(q), _) if b == q => quote = None,
-                (Some(_), _) => {}
-                (None, b'"' | b'\'') if kind == TagKind::Start => quote = Some(b),
-                (None, b'>') => break,
-                // A `<` outside quotes: what looked like a tag was text (`a <b</t>`).
-                (None, b'<') => {
-                    self.pos = start + 1;
-                    return Some(Token::StrayLt(start));
-                }
-                _ => {}
+                end,
+                cdata: false,
+            },
+            Ok(Event::CData(_)) => Token::Text {
+                start,
+                end,
+                cdata: true,
+            },
+            Ok(Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_)) => {
+                Token::Markup { start, end }
             }
-            i += 1;
-        }
-        if i >= bytes.len() {
-            self.pos = bytes.len();
-            return Some(Token::Unterminated { start, what: "tag" });
-        }
-        let end = i + 1;
-        self.pos = end;
-        let mut attrs_end = i;
-        let kind = if kind == TagKind::Start && bytes.get(i - 1) == Some(&b'/') && i > name_end {
-            attrs_end = i - 1;
-            TagKind::Empty
-        } else {
-            kind
+            Ok(Event::Eof) => {
+                self.done = true;
+                return None;
+            }
+            Err(_) => {
+                self.done = true;
+                self.clean = false;
+                return None;
+            }
         };
-        let name = src.get(name_start..name_end).unwrap_or_default();
-        let attrs = src.get(name_end..attrs_end).unwrap_or_default();
-        Some(Token::Tag(Tag {
-            kind,
-            name,
-            attrs,
-            start,
-            end,
-        }))
+        Some(token)
     }
 }
 
-fn is_name_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80
-}
-
-fn is_name_char(b: u8) -> bool {
-    is_name_start(b) || b.is_ascii_digit() || b == b'-' || b == b'.'
-}
-
-/// Position of ASCII byte `needle` in `s` at or after `from`. `str::find` with an ASCII
-/// char runs std's word-at-a-time memchr, much faster than a byte loop on long text.
-/// `from` is always just past an ASCII byte, so on a char boundary.
-fn find_byte(s: &str, from: usize, needle: u8) -> Option<usize> {
-    s.get(from..)?.find(char::from(needle)).map(|i| i + from)
-}
-
-fn find_seq(s: &str, from: usize, needle: &str) -> Option<usize> {
-    s.get(from..)?.find(needle).map(|i| i + from)
-}
-
-/// One attribute of a tag's raw attribute text.
-#[derive(Debug, Clone, Copy)]
-struct RawAttr<'a> {
-    key: &'a str,
-    /// Raw value (entities not decoded); empty for a bare attribute.
-    value: &'a str,
-    /// Span from the whitespace before the key to the end of the value.
-    span: (usize, usize),
-}
-
-/// Iterates the attributes of a tag's raw attribute text, tolerating HTML habits
-/// (unquoted values, bare attributes).
-fn raw_attrs(attrs: &str) -> impl Iterator<Item = RawAttr<'_>> {
-    let bytes = attrs.as_bytes();
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        loop {
-            let span_start = i;
-            while bytes
-                .get(i)
-                .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/')
-            {
-                i += 1;
-            }
-            if i >= bytes.len() {
-                return None;
-            }
-            let key_start = i;
-            while bytes
-                .get(i)
-                .is_some_and(|b| !b.is_ascii_whitespace() && *b != b'=' && *b != b'/')
-            {
-                i += 1;
-            }
-            let key = attrs.get(key_start..i).unwrap_or_default();
-            let after_key = i;
-            while bytes.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
-                i += 1;
-            }
-            let value = if bytes.get(i) == Some(&b'=') {
-                i += 1;
-                while bytes.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
-                    i += 1;
-                }
-                match bytes.get(i) {
-                    Some(&q) if q == b'"' || q == b'\'' => {
-                        let vstart = i + 1;
-                        let vend = find_byte(attrs, vstart, q).unwrap_or(bytes.len());
-                        i = (vend + 1).min(bytes.len());
-                        attrs.get(vstart..vend).unwrap_or_default()
-                    }
-                    _ => {
-                        let vstart = i;
-                        while bytes.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
-                            i += 1;
-                        }
-                        attrs.get(vstart..i).unwrap_or_default()
-                    }
-                }
-            } else {
-                // A bare attribute: the whitespace after it belongs to the next one.
-                i = after_key;
-                ""
-            };
-            if key.is_empty() {
-                // Nothing consumed (a stray `=`): skip a byte so this cannot loop forever.
-                i = i.max(key_start + 1);
-                continue;
-            }
-            return Some(RawAttr {
-                key,
-                value,
-                span: (span_start, i),
-            });
-        }
+/// The tag spanning `start..end` of `doc`, read from its text.
+fn tag_at(doc: &str, start: usize, end: usize, kind: TagKind) -> Option<Tag<'_>> {
+    let text = doc.get(start..end)?;
+    let inner = text.strip_prefix('<')?.strip_suffix('>')?;
+    let (inner, inner_start) = match kind {
+        TagKind::End => (inner.strip_prefix('/')?, start + 2),
+        TagKind::Empty => (inner.strip_suffix('/')?, start + 1),
+        TagKind::Start => (inner, start + 1),
+    };
+    let name_len = inner
+        .find(|c: char| c.is_ascii_whitespace() || c == '/')
+        .unwrap_or(inner.len());
+    Some(Tag {
+        kind,
+        name: inner.get(..name_len)?,
+        attrs: inner.get(name_len..)?,
+        start,
+        end: end.max(inner_start),
     })
+}
+
+/// The attributes of a tag's raw attribute text as `(key, raw value)`, tolerating HTML
+/// habits (unquoted values, bare attributes).
+fn raw_attrs(attrs: &str) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
+    let mut iter = Attributes::html(attrs, 0);
+    iter.with_checks(false);
+    // A malformed attribute is skipped; the iterator moves past it.
+    iter.filter_map(Result::ok).map(|a| (a.key.0, a.value))
+}
+
+/// Entities decoded (XML's and HTML's, numeric references); an unknown one is kept.
+fn decode(value: Cow<'_, str>) -> Cow<'_, str> {
+    htmlize::unescape_attribute(value)
 }
 
 /// The value of attribute `name` in a tag's raw attribute text, entity-decoded.
 /// `ignore_case` is for HTML; XML names are case-sensitive.
 pub(crate) fn attr<'a>(attrs: &'a str, name: &str, ignore_case: bool) -> Option<Cow<'a, str>> {
     raw_attrs(attrs)
-        .find(|a| {
+        .find(|(key, _)| {
             if ignore_case {
-                a.key.eq_ignore_ascii_case(name)
+                key.eq_ignore_ascii_case(name)
             } else {
-                a.key == name
+                *key == name
             }
         })
-        .map(|a| decode_entities(a.value))
-}
-
-/// Decodes the XML predefined entities and numeric references; leaves anything else.
-pub(crate) fn decode_entities(s: &str) -> Cow<'_, str> {
-    if !s.contains('&') {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find('&') {
-        out.push_str(rest.get(..at).unwrap_or_default());
-        let tail = rest.get(at..).unwrap_or_default();
-        let semi = tail.get(..tail.len().min(12)).and_then(|t| t.find(';'));
-        let decoded = semi.and_then(|semi| {
-            let name = tail.get(1..semi)?;
-            let ch = match name {
-                "amp" => '&',
-                "lt" => '<',
-                "gt" => '>',
-                "quot" => '"',
-                "apos" => '\'',
-                _ => {
-                    let num = name.strip_prefix('#')?;
-                    let code = match num.strip_prefix(['x', 'X']) {
-                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                        None => num.parse().ok()?,
-                    };
-                    char::from_u32(code)?
-                }
-            };
-            Some((ch, semi + 1))
-        });
-        match decoded {
-            Some((ch, len)) => {
-                out.push(ch);
-                rest = tail.get(len..).unwrap_or_default();
-            }
-            None => {
-                out.push('&');
-                rest = tail.get(1..).unwrap_or_default();
-            }
-        }
-    }
-    out.push_str(rest);
-    Cow::Owned(out)
+        .map(|(_, value)| decode(value))
 }
 
 /// What precedes the first element of a document, and that element.
@@ -374,13 +226,11 @@ pub(crate) struct RootSniff<'a> {
     pub root: Option<Tag<'a>>,
     /// A `<!DOCTYPE html…>` came before the root.
     pub html_doctype: bool,
-    /// Text other than whitespace before the root (not XML at all, usually).
-    pub junk_before_root: bool,
 }
 
 pub(crate) fn sniff_root(doc: &str) -> RootSniff<'_> {
     let mut sniff = RootSniff::default();
-    for token in Lexer::new(doc) {
+    for token in Tokens::new(doc) {
         match token {
             Token::Tag(tag) if tag.kind != TagKind::End => {
                 sniff.root = Some(tag);
@@ -395,13 +245,7 @@ pub(crate) fn sniff_root(doc: &str) -> RootSniff<'_> {
                     sniff.html_doctype = true;
                 }
             }
-            Token::Text { start, end } => {
-                if !doc.get(start..end).unwrap_or_default().trim().is_empty() {
-                    sniff.junk_before_root = true;
-                }
-            }
-            Token::Tag(_) | Token::StrayLt(_) => sniff.junk_before_root = true,
-            Token::Unterminated { .. } => break,
+            _ => {}
         }
     }
     sniff
@@ -425,23 +269,32 @@ pub(crate) enum ScannedKind {
     MediaThumbnail,
 }
 
+/// What the scan saw in one item.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ScannedItem<'a> {
+    pub media: Vec<ScannedMedia<'a>>,
+    /// The RSS guid's `isPermaLink` said no (`false`). Absent, or anything else, is yes.
+    pub guid_not_permalink: bool,
+    /// In RSS, the `href` of `<link href="…"/>` written the Atom way (feed-rs reads only
+    /// the element's text); rel-less or `rel="alternate"` ones.
+    pub link_hrefs: Vec<Cow<'a, str>>,
+}
+
 const MRSS_NS: &str = "http://search.yahoo.com/mrss";
 
-/// The media tags of each item (`item`/`entry` under the root or under `channel`), in
+/// Scans the items (`item`/`entry` under the root or under `channel`) of a document, in
 /// document order. `None` when the document does not scan cleanly; the caller also
 /// checks that the item count matches feed-rs's before trusting the alignment.
-pub(crate) fn scan_item_media(doc: &str) -> Option<Vec<Vec<ScannedMedia<'_>>>> {
-    let mut items: Vec<Vec<ScannedMedia<'_>>> = Vec::new();
+pub(crate) fn scan_items(doc: &str) -> Option<Vec<ScannedItem<'_>>> {
+    let mut items: Vec<ScannedItem<'_>> = Vec::new();
     // Names of the open elements, outermost first.
     let mut stack: Vec<&str> = Vec::with_capacity(16);
     let mut item_depth: Option<usize> = None;
     let mut media_prefix = "media";
-    for token in Lexer::new(doc) {
-        let tag = match token {
-            Token::Tag(tag) => tag,
-            Token::Unterminated { .. } => return None,
-            _ => continue,
-        };
+    let mut rss = false;
+    let mut tokens = Tokens::new(doc);
+    for token in &mut tokens {
+        let Token::Tag(tag) = token else { continue };
         if tag.kind == TagKind::End {
             stack.pop()?;
             if item_depth.is_some_and(|d| stack.len() == d) {
@@ -451,27 +304,41 @@ pub(crate) fn scan_item_media(doc: &str) -> Option<Vec<Vec<ScannedMedia<'_>>>> {
         }
         let depth = stack.len();
         if depth == 0 {
-            media_prefix = mrss_prefix(tag.attrs).unwrap_or(media_prefix);
+            rss = tag.local() == "rss";
+            media_prefix = tag
+                .namespace_declarations()
+                .into_iter()
+                .find(|(prefix, uri)| !prefix.is_empty() && uri.starts_with(MRSS_NS))
+                .map_or(media_prefix, |(prefix, _)| prefix);
         }
         match item_depth {
             None => {
                 let is_item = matches!(tag.local(), "item" | "entry")
-                    && (depth == 0
-                        || depth == 1
+                    && (depth <= 1
                         || (depth == 2
                             && stack.get(1).is_some_and(|n| local_name(n) == "channel")));
                 if is_item {
-                    items.push(Vec::new());
+                    items.push(ScannedItem::default());
                     if tag.kind == TagKind::Start {
                         item_depth = Some(depth);
                     }
                 }
             }
             Some(_) => {
-                if let Some(media) = media_of(&tag, media_prefix)
-                    && let Some(list) = items.last_mut()
-                {
-                    list.push(media);
+                if let Some(item) = items.last_mut() {
+                    if let Some(media) = media_of(&tag, media_prefix) {
+                        item.media.push(media);
+                    } else if tag.name == "guid" {
+                        item.guid_not_permalink = tag
+                            .attr("isPermaLink")
+                            .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
+                    } else if rss
+                        && tag.name == "link"
+                        && tag.attr("rel").is_none_or(|r| r.trim() == "alternate")
+                        && let Some(href) = tag.attr("href")
+                    {
+                        item.link_hrefs.push(href);
+                    }
                 }
             }
         }
@@ -479,24 +346,7 @@ pub(crate) fn scan_item_media(doc: &str) -> Option<Vec<Vec<ScannedMedia<'_>>>> {
             stack.push(tag.name);
         }
     }
-    Some(items)
-}
-
-fn mrss_prefix(root_attrs: &str) -> Option<&str> {
-    // Find `xmlns:P="http://search.yahoo.com/mrss/"` on the root.
-    let mut rest = root_attrs;
-    while let Some(at) = rest.find("xmlns:") {
-        let after = rest.get(at + 6..).unwrap_or_default();
-        let eq = after.find('=')?;
-        let prefix = after.get(..eq).unwrap_or_default().trim();
-        let value = after.get(eq + 1..).unwrap_or_default().trim_start();
-        let value = value.trim_start_matches(['"', '\'']);
-        if value.starts_with(MRSS_NS) && !prefix.is_empty() {
-            return Some(prefix);
-        }
-        rest = after;
-    }
-    None
+    tokens.clean.then_some(items)
 }
 
 fn media_of<'a>(tag: &Tag<'a>, media_prefix: &str) -> Option<ScannedMedia<'a>> {
@@ -516,145 +366,113 @@ fn media_of<'a>(tag: &Tag<'a>, media_prefix: &str) -> Option<ScannedMedia<'a>> {
     })
 }
 
-/// A document rewritten so a strict XML parser accepts it, and what was changed.
-#[derive(Debug)]
-pub(crate) struct Repaired {
-    pub text: String,
-    pub fixes: Vec<String>,
-}
+pub(crate) const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
+/// Namespaces of Atom before 1.0 (0.3 and the drafts), which feedparser reads as Atom.
+pub(crate) const OLD_ATOM_NS: &[&str] = &[
+    "http://purl.org/atom/ns#",
+    "http://purl.org/echo/",
+    "http://purl.org/pie/",
+    "http://example.com/necho",
+    "http://example.com/newformat#",
+    "uri/of/echo/namespace#",
+];
+const RDF_NS: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#";
 
-/// Rewrites a malformed document: escapes bare `&` and stray `<`, closes elements left
-/// open by a mismatched end tag, drops end tags that close nothing, and cuts a truncated
-/// document before its unfinished item, closing what is still open. `None` when nothing
-/// needed fixing (so retrying would fail the same way).
-pub(crate) fn repair(doc: &str) -> Option<Repaired> {
-    struct Open<'a> {
-        name: &'a str,
-        out_start: usize,
-        is_item: bool,
-    }
-    let mut out = String::with_capacity(doc.len() + doc.len() / 64 + 64);
-    let mut stack: Vec<Open<'_>> = Vec::with_capacity(16);
-    let (mut amps, mut lts, mut dropped, mut closed) = (0usize, 0usize, 0usize, 0usize);
-    let mut truncated: Option<&'static str> = None;
-    let mut root_closed = false;
-    for token in Lexer::new(doc) {
-        match token {
-            Token::Text { start, end } => {
-                amps += escape_amps(doc.get(start..end).unwrap_or_default(), &mut out);
-            }
-            Token::Markup { start, end } => out.push_str(doc.get(start..end).unwrap_or_default()),
-            Token::StrayLt(_) => {
-                lts += 1;
-                out.push_str("&lt;");
-            }
-            Token::Unterminated { what, .. } => {
-                truncated = Some(what);
-                break;
-            }
-            Token::Tag(tag) => {
-                let raw = doc.get(tag.start..tag.end).unwrap_or_default();
-                match tag.kind {
-                    TagKind::Empty => amps += escape_amps(raw, &mut out),
-                    TagKind::Start => {
-                        if root_closed {
-                            // A second root (trailing junk): stop here.
-                            break;
-                        }
-                        stack.push(Open {
-                            name: tag.name,
-                            out_start: out.len(),
-                            is_item: matches!(tag.local(), "item" | "entry"),
-                        });
-                        amps += escape_amps(raw, &mut out);
-                    }
-                    TagKind::End => match stack.iter().rposition(|o| o.name == tag.name) {
-                        Some(at) => {
-                            while stack.len() > at + 1 {
-                                if let Some(open) = stack.pop() {
-                                    closed += 1;
-                                    let _ = write!(out, "</{}>", open.name);
-                                }
-                            }
-                            stack.pop();
-                            out.push_str(raw);
-                            root_closed = stack.is_empty();
-                        }
-                        None => dropped += 1,
-                    },
+/// A feed inside another document (an Atom `<feed>` in an XHTML page): the feed's
+/// element as a document of its own, with the namespace declarations it inherited.
+/// `None` when there is no feed element (in the Atom namespace
+/// or an older one for `feed`, the RDF one for `RDF`, none or an RSS one for `rss`)
+/// below the root.
+pub(crate) fn embedded_feed(doc: &str) -> Option<String> {
+    // The declarations of each open element, outermost first.
+    let mut scopes: Vec<Vec<(&str, Cow<'_, str>)>> = Vec::with_capacity(16);
+    let mut found: Option<(Tag<'_>, usize)> = None;
+    for token in Tokens::new(doc) {
+        let Token::Tag(tag) = token else { continue };
+        if let Some((feed, depth)) = found {
+            found = match tag.kind {
+                TagKind::Start => Some((feed, depth + 1)),
+                TagKind::Empty => Some((feed, depth)),
+                TagKind::End if depth > 0 => Some((feed, depth - 1)),
+                TagKind::End => {
+                    let inherited = scopes.first().map_or(&[][..], Vec::as_slice);
+                    return Some(standalone(doc, &feed, inherited, tag.end));
                 }
+            };
+            continue;
+        }
+        if tag.kind == TagKind::End {
+            scopes.pop();
+            continue;
+        }
+        let own = tag.namespace_declarations();
+        let namespace = own
+            .iter()
+            .chain(scopes.iter().rev().flatten())
+            .find(|(prefix, _)| *prefix == tag.prefix())
+            .map_or("", |(_, uri)| uri.as_ref());
+        let is_feed = match tag.local() {
+            "feed" => namespace == ATOM_NS || OLD_ATOM_NS.contains(&namespace),
+            "RDF" => namespace == RDF_NS,
+            "rss" => namespace.is_empty() || namespace.contains("/rss"),
+            _ => false,
+        };
+        if is_feed && !scopes.is_empty() {
+            let inherited = inherited_declarations(&own, &scopes);
+            if tag.kind == TagKind::Empty {
+                return Some(standalone(doc, &tag, &inherited, tag.end));
             }
+            found = Some((tag, 0));
+            scopes = vec![inherited];
+        } else if tag.kind == TagKind::Start {
+            scopes.push(own);
         }
     }
-    let mut fixes = Vec::new();
-    if !stack.is_empty() {
-        let what = truncated.unwrap_or("document");
-        // Drop an item cut short rather than publish half of it.
-        if let Some(at) = stack.iter().position(|o| o.is_item) {
-            out.truncate(stack.get(at).map_or(out.len(), |o| o.out_start));
-            stack.truncate(at);
-            fixes.push(format!(
-                "unfinished {what}: dropped the last, incomplete item"
-            ));
-        } else {
-            fixes.push(format!("unfinished {what}: closed the open elements"));
-        }
-        for open in stack.iter().rev() {
-            let _ = write!(out, "</{}>", open.name);
-        }
-    } else if let Some(what) = truncated {
-        fixes.push(format!(
-            "ignored an unfinished {what} after the root element"
-        ));
-    }
-    if amps > 0 {
-        fixes.push(format!("escaped {amps} bare '&'"));
-    }
-    if lts > 0 {
-        fixes.push(format!("escaped {lts} stray '<'"));
-    }
-    if closed > 0 {
-        fixes.push(format!("closed {closed} elements left open"));
-    }
-    if dropped > 0 {
-        fixes.push(format!("dropped {dropped} end tags that closed nothing"));
-    }
-    (!fixes.is_empty()).then_some(Repaired { text: out, fixes })
+    // A feed that never closes: the repair pass will close it.
+    let (feed, _) = found?;
+    let inherited = scopes.into_iter().next().unwrap_or_default();
+    Some(standalone(doc, &feed, &inherited, doc.len()))
 }
 
-/// Copies `s` into `out`, turning each `&` that does not start a reference into `&amp;`.
-/// Returns how many were escaped.
-fn escape_amps(s: &str, out: &mut String) -> usize {
-    let mut count = 0;
-    let mut rest = s;
-    while let Some(at) = rest.find('&') {
-        out.push_str(rest.get(..at).unwrap_or_default());
-        let tail = rest.get(at..).unwrap_or_default();
-        if starts_reference(tail) {
-            out.push('&');
-        } else {
-            count += 1;
-            out.push_str("&amp;");
+/// The declarations in `scopes` (innermost wins) that `own` does not redeclare.
+fn inherited_declarations<'a>(
+    own: &[(&'a str, Cow<'a, str>)],
+    scopes: &[Vec<(&'a str, Cow<'a, str>)>],
+) -> Vec<(&'a str, Cow<'a, str>)> {
+    let mut inherited: Vec<(&str, Cow<'_, str>)> = Vec::new();
+    for (prefix, uri) in scopes.iter().rev().flatten() {
+        let taken = own.iter().chain(&inherited).any(|(p, _)| p == prefix);
+        // XHTML's default namespace is the page's, not the feed's.
+        let page_default = prefix.is_empty() && uri.contains("/xhtml");
+        if !taken && !page_default {
+            inherited.push((prefix, uri.clone()));
         }
-        rest = tail.get(1..).unwrap_or_default();
     }
-    out.push_str(rest);
-    count
+    inherited
 }
 
-/// `&name;`, `&#123;` or `&#x1F;` at the start of `s`.
-fn starts_reference(s: &str) -> bool {
-    let body = s.as_bytes().get(1..).unwrap_or_default();
-    let Some(end) = body.iter().take(40).position(|&b| b == b';') else {
-        return false;
-    };
-    let name = body.get(..end).unwrap_or_default();
-    match name {
-        [] => false,
-        [b'#', b'x' | b'X', hex @ ..] => !hex.is_empty() && hex.iter().all(u8::is_ascii_hexdigit),
-        [b'#', dec @ ..] => !dec.is_empty() && dec.iter().all(u8::is_ascii_digit),
-        [first, rest @ ..] => is_name_start(*first) && rest.iter().all(|b| is_name_char(*b)),
+/// `doc[feed.start..end]` as a document of its own, with `declarations` added to the
+/// feed's start tag.
+fn standalone(
+    doc: &str,
+    feed: &Tag<'_>,
+    declarations: &[(&str, Cow<'_, str>)],
+    end: usize,
+) -> String {
+    let mut out = String::with_capacity(end.saturating_sub(feed.start) + 128);
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
+    out.push_str(feed.name);
+    for (prefix, uri) in declarations {
+        let uri = htmlize::escape_attribute(uri.as_ref());
+        if prefix.is_empty() {
+            let _ = write!(out, " xmlns=\"{uri}\"");
+        } else {
+            let _ = write!(out, " xmlns:{prefix}=\"{uri}\"");
+        }
     }
+    let name_end = feed.start + 1 + feed.name.len();
+    out.push_str(doc.get(name_end..end).unwrap_or_default());
+    out
 }
 
 /// Removes every element named `name` (qualified, as written) whose content is empty:
@@ -663,7 +481,7 @@ fn starts_reference(s: &str) -> bool {
 pub(crate) fn remove_empty_elements(doc: &str, name: &str) -> Option<String> {
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     let mut open: Option<usize> = None;
-    for token in Lexer::new(doc) {
+    for token in Tokens::new(doc) {
         if let Token::Tag(tag) = token
             && tag.name == name
         {
@@ -680,18 +498,19 @@ pub(crate) fn remove_empty_elements(doc: &str, name: &str) -> Option<String> {
         }
         // Anything but whitespace, comments or an empty CDATA section means content.
         let has_content = match token {
-            Token::Text { start, end } => {
-                !doc.get(start..end).unwrap_or_default().trim().is_empty()
+            Token::Text { start, end, cdata } => {
+                let text = doc.get(start..end).unwrap_or_default();
+                let text = if cdata {
+                    text.strip_prefix("<![CDATA[")
+                        .and_then(|t| t.strip_suffix("]]>"))
+                        .unwrap_or(text)
+                } else {
+                    text
+                };
+                !text.trim().is_empty()
             }
-            Token::Markup { start, end } => {
-                let m = doc.get(start..end).unwrap_or_default();
-                let empty_cdata = m
-                    .strip_prefix("<![CDATA[")
-                    .and_then(|m| m.strip_suffix("]]>"))
-                    .is_some_and(|inner| inner.trim().is_empty());
-                !empty_cdata && !m.starts_with("<!--")
-            }
-            _ => true,
+            Token::Markup { .. } => false,
+            Token::Tag(_) => true,
         };
         if has_content {
             open = None;
@@ -714,7 +533,7 @@ pub(crate) fn remove_elements(doc: &str, locals: &[&str]) -> Option<String> {
     }
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     let mut open: Option<Open<'_>> = None;
-    for token in Lexer::new(doc) {
+    for token in Tokens::new(doc) {
         match (&mut open, token) {
             (Some(o), Token::Text { end, .. }) if !o.seen_other => o.head_end = end,
             (None, Token::Tag(tag)) if locals.contains(&tag.local()) => match tag.kind {
@@ -757,13 +576,9 @@ pub(crate) fn remove_elements(doc: &str, locals: &[&str]) -> Option<String> {
 pub(crate) fn remove_element_at(doc: &str, pos: usize) -> Option<(String, String)> {
     let mut target: Option<Tag<'_>> = None;
     let mut depth = 0usize;
-    for token in Lexer::new(doc) {
-        let Token::Tag(tag) = token else {
-            if matches!(token, Token::Unterminated { .. }) {
-                return None;
-            }
-            continue;
-        };
+    let mut tokens = Tokens::new(doc);
+    for token in &mut tokens {
+        let Token::Tag(tag) = token else { continue };
         match target {
             None => {
                 if tag.end < pos {
@@ -794,7 +609,7 @@ pub(crate) fn remove_element_at(doc: &str, pos: usize) -> Option<(String, String
 
 /// The qualified name of the start tag ending at `pos`, if any.
 pub(crate) fn element_name_at(doc: &str, pos: usize) -> Option<&str> {
-    Lexer::new(doc).find_map(|token| match token {
+    Tokens::new(doc).find_map(|token| match token {
         Token::Tag(tag) if tag.end == pos && tag.kind != TagKind::End => Some(tag.name),
         _ => None,
     })
@@ -836,27 +651,45 @@ pub(crate) fn wrap_root_children(doc: &str, wrapper: &str) -> Option<String> {
 }
 
 /// Sets attribute `name` of the start tag `tag` of `doc` to `value` (adding it if
-/// missing), or removes it when `value` is `None`; returns the new document.
+/// missing), or removes it when `value` is `None`; returns the new document. The tag is
+/// written anew from its attributes, each in double quotes unless its value holds one.
 pub(crate) fn set_root_attr(
     doc: &str,
     tag: &Tag<'_>,
     name: &str,
     value: Option<&str>,
 ) -> Option<String> {
-    let attrs_start = tag.start + 1 + tag.name.len();
-    let attrs_end = attrs_start + tag.attrs.len();
     let mut out = String::with_capacity(doc.len() + name.len() + 4);
-    out.push_str(doc.get(..attrs_start)?);
+    out.push_str(doc.get(..tag.start)?);
+    out.push('<');
+    out.push_str(tag.name);
     if let Some(value) = value {
         let _ = write!(out, " {name}=\"{value}\"");
     }
-    let mut at = 0;
-    for a in raw_attrs(tag.attrs).filter(|a| a.key == name) {
-        out.push_str(tag.attrs.get(at..a.span.0)?);
-        at = a.span.1;
+    for (key, raw) in raw_attrs(tag.attrs).filter(|(key, _)| *key != name) {
+        let quote = if raw.contains('"') { '\'' } else { '"' };
+        let _ = write!(out, " {key}={quote}{raw}{quote}");
     }
-    out.push_str(tag.attrs.get(at..)?);
-    out.push_str(doc.get(attrs_end..)?);
+    out.push_str(if tag.kind == TagKind::Empty {
+        "/>"
+    } else {
+        ">"
+    });
+    out.push_str(doc.get(tag.end..)?);
+    Some(out)
+}
+
+/// Replaces `from` with `to` in the root's start tag only.
+pub(crate) fn replace_in_root(doc: &str, from: &str, to: &str) -> Option<String> {
+    let root = sniff_root(doc).root?;
+    let tag = doc.get(root.start..root.end)?;
+    if !tag.contains(from) {
+        return None;
+    }
+    let mut out = String::with_capacity(doc.len() + to.len());
+    out.push_str(doc.get(..root.start)?);
+    out.push_str(&tag.replace(from, to));
+    out.push_str(doc.get(root.end..)?);
     Some(out)
 }
 
@@ -865,7 +698,7 @@ mod tests {
     use super::*;
 
     fn tags(doc: &str) -> Vec<(TagKind, &str)> {
-        Lexer::new(doc)
+        Tokens::new(doc)
             .filter_map(|t| match t {
                 Token::Tag(tag) => Some((tag.kind, tag.name)),
                 _ => None,
@@ -874,8 +707,8 @@ mod tests {
     }
 
     #[test]
-    fn lexes_tags_and_skips_markup() {
-        let doc = r#"<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x "<y>">]><!-- <no> --><rss a='>'><![CDATA[<no>]]><i/></rss>"#;
+    fn reads_tags_and_skips_markup() {
+        let doc = r#"<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x "<y>">]><!-- <no> --><rss a='>'><![CDATA[<no>]]><i/>a & b</rss>"#;
         assert_eq!(
             tags(doc),
             vec![
@@ -884,6 +717,9 @@ mod tests {
                 (TagKind::End, "rss")
             ]
         );
+        let root = sniff_root(doc).root.unwrap();
+        assert_eq!(&doc[root.start..root.end], "<rss a='>'>");
+        assert_eq!(root.attr("a").as_deref(), Some(">"));
     }
 
     #[test]
@@ -899,6 +735,11 @@ mod tests {
             (" async src = \"z\" ", "src", Some("z")),
             (" srcset=\"1\"", "src", None),
             (" = = =", "src", None),
+            (
+                " alt=\"caf&eacute; &#233; &unknown;\"",
+                "alt",
+                Some("café é &unknown;"),
+            ),
         ];
         for (attrs, name, want) in cases {
             assert_eq!(attr(attrs, name, false).as_deref(), want, "{attrs}");
@@ -913,59 +754,63 @@ mod tests {
         let s = sniff_root("<!DOCTYPE html>\n<html lang=en>");
         assert!(s.html_doctype);
         assert_eq!(s.root.map(|t| t.name), Some("html"));
-        assert!(sniff_root("hello <b>").junk_before_root);
     }
 
     #[test]
-    fn scans_media_per_item() {
+    fn scans_items() {
         let doc = r#"<rss xmlns:m="http://search.yahoo.com/mrss/"><channel>
             <image><url>x</url></image>
-            <item><m:thumbnail url="t1.jpg"/><enclosure url="e.mp3" type="audio/mpeg"/></item>
-            <item><m:content url="c.jpg" medium="image"><m:thumbnail url="t2.jpg"/></m:content></item>
+            <item><m:thumbnail url="t1.jpg"/><enclosure url="e.mp3" type="audio/mpeg"/><guid isPermaLink="false">https://e.com/1</guid><link href="https://e.com/a"/><link rel="enclosure" href="e.mp3"/></item>
+            <item xml:base="https://e.com/sub/"><m:content url="c.jpg" medium="image"><m:thumbnail url="t2.jpg"/></m:content><guid>https://e.com/2</guid></item>
             <item/>
             </channel></rss>"#;
-        let items = scan_item_media(doc).unwrap();
+        let items = scan_items(doc).unwrap();
         assert_eq!(items.len(), 3);
-        assert_eq!(items[0][0].kind, ScannedKind::MediaThumbnail);
-        assert_eq!(items[0][1].mime.as_deref(), Some("audio/mpeg"));
-        assert_eq!(items[1][0].medium.as_deref(), Some("image"));
-        assert_eq!(items[1][1].url, "t2.jpg");
-        assert!(items[2].is_empty());
+        assert_eq!(items[0].media[0].kind, ScannedKind::MediaThumbnail);
+        assert_eq!(items[0].media[1].mime.as_deref(), Some("audio/mpeg"));
+        assert!(items[0].guid_not_permalink);
+        assert_eq!(items[0].link_hrefs, ["https://e.com/a"]);
+        assert_eq!(items[1].media[0].medium.as_deref(), Some("image"));
+        assert_eq!(items[1].media[1].url, "t2.jpg");
+        assert!(!items[1].guid_not_permalink);
+        assert!(items[2].media.is_empty());
+        // Markup that never closes: no scan to trust.
+        assert!(scan_items("<rss><channel><item><title><![CDATA[x").is_none());
     }
 
     #[test]
-    fn repairs_broken_documents() {
-        let cases = [
-            (
-                "<rss><channel><title>Fish & Chips &amp; more</title></channel></rss>",
-                "<rss><channel><title>Fish &amp; Chips &amp; more</title></channel></rss>",
-            ),
-            (
-                "<rss><channel><title>a < b</title></channel></rss>",
-                "<rss><channel><title>a &lt; b</title></channel></rss>",
-            ),
-            (
-                "<rss><channel><item><t>1</t></item><item><t>2",
-                "<rss><channel><item><t>1</t></item></channel></rss>",
-            ),
-            (
-                "<rss><channel><item><t>1</t></item><item><t><![CDATA[2",
-                "<rss><channel><item><t>1</t></item></channel></rss>",
-            ),
-            (
-                "<rss><channel><item><b>x</item></channel></rss>",
-                "<rss><channel><item><b>x</b></item></channel></rss>",
-            ),
-            (
-                "<rss><channel><item>x</i></item></channel></rss",
-                "<rss><channel><item>x</item></channel></rss>",
-            ),
-        ];
-        for (input, want) in cases {
-            let got = repair(input).unwrap();
-            assert_eq!(got.text, want, "{input} ({:?})", got.fixes);
-        }
-        assert!(repair("<rss><channel/></rss>").is_none());
+    fn finds_a_feed_inside_a_page() {
+        let page = r#"<?xml version="1.0"?>
+<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml" xmlns:media="http://search.yahoo.com/mrss/"><head><title>Page</title></head>
+<body><p>Our news:</p>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Embedded</title><entry><id>1</id><media:thumbnail url="t.jpg"/></entry></feed>
+</body></html>"#;
+        let feed = embedded_feed(page).unwrap();
+        assert_eq!(
+            feed,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feed xmlns:media=\"http://search.yahoo.com/mrss/\" xmlns=\"http://www.w3.org/2005/Atom\"><title>Embedded</title><entry><id>1</id><media:thumbnail url=\"t.jpg\"/></entry></feed>"
+        );
+        // A prefixed Atom feed takes its prefix along.
+        let page = r#"<html xmlns="http://www.w3.org/1999/xhtml" xmlns:a="http://www.w3.org/2005/Atom"><body><a:feed><a:entry/></a:feed></body></html>"#;
+        assert_eq!(
+            embedded_feed(page).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<a:feed xmlns:a=\"http://www.w3.org/2005/Atom\"><a:entry/></a:feed>"
+        );
+        // An element named feed in the page's own namespace is not a feed.
+        assert!(
+            embedded_feed(
+                "<html xmlns=\"http://www.w3.org/1999/xhtml\"><body><feed>x</feed></body></html>"
+            )
+            .is_none()
+        );
+        assert!(embedded_feed("<html><body><p>no feed</p></body></html>").is_none());
+        // Never closed: taken to the end for the repair pass.
+        let open = embedded_feed("<html><body><rss version=\"2.0\"><channel><item>").unwrap();
+        assert!(
+            open.ends_with("<rss version=\"2.0\"><channel><item>"),
+            "{open}"
+        );
     }
 
     #[test]
@@ -978,6 +823,7 @@ mod tests {
         assert!(remove_empty_elements(doc, "m:t").is_none());
         let (text, name) = remove_element_at("<a><b t='x'><c/>y</b><b/></a>", 12).unwrap();
         assert_eq!((text.as_str(), name.as_str()), ("<a><b/></a>", "b"));
+        assert_eq!(element_name_at("<a><b t='x'>", 12), Some("b"));
     }
 
     #[test]
@@ -1023,7 +869,7 @@ mod tests {
         let out = set_root_attr(doc, &root, "version", Some("2.0")).unwrap();
         assert_eq!(
             out,
-            "<?xml?><rss version=\"2.0\" xmlns:a='b' x=1><channel/></rss>"
+            "<?xml?><rss version=\"2.0\" xmlns:a=\"b\" x=\"1\"><channel/></rss>"
         );
         let doc = "<rss><channel/></rss>";
         let root = sniff_root(doc).root.unwrap();
@@ -1031,11 +877,11 @@ mod tests {
             set_root_attr(doc, &root, "version", Some("2.0")).unwrap(),
             "<rss version=\"2.0\"><channel/></rss>"
         );
-        let doc = "<rss xmlns=\"http://backend.userland.com/rss2\" version=\"2.0\">";
+        let doc = "<rss xmlns=\"http://backend.userland.com/rss2\" version='2.0' t='say \"hi\"'>";
         let root = sniff_root(doc).root.unwrap();
         assert_eq!(
             set_root_attr(doc, &root, "xmlns", None).unwrap(),
-            "<rss version=\"2.0\">"
+            "<rss version=\"2.0\" t='say \"hi\"'>"
         );
     }
 
@@ -1054,11 +900,14 @@ mod tests {
             "<a/",
             "<a></b>",
             "\u{e9}<\u{e9}>",
+            "<a xmlns:=''><feed xmlns='http://www.w3.org/2005/Atom'>",
         ] {
-            let _ = Lexer::new(doc).count();
-            let _ = repair(doc);
-            let _ = scan_item_media(doc);
+            let _ = Tokens::new(doc).count();
+            let _ = scan_items(doc);
+            let _ = embedded_feed(doc);
             let _ = remove_empty_elements(doc, "a");
+            let _ = remove_elements(doc, &["a"]);
+            let _ = wrap_root_children(doc, "c");
             for pos in 0..=doc.len() {
                 let _ = remove_element_at(doc, pos);
             }

@@ -191,6 +191,15 @@ impl Store {
                 set_disposition(&mut tx, item, "dropped").await?;
                 out.dropped.push(id);
             }
+            // Items that came while the feed was held, recorded without a post: dropped
+            // with the rest, not composed at the feed's next poll.
+            sqlx::query(
+                "UPDATE items SET disposition = 'dropped' \
+                 WHERE feed_id = ? AND disposition = 'held_uncomposed'",
+            )
+            .bind(feed_id)
+            .execute(&mut *tx)
+            .await?;
         } else {
             out.kept = rest.len();
         }

@@ -22,11 +22,14 @@ pub struct FeedRow {
     pub consecutive_failures: i64,
     pub next_check_at: i64,
     pub items_seen: i64,
+    /// The identity rules its items were last recognised under (see migration 0003):
+    /// below `items::IDENTITY_RULES`, its next ingest also looks up keys in the old form.
+    pub identity_rules: i64,
 }
 
 const FEED_COLUMNS: &str = "id, name, url, fetch_url, account_id, etag, last_modified, \
     body_hash, baseline_done, last_polled_at, last_success_at, last_result, last_error, \
-    failing_since, consecutive_failures, next_check_at, items_seen";
+    failing_since, consecutive_failures, next_check_at, items_seen, identity_rules";
 
 /// What a failed poll leaves behind.
 #[derive(Debug, Clone)]

@@ -13,6 +13,10 @@ use super::{Store, StoreResult};
 use crate::compose::Post;
 use std::collections::{HashMap, HashSet};
 
+/// The identity rules of this release: 2 since story fragments and shared links counted
+/// (issue 11). A feed whose `identity_rules` is lower has not been ingested under them.
+pub const IDENTITY_RULES: i64 = 2;
+
 /// Why an item that was recognised for the first time will or will not be published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemDisposition {
@@ -27,6 +31,9 @@ pub enum ItemDisposition {
     Duplicate,
     /// Could not be composed into a valid post.
     Invalid,
+    /// New while its feed was flood-held: recorded, not composed. After `release`, the
+    /// feed's next poll composes it if it is still in the feed.
+    HeldUncomposed,
 }
 
 impl ItemDisposition {
@@ -39,6 +46,7 @@ impl ItemDisposition {
             ItemDisposition::Filtered => "filtered",
             ItemDisposition::Duplicate => "duplicate",
             ItemDisposition::Invalid => "invalid",
+            ItemDisposition::HeldUncomposed => "held_uncomposed",
         }
     }
 }
@@ -50,6 +58,11 @@ pub struct IngestItem {
     pub key: String,
     /// Account-wide alias keys.
     pub aliases: Vec<String>,
+    /// The per-feed key under the identity rules of earlier releases, when it differs:
+    /// it matches only rows stored before the upgrade (see migration 0003).
+    pub legacy_key: Option<String>,
+    /// Alias keys under those rules that differ from `aliases`; same restriction.
+    pub legacy_aliases: Vec<String>,
     pub title: Option<String>,
     pub link: Option<String>,
     pub published_at: Option<i64>,
@@ -62,6 +75,11 @@ pub enum Recognised {
     New,
     /// This feed had it already.
     Known,
+    /// This feed recorded it while flood-held, without composing it.
+    HeldUncomposed { item_id: i64 },
+    /// The account has it under its keys in the form of earlier releases: record it
+    /// under today's (as a duplicate), so later polls know it without the old form.
+    KnownUnderOldKeys,
     /// The account saw one of its alias keys, in another feed or earlier in this document.
     Duplicate,
 }
@@ -88,6 +106,9 @@ pub struct IngestTx {
     /// unit as its first `finish` (which sets `baseline_done`), so before its first
     /// successful poll it has none, and a cold start need not look for them.
     feed_has_items: bool,
+    /// This is the feed's first ingest under today's identity rules: keys in the old
+    /// form are looked up too.
+    old_keys_pending: bool,
 }
 
 impl Store {
@@ -99,13 +120,16 @@ impl Store {
             feed_id: feed.id,
             account_id: feed.account_id,
             feed_has_items: feed.baseline_done,
+            old_keys_pending: feed.identity_rules < IDENTITY_RULES,
         })
     }
 
-    /// How many items of the feed have each disposition.
+    /// How many items of the feed have each disposition. Items held without a post
+    /// count as `held`: they wait for the same `release`.
     pub async fn item_counts(&self, feed_id: i64) -> StoreResult<HashMap<String, i64>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT disposition, COUNT(*) FROM items WHERE feed_id = ? GROUP BY disposition",
+            "SELECT CASE disposition WHEN 'held_uncomposed' THEN 'held' ELSE disposition END, \
+             COUNT(*) FROM items WHERE feed_id = ? GROUP BY 1",
         )
         .bind(feed_id)
         .fetch_all(self.pool())
@@ -115,10 +139,11 @@ impl Store {
 }
 
 impl IngestTx {
-    /// Recognise the items of one document, in document order.
+    /// Recognise the items of one document, in document order: an item is new only if
+    /// none of its keys was seen by the account, earlier in this document or before.
     pub async fn recognise(&mut self, items: &[IngestItem]) -> StoreResult<Vec<Recognised>> {
         static KNOWN: PaddedSql = PaddedSql::new(
-            "SELECT item_key FROM items WHERE feed_id = ? AND item_key IN (",
+            "SELECT item_key, id, disposition FROM items WHERE feed_id = ? AND item_key IN (",
             "?",
             ")",
         );
@@ -127,48 +152,136 @@ impl IngestTx {
             "?",
             ")",
         );
-        let mut known: HashSet<String> = HashSet::new();
-        let to_look_up = if self.feed_has_items { items } else { &[] };
-        for chunk in to_look_up.chunks(MAX_ROWS) {
-            let (sql, rows) = KNOWN.sql(chunk.len());
-            let mut query = sqlx::query_scalar(sql).bind(self.feed_id);
-            for i in 0..rows {
-                query = query.bind(chunk.get(i).map(|item| item.key.as_str()));
+        // Keys in the form of earlier releases match only what those releases stored.
+        static KNOWN_LEGACY: PaddedSql = PaddedSql::new(
+            "SELECT item_key FROM items WHERE feed_id = ? AND id <= \
+             (SELECT value FROM store_meta WHERE name = 'legacy_keys_max_item_id') \
+             AND item_key IN (",
+            "?",
+            ")",
+        );
+        static SEEN_LEGACY: PaddedSql = PaddedSql::new(
+            "SELECT key FROM seen_keys WHERE account_id = ? AND item_id <= \
+             (SELECT value FROM store_meta WHERE name = 'legacy_keys_max_item_id') \
+             AND key IN (",
+            "?",
+            ")",
+        );
+        let mut known: HashMap<String, (i64, String)> = HashMap::new();
+        let mut known_legacy: HashSet<String> = HashSet::new();
+        if self.feed_has_items {
+            let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+            for chunk in keys.chunks(MAX_ROWS) {
+                let rows: Vec<(String, i64, String)> = lookup(&KNOWN, self.feed_id, chunk)
+                    .fetch_all(self.slot.conn())
+                    .await?;
+                known.extend(rows.into_iter().map(|(key, id, d)| (key, (id, d))));
             }
-            known.extend(query.fetch_all(self.slot.conn()).await?);
+            let legacy: Vec<&str> = items
+                .iter()
+                .filter(|_| self.old_keys_pending)
+                .filter(|i| !known.contains_key(&i.key))
+                .filter_map(|i| i.legacy_key.as_deref())
+                .collect();
+            for chunk in legacy.chunks(MAX_ROWS) {
+                let rows: Vec<(String,)> = lookup(&KNOWN_LEGACY, self.feed_id, chunk)
+                    .fetch_all(self.slot.conn())
+                    .await?;
+                known_legacy.extend(rows.into_iter().map(|(k,)| k));
+            }
         }
+        let known_by_old_key = |item: &IngestItem| {
+            item.legacy_key
+                .as_ref()
+                .is_some_and(|k| known_legacy.contains(k))
+        };
 
-        let candidates: Vec<&str> = items
+        let unknown: Vec<&IngestItem> = items
             .iter()
-            .filter(|i| !known.contains(&i.key))
+            .filter(|i| !known.contains_key(&i.key) && !known_by_old_key(i))
+            .collect();
+        let aliases: Vec<&str> = unknown
+            .iter()
             .flat_map(|i| i.aliases.iter().map(String::as_str))
             .collect();
         let mut seen: HashSet<String> = HashSet::new();
-        for chunk in candidates.chunks(MAX_ROWS) {
-            let (sql, rows) = SEEN.sql(chunk.len());
-            let mut query = sqlx::query_scalar(sql).bind(self.account_id);
-            for i in 0..rows {
-                query = query.bind(chunk.get(i).copied());
-            }
-            seen.extend(query.fetch_all(self.slot.conn()).await?);
+        for chunk in aliases.chunks(MAX_ROWS) {
+            let rows: Vec<(String,)> = lookup(&SEEN, self.account_id, chunk)
+                .fetch_all(self.slot.conn())
+                .await?;
+            seen.extend(rows.into_iter().map(|(k,)| k));
+        }
+        let legacy_aliases: Vec<&str> = unknown
+            .iter()
+            .filter(|_| self.old_keys_pending)
+            .flat_map(|i| i.legacy_aliases.iter().map(String::as_str))
+            .collect();
+        let mut seen_legacy: HashSet<String> = HashSet::new();
+        for chunk in legacy_aliases.chunks(MAX_ROWS) {
+            let rows: Vec<(String,)> = lookup(&SEEN_LEGACY, self.account_id, chunk)
+                .fetch_all(self.slot.conn())
+                .await?;
+            seen_legacy.extend(rows.into_iter().map(|(k,)| k));
         }
 
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            if known.contains(&item.key) {
-                out.push(Recognised::Known);
+            if let Some((id, disposition)) = known.get(&item.key) {
+                out.push(if disposition == ItemDisposition::HeldUncomposed.as_str() {
+                    Recognised::HeldUncomposed { item_id: *id }
+                } else {
+                    Recognised::Known
+                });
+                continue;
+            }
+            if known_by_old_key(item) {
+                out.push(Recognised::KnownUnderOldKeys);
+                seen.extend(item.aliases.iter().cloned());
                 continue;
             }
             let duplicate = item.aliases.iter().any(|a| seen.contains(a));
+            let old_duplicate = item.legacy_aliases.iter().any(|a| seen_legacy.contains(a));
             // Claim the keys for the rest of the document: a story listed twice is one story.
             seen.extend(item.aliases.iter().cloned());
             out.push(if duplicate {
                 Recognised::Duplicate
+            } else if old_duplicate {
+                Recognised::KnownUnderOldKeys
             } else {
                 Recognised::New
             });
         }
         Ok(out)
+    }
+
+    /// Whether the feed is flood-held: some of its posts wait for `release`.
+    pub async fn feed_is_held(&mut self) -> StoreResult<bool> {
+        let held: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE account_id = ? AND state = 'held' \
+             AND feed_id = ?)",
+        )
+        .bind(self.account_id)
+        .bind(self.feed_id)
+        .fetch_one(self.slot.conn())
+        .await?;
+        Ok(held)
+    }
+
+    /// Change the disposition of items this feed recorded earlier (held without a post,
+    /// decided now).
+    pub async fn set_dispositions(
+        &mut self,
+        changes: &[(i64, ItemDisposition)],
+    ) -> StoreResult<()> {
+        for (item_id, disposition) in changes {
+            sqlx::query("UPDATE items SET disposition = ? WHERE id = ? AND feed_id = ?")
+                .bind(disposition.as_str())
+                .bind(item_id)
+                .bind(self.feed_id)
+                .execute(self.slot.conn())
+                .await?;
+        }
+        Ok(())
     }
 
     /// Record first-seen items and their keys; returns each item's row id, in input order.
@@ -275,7 +388,8 @@ impl IngestTx {
             "UPDATE feeds SET etag = ?, last_modified = ?, body_hash = COALESCE(?, body_hash), \
              baseline_done = 1, last_result = ?, last_polled_at = ?, last_success_at = ?, \
              consecutive_failures = 0, failing_since = NULL, last_error = NULL, \
-             next_check_at = ?, items_seen = items_seen + ?, updated_at = ? WHERE id = ?",
+             next_check_at = ?, items_seen = items_seen + ?, identity_rules = ?, updated_at = ? \
+             WHERE id = ?",
         )
         .bind(success.etag)
         .bind(success.last_modified)
@@ -285,6 +399,7 @@ impl IngestTx {
         .bind(now)
         .bind(success.next_check_at)
         .bind(success.new_items)
+        .bind(IDENTITY_RULES)
         .bind(now)
         .bind(self.feed_id)
         .execute(self.slot.conn())
@@ -299,6 +414,24 @@ impl IngestTx {
     }
 }
 
+/// One padded `… IN (?, …)` lookup: `first` binds the statement's leading parameter,
+/// `keys` the list (padding binds NULL, which matches nothing).
+fn lookup<'q, O>(
+    sql: &'static PaddedSql,
+    first: i64,
+    keys: &[&'q str],
+) -> sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>
+where
+    O: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+{
+    let (statement, rows) = sql.sql(keys.len());
+    let mut query = sqlx::query_as(statement).bind(first);
+    for i in 0..rows {
+        query = query.bind(keys.get(i).copied());
+    }
+    query
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +440,8 @@ mod tests {
         IngestItem {
             key: format!("guid:{n}"),
             aliases: vec![format!("url:example.org/{alias}")],
+            legacy_key: None,
+            legacy_aliases: Vec::new(),
             title: Some(format!("Story {n}")),
             link: Some(format!("https://example.org/{alias}")),
             published_at: Some(1_700_000_000 + n as i64),

@@ -3,12 +3,10 @@
 
 use crate::support;
 
-use feed2threads::app::sync_config;
-use feed2threads::config::Settings;
-use feed2threads::poll::{PollReport, PollResult, Poller};
-use feed2threads::store::{Store, now_unix};
-use std::path::{Path, PathBuf};
+use feed2threads::poll::PollResult;
+use feed2threads::store::now_unix;
 use support::feed_server::{FeedServer, Route};
+use support::newsroom::{Newsroom as Harness, counts, feed_block};
 use support::rss::{Feed, Story};
 
 /// One RSS item: guid, link, title, hours ago.
@@ -28,79 +26,6 @@ fn rss(items: &[It<'_>]) -> String {
 
 fn atom(items: &[It<'_>]) -> String {
     feed(items).atom()
-}
-
-struct Harness {
-    _dir: tempfile::TempDir,
-    db: PathBuf,
-    settings: Settings,
-    store: Store,
-    poller: Poller,
-}
-
-impl Harness {
-    /// `feeds` is the TOML of the [[feeds]] tables (and anything else), appended to a
-    /// config with one account and a store in a temp dir.
-    async fn new(extra: &str) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("state.db");
-        Self::open(dir, db, extra).await
-    }
-
-    async fn open(dir: tempfile::TempDir, db: PathBuf, extra: &str) -> Harness {
-        let text = format!(
-            "[store]\nurl = \"sqlite://{}\"\n[fetch]\ntimeout = \"2s\"\nconnect_timeout = \"1s\"\n[[accounts]]\nname = \"newsroom\"\nmin_interval = \"0s\"\n{extra}",
-            db.display()
-        );
-        let settings = Settings::parse(&text, Path::new("test.toml")).unwrap();
-        let store = Store::open(&settings.store_url).await.unwrap();
-        sync_config(&store, &settings, true).await.unwrap();
-        // The production wiring's poller (limits from the config's defaults).
-        let poller = feed2threads::app::build_poller(&store, &settings).unwrap();
-        Harness {
-            _dir: dir,
-            db,
-            settings,
-            store,
-            poller,
-        }
-    }
-
-    /// Close the store and open everything again from the same file (a restart).
-    async fn restart(self, extra: &str) -> Harness {
-        self.store.close().await;
-        Self::open(self._dir, self.db, extra).await
-    }
-
-    async fn poll(&self, name: &str) -> PollReport {
-        let feed = self.settings.feed(name).unwrap();
-        let row = self.store.feed_by_name(&feed.name).await.unwrap().unwrap();
-        self.poller.poll(feed, &row).await.unwrap()
-    }
-
-    async fn queued_texts(&self) -> Vec<String> {
-        let mut rows = self.store.list_outbox(None, 1000).await.unwrap();
-        rows.sort_by_key(|r| r.id);
-        rows.into_iter()
-            .filter(|r| r.state == "queued")
-            .map(|r| r.text)
-            .collect()
-    }
-
-    async fn outbox_len(&self) -> usize {
-        self.store.list_outbox(None, 10_000).await.unwrap().len()
-    }
-}
-
-fn feed_block(name: &str, url: &str, extra: &str) -> String {
-    format!("[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\n{extra}\n")
-}
-
-fn counts(report: &PollReport) -> feed2threads::poll::IngestCounts {
-    match &report.result {
-        PollResult::Ingested(c) => c.clone(),
-        other => panic!("expected items, got {other:?}"),
-    }
 }
 
 #[tokio::test]

@@ -160,9 +160,6 @@ async fn status_metrics_and_the_daemon_s_own_lines_never_show_feed_credentials()
 }
 
 #[tokio::test]
-#[ignore = "src/poll.rs (being rewritten by stories-ingest) still logs the feed's name and URL \
-            unredacted: its span field `feed`, the `url` of `poll failed`, the flood guard's \
-            `release` hint and `feed moved permanently`"]
 async fn the_poll_s_log_lines_never_show_feed_credentials() {
     let app = app().await;
     let (logs, _capture) = Logs::capture();

@@ -263,6 +263,7 @@ mod tests {
                 consecutive_failures: 0,
                 next_check_at: NOW + 240,
                 items_seen: 12,
+                identity_rules: 2,
             },
             held_items: 0,
             held: None,

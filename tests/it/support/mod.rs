@@ -5,6 +5,7 @@ pub mod fake_threads;
 pub mod feed_server;
 pub mod kill9;
 pub mod logs;
+pub mod newsroom;
 pub mod rss;
 pub mod test_app;
 
