@@ -16,6 +16,7 @@ mod state;
 mod waits;
 
 pub use claim::{Claim, Claimed, Held, Holder};
+pub(super) use replies::insert_reply;
 pub use replies::{FIRST_REPLY_TAG, ReplyTarget};
 pub use state::{MediaType, OutboxState, Transition};
 pub use waits::{PostWait, WaitCounts, WaitKind};
