@@ -132,6 +132,7 @@ pub fn sightings(feed: &FeedSettings, items: &[Item]) -> Vec<Sighting> {
 /// Returns the material changes, with what became of each.
 pub async fn correct(
     store: &Store,
+    feed: &FeedSettings,
     feed_id: i64,
     sightings: &[Sighting],
     dry_run: bool,
@@ -150,7 +151,7 @@ pub async fn correct(
         let Some(change) = Change::of(&story, &seen.title) else {
             continue;
         };
-        let outcome = change.act(store, dry_run, now).await?;
+        let outcome = change.act(store, &feed.account, dry_run, now).await?;
         out.push(Correction {
             post: story.post,
             from: change.from,
@@ -179,7 +180,13 @@ impl<'a> Change<'a> {
         })
     }
 
-    async fn act(&self, store: &Store, dry_run: bool, now: i64) -> Result<Outcome, StoreError> {
+    async fn act(
+        &self,
+        store: &Store,
+        account: &str,
+        dry_run: bool,
+        now: i64,
+    ) -> Result<Outcome, StoreError> {
         let post = self.story.post;
         if self.story.state != OutboxState::Published {
             // Its post still says the headline it was composed with: once it is out, a
@@ -199,7 +206,11 @@ impl<'a> Change<'a> {
         let text = match reply_text(&self.to) {
             Ok(text) => text,
             Err(reason) => {
-                tracing::warn!(post, "headline changed to {:?}, but {reason}; no reply", self.to);
+                tracing::warn!(
+                    post,
+                    "headline changed to {:?}, but {reason}; no reply",
+                    self.to
+                );
                 return Ok(Outcome::Unusable { reason });
             }
         };
@@ -215,6 +226,9 @@ impl<'a> Change<'a> {
         };
         Ok(match store.queue_correction(&change, now).await? {
             Queued::Reply { id, superseded } => {
+                for _ in 0..superseded {
+                    crate::metrics::record_dropped(account, "superseded");
+                }
                 tracing::info!(
                     post,
                     reply = id,
@@ -270,7 +284,10 @@ fn fingerprint(title: &str) -> Vec<String> {
 
 /// Symbols that carry meaning in a headline (a price, a share, a temperature).
 fn is_meaningful_symbol(c: char) -> bool {
-    matches!(c, '%' | '$' | '£' | '€' | '¥' | '₹' | '₽' | '₩' | '+' | '°' | '&')
+    matches!(
+        c,
+        '%' | '$' | '£' | '€' | '¥' | '₹' | '₽' | '₩' | '+' | '°' | '&'
+    )
 }
 
 /// The reply for a new headline: "Update: NEW HEADLINE", its links limited and its text
@@ -299,7 +316,11 @@ mod tests {
         ("Storm hits coast", "STORM HITS COAST.", false),
         ("Storm hits coast", "Storm hits coast!", false),
         ("Minister's plan", "Minister’s plan", false),
-        ("\"Never again\", says mayor", "“Never again,” says mayor", false),
+        (
+            "\"Never again\", says mayor",
+            "“Never again,” says mayor",
+            false,
+        ),
         ("Talks - day two", "Talks — day two", false),
         ("Talks - day two", "Talks – day two", false),
         ("Talks: day two", "Talks; day two", false),
@@ -315,7 +336,11 @@ mod tests {
         ("3 dead in storm", "4 dead in storm", true),
         ("Rates rise 3.5%", "Rates rise 35%", true),
         ("Rates rise 3.5%", "Rates rise 3.5", true),
-        ("Temperatures fall to 5°C", "Temperatures fall to -5°C", true),
+        (
+            "Temperatures fall to 5°C",
+            "Temperatures fall to -5°C",
+            true,
+        ),
         ("Deal worth $5m", "Deal worth £5m", true),
         ("Storm hits coast", "", true),
         ("Münster wins", "Munster wins", true),
@@ -363,7 +388,10 @@ mod tests {
     fn a_headline_full_of_links_keeps_at_most_five() {
         let links: Vec<String> = (0..8).map(|i| format!("https://x{i}.example/")).collect();
         let text = reply_text(&links.join(" ")).unwrap();
-        assert!(crate::compose::count_links(&text, None) <= MAX_LINKS, "{text}");
+        assert!(
+            crate::compose::count_links(&text, None) <= MAX_LINKS,
+            "{text}"
+        );
     }
 
     #[test]

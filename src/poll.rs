@@ -373,6 +373,7 @@ impl Poller {
         // published story whose headline changed gets its reply queued.
         let corrections = crate::corrections::correct(
             &self.store,
+            feed,
             row.id,
             &sightings,
             self.dry_run,

@@ -99,7 +99,8 @@ impl Store {
                 .fetch_optional(&mut *conn)
                 .await?;
         if published.is_none() {
-            slot.rollback().await?;
+            // Nothing written: giving the turn back is a commit of nothing.
+            slot.commit().await?.wait().await?;
             return Ok(Queued::NotPublished);
         }
         let Some(reply) = super::outbox::insert_reply(
@@ -111,7 +112,8 @@ impl Store {
         )
         .await?
         else {
-            slot.rollback().await?;
+            // The reply's item was there already: nothing written.
+            slot.commit().await?.wait().await?;
             return Ok(Queued::Already);
         };
         // An earlier correction nobody holds yet says an older headline: drop it, so a
@@ -157,6 +159,20 @@ impl Store {
             id: reply,
             superseded,
         })
+    }
+
+    /// The revision of a newer correction of the same story, when correction reply `id`
+    /// is superseded by one; `None` for the latest (and for any other row).
+    pub async fn correction_superseded_by(&self, id: i64) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(newer.revision) FROM correction_replies this \
+             JOIN correction_replies newer \
+             ON newer.post_id = this.post_id AND newer.revision > this.revision \
+             WHERE this.reply_id = ?",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?)
     }
 
     /// Whether outbox row `id` is the reply of a correction: the worker paces it like a
@@ -219,7 +235,10 @@ mod tests {
             let created = store.outbox_container_created(c, "c", 1).await.unwrap();
             assert!(created.applied());
             assert!(store.outbox_publishing(c, 2).await.unwrap().applied());
-            let published = store.outbox_published(c, Some("m1"), None, 3).await.unwrap();
+            let published = store
+                .outbox_published(c, Some("m1"), None, 3)
+                .await
+                .unwrap();
             assert!(published.applied());
         }
         (store, feed, post)
@@ -297,7 +316,10 @@ mod tests {
             .queue_correction(&change(post, 2, "Newer", &second), 11)
             .await
             .unwrap();
-        assert!(matches!(queued, Queued::Reply { superseded: 1, .. }), "{queued:?}");
+        assert!(
+            matches!(queued, Queued::Reply { superseded: 1, .. }),
+            "{queued:?}"
+        );
         let replies = store.replies_of(post).await.unwrap();
         let states: Vec<_> = replies.iter().map(|r| r.state).collect();
         assert_eq!(states, [OutboxState::Dropped, OutboxState::Queued]);

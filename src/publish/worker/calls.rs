@@ -161,7 +161,7 @@ impl AccountPublisher {
         if !trip.is_reply() {
             return self.gate(&mut trip.token).await;
         }
-        let wait = if self.store.is_correction_reply(trip.post()).await? {
+        let wait = if self.is_correction(trip).await? {
             self.gate(&mut trip.token).await?
         } else {
             self.quota_gate(&mut trip.token).await?
