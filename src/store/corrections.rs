@@ -132,6 +132,11 @@ impl Store {
         .execute(&mut *conn)
         .await?
         .rows_affected();
+        // Queued by when the change was seen, not by its story's date (see `QUEUE_ORDER`).
+        sqlx::query("UPDATE outbox SET item_date = NULL WHERE id = ?")
+            .bind(reply)
+            .execute(&mut *conn)
+            .await?;
         sqlx::query(
             "INSERT INTO correction_replies (reply_id, post_id, revision, old_title, new_title) \
              VALUES (?, ?, ?, ?, ?)",

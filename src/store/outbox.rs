@@ -223,7 +223,11 @@ impl Store {
 
 /// The queue order: replies first (a reply finishes what its published post began), then
 /// the oldest story first (its own date, else when we queued it), ties by insertion order.
-pub(crate) const QUEUE_ORDER: &str = "(reply_to IS NULL), COALESCE(item_date, created_at), id";
+/// A correction's reply (`store::corrections`) is news of its own: it queues with the
+/// stories, by when the change was seen (it has no item date), so a feed that rewrites its
+/// headlines cannot starve the newsroom's new stories.
+pub(crate) const QUEUE_ORDER: &str = "(reply_to IS NULL OR id IN (SELECT reply_id FROM correction_replies)), \
+     COALESCE(item_date, created_at), id";
 
 impl Store {
     /// Posts of the account in flight (`container_created`, `publishing`), whoever holds

@@ -437,3 +437,32 @@ fn on_update_is_a_feed_key_settable_in_defaults_and_checked() {
         "{error}"
     );
 }
+
+/// A correction queues with the stories by when the change was seen, not ahead of them
+/// as a first reply does: a feed rewriting its headlines cannot starve new stories.
+#[tokio::test]
+async fn a_correction_does_not_jump_ahead_of_a_story_queued_before_it() {
+    let app = app(REPLY, "", &[("a", "Storm hits coast")]).await;
+    app.run_once().await;
+    // One poll brings a story dated a minute ago and a's new headline.
+    serve(
+        &app,
+        &[("b", "Train strike ends"), ("a", "Storm misses coast")],
+    );
+    app.run_once().await;
+    let order: Vec<String> = app
+        .fake
+        .posts()
+        .into_iter()
+        .map(|p| p.text.unwrap_or_default())
+        .map(|t| t.lines().next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "Storm hits coast",
+            "Train strike ends",
+            "Update: Storm misses coast"
+        ]
+    );
+}
