@@ -22,6 +22,7 @@ use crate::fate::{Fate, ItemFate};
 use crate::feed::item::{Item, identify};
 use crate::store::corrections::{NewCorrection, Queued, Tracked};
 use crate::store::{OutboxState, Store, StoreError};
+use std::collections::HashMap;
 use unicode_normalization::UnicodeNormalization;
 
 /// What a feed does when a published story's headline changes (`on_update`).
@@ -85,6 +86,9 @@ pub enum Outcome {
     Already,
     /// The new headline cannot make a post (see the reason); nothing recorded.
     Unusable { reason: String },
+    /// Most of the feed's published stories changed headline at once (`why`): no reply,
+    /// and the new headline is recorded as the story's.
+    FormatChange { why: String },
 }
 
 impl Correction {
@@ -99,6 +103,7 @@ impl Correction {
             )),
             Outcome::Already => Some("this change was replied to already".to_string()),
             Outcome::Unusable { reason } => Some(reason.clone()),
+            Outcome::FormatChange { why } => Some(why.clone()),
         };
         ItemFate {
             title: self.to.clone(),
@@ -141,25 +146,92 @@ pub async fn correct(
     if sightings.is_empty() {
         return Ok(Vec::new());
     }
-    let keys: Vec<&str> = sightings.iter().map(|s| s.key.as_str()).collect();
+    let titles: HashMap<&str, &str> = sightings
+        .iter()
+        .map(|s| (s.key.as_str(), s.title.as_str()))
+        .collect();
+    let keys: Vec<&str> = titles.keys().copied().collect();
     let tracked = store.tracked_stories(feed_id, &keys).await?;
-    let mut out = Vec::new();
-    for story in tracked {
-        let Some(seen) = sightings.iter().find(|s| s.key == story.key) else {
-            continue;
-        };
-        let Some(change) = Change::of(&story, &seen.title) else {
-            continue;
-        };
+    let changes: Vec<Change> = tracked
+        .iter()
+        .filter_map(|story| Change::of(story, titles.get(story.key.as_str())?))
+        .collect();
+    let published = |s: &Tracked| s.state == OutboxState::Published;
+    let format = FormatChange {
+        changed: changes.iter().filter(|c| published(c.story)).count(),
+        published: tracked.iter().filter(|s| published(s)).count(),
+    };
+    if format.is_format_change() {
+        return format.absorb(store, feed, changes, dry_run, now).await;
+    }
+    let mut out = Vec::with_capacity(changes.len());
+    for change in changes {
         let outcome = change.act(store, &feed.account, dry_run, now).await?;
-        out.push(Correction {
-            post: story.post,
-            from: change.from,
-            to: change.to,
-            outcome,
-        });
+        out.push(change.into_correction(outcome));
     }
     Ok(out)
+}
+
+/// How many of the published stories a document lists changed headline in one poll.
+/// Most of them at once is the site changing its headline format (a suffix with its
+/// name, a new style), not news: replying would flood the account with one "Update"
+/// per story.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FormatChange {
+    changed: usize,
+    published: usize,
+}
+
+impl FormatChange {
+    /// At least this many published stories must change at once to look like a format
+    /// change (two related stories updated together are news).
+    const AT_LEAST: usize = 3;
+
+    /// More than half of the published stories, and at least [`Self::AT_LEAST`].
+    fn is_format_change(self) -> bool {
+        self.changed >= Self::AT_LEAST && self.changed * 2 > self.published
+    }
+
+    /// No replies: the new headlines become the ones later changes are measured against
+    /// (a dry run records nothing), and a warning names the feed.
+    async fn absorb(
+        self,
+        store: &Store,
+        feed: &FeedSettings,
+        changes: Vec<Change<'_>>,
+        dry_run: bool,
+        now: i64,
+    ) -> Result<Vec<Correction>, StoreError> {
+        let FormatChange { changed, published } = self;
+        tracing::warn!(
+            changed,
+            published,
+            "{changed} of the {published} published stories of feed {} changed headline in one poll: \
+             taken for a change of the site's headline format, not news; no corrections, and \
+             the new headlines are the ones later changes are measured against",
+            feed.name
+        );
+        let why = format!(
+            "{changed} of the {published} published stories changed headline in one poll, \
+             which looks like a change of the site's headline format, not news"
+        );
+        let mut out = Vec::with_capacity(changes.len());
+        let mut rebased = Vec::new();
+        for change in changes {
+            if change.story.state == OutboxState::Published {
+                rebased.push((change.story.post, change.to.clone()));
+            }
+            let outcome = match change.story.state {
+                OutboxState::Published => Outcome::FormatChange { why: why.clone() },
+                state => Outcome::NotPublished { state },
+            };
+            out.push(change.into_correction(outcome));
+        }
+        if !dry_run {
+            store.rebase_headlines(&rebased, now).await?;
+        }
+        Ok(out)
+    }
 }
 
 /// One material change of one story's headline.
@@ -178,6 +250,15 @@ impl<'a> Change<'a> {
             from,
             to: new.to_owned(),
         })
+    }
+
+    fn into_correction(self, outcome: Outcome) -> Correction {
+        Correction {
+            post: self.story.post,
+            from: self.from,
+            to: self.to,
+            outcome,
+        }
     }
 
     async fn act(
@@ -360,6 +441,18 @@ mod tests {
                 fingerprint(&new)
             );
         }
+    }
+
+    #[test]
+    fn most_published_stories_changing_at_once_is_a_format_change() {
+        let of = |changed, published| FormatChange { changed, published }.is_format_change();
+        assert!(!of(1, 1), "one story's update is news");
+        assert!(!of(2, 2), "two related stories updated together are news");
+        assert!(of(3, 3));
+        assert!(of(3, 5));
+        assert!(!of(3, 6), "half is not most");
+        assert!(of(20, 25));
+        assert!(!of(0, 0));
     }
 
     #[test]

@@ -166,6 +166,29 @@ impl Store {
         })
     }
 
+    /// Record new headlines of published posts `(post, title)` without a reply (a change
+    /// of the site's headline format): later changes are measured against these. The
+    /// revision stays, so the next correction's reply is still a new one.
+    pub async fn rebase_headlines(&self, headlines: &[(i64, String)], now: i64) -> StoreResult<()> {
+        if headlines.is_empty() {
+            return Ok(());
+        }
+        let mut slot = self.begin_write().await?;
+        for (post, title) in headlines {
+            sqlx::query(
+                "INSERT INTO corrections (post_id, title, revision, updated_at) VALUES (?, ?, 0, ?) \
+                 ON CONFLICT (post_id) DO UPDATE SET title = excluded.title, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(post)
+            .bind(title)
+            .bind(now)
+            .execute(slot.conn())
+            .await?;
+        }
+        slot.commit().await?.wait().await
+    }
+
     /// The revision of a newer correction of the same story, when correction reply `id`
     /// is superseded by one; `None` for the latest (and for any other row).
     pub async fn correction_superseded_by(&self, id: i64) -> StoreResult<Option<i64>> {

@@ -466,3 +466,44 @@ async fn a_correction_does_not_jump_ahead_of_a_story_queued_before_it() {
         ]
     );
 }
+
+/// A site that changes the format of every headline at once (a suffix with its name) is
+/// not news: no flood of "Update" replies; the new headlines become the ones a later
+/// real change is measured against.
+#[tokio::test]
+async fn every_headline_changing_at_once_is_a_format_change_and_makes_no_reply() {
+    let stories = [
+        ("a", "Storm hits coast"),
+        ("b", "Markets calm"),
+        ("c", "Train strike ends"),
+        ("d", "Mayor opens bridge"),
+    ];
+    let app = app(REPLY, "", &stories).await;
+    app.run_once().await;
+    assert_eq!(app.fake.top_level_posts().len(), 4);
+    let mut now: Vec<(&str, String)> = stories
+        .iter()
+        .map(|(guid, title)| (*guid, format!("{title} - Daily News")))
+        .collect();
+    let serve_owned = |v: &[(&str, String)]| {
+        let refs: Vec<(&str, &str)> = v.iter().map(|(g, t)| (*g, t.as_str())).collect();
+        serve(&app, &refs);
+    };
+    serve_owned(&now);
+    let (_, printed) = app.dry_run_once().await;
+    assert!(
+        printed.contains("no reply: title changed from \"Storm hits coast\" to \"Storm hits coast - Daily News\", but 4 of the 4 published stories changed headline in one poll"),
+        "{printed}"
+    );
+    app.run_once().await;
+    assert!(app.fake.replies().is_empty(), "{:?}", app.fake.replies());
+
+    // One real change later: one reply, measured against the new format.
+    now[0].1 = "Storm misses coast - Daily News".to_string();
+    serve_owned(&now);
+    app.run_once().await;
+    assert_eq!(
+        reply_texts(&app),
+        ["Update: Storm misses coast - Daily News"]
+    );
+}
