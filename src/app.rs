@@ -12,6 +12,7 @@
 use crate::config::{FeedSettings, Settings};
 use crate::daemon::pulse::Pulse;
 use crate::daemon::{Cadence, Daemon, End, RunReport, Signals};
+use crate::desk::Desk;
 use crate::feed::fetch::{FetchConfig, Fetcher};
 use crate::feed::redact::redact_url;
 use crate::health::StoreHealth;
@@ -28,6 +29,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -192,6 +194,10 @@ pub struct Wiring {
     pub store: Store,
     pub health: StoreHealth,
     pub options: AppOptions,
+    /// The editors' desk, when the endpoint serves one (`http.desk = true`).
+    pub desk: Option<Desk>,
+    /// Notified when an editor queued posts on the desk: the run loop wakes the workers.
+    pub desk_poke: Arc<Notify>,
     /// What was said about the configured tokens, so a reload does not repeat it.
     pub token_notices: TokenNotices,
     /// `/healthz` and `/metrics`, when the mode serves them: a reload moves them to a
@@ -371,16 +377,28 @@ impl App {
     ) -> Result<App> {
         let (store, lock) = open_store(&settings, mode, options.store).await?;
         let lock = lock.map(Arc::new);
+        let desk_poke = Arc::new(Notify::new());
+        let desk = if mode.serves_operations() {
+            Desk::new(store.clone(), &settings)
+        } else {
+            None
+        };
+        if let Some(desk) = &desk {
+            let poke = desk_poke.clone();
+            desk.set_wake(Arc::new(move || poke.notify_one()));
+        }
         let health = StoreHealth::new(settings.store_max_outage);
         let liveness = Liveness::new();
-        let endpoint = mode
-            .serves_operations()
-            .then(|| Endpoint::new(store.clone(), liveness.clone(), health.clone()));
+        let endpoint = mode.serves_operations().then(|| {
+            Endpoint::new(store.clone(), liveness.clone(), health.clone()).with_desk(desk.clone())
+        });
         let wiring = Wiring {
             mode,
             store,
             health,
             options,
+            desk,
+            desk_poke,
             token_notices: TokenNotices::default(),
             endpoint,
         };

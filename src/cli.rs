@@ -1,5 +1,6 @@
 //! The command line (clap derive). Parsing only; the commands' bodies live in `commands`.
 
+use crate::store::OutboxState;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -39,11 +40,8 @@ pub enum Command {
     Preview(PreviewArgs),
     /// Feeds' and accounts' health, queue and quota.
     Status(StatusArgs),
-    /// Queue the items the flood guard held for FEED.
-    Release {
-        /// Feed name (or URL).
-        feed: String,
-    },
+    /// Queue the items the flood guard held for FEED (all, or the newest N).
+    Release(ReleaseArgs),
     /// Connect a Threads account (OAuth) or import a long-lived token.
     Auth(AuthArgs),
     /// Look at and act on the publishing queue.
@@ -51,6 +49,22 @@ pub enum Command {
     Queue(QueueCommand),
     /// Print [[feeds]] blocks for the feeds of an OPML export.
     ImportOpml(ImportOpmlArgs),
+    /// Read a password on standard input and print its argon2 hash for
+    /// `http.desk_password_hash`.
+    DeskPassword,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// Feed name (or URL).
+    pub feed: String,
+    /// Queue only the newest N held posts; the rest stay held (or are dropped with
+    /// --drop-rest).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub latest: Option<u64>,
+    /// Drop the held posts not released. Alone: release none and drop every held post.
+    #[arg(long)]
+    pub drop_rest: bool,
 }
 
 impl Command {
@@ -120,17 +134,61 @@ pub struct AuthArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {
-    /// List queued, in-flight, failed and recent posts.
-    List {
-        account: Option<String>,
-        /// At most N rows.
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
+    /// List posts, newest first: waiting for review, held, queued, in flight, failed, …
+    List(QueueListArgs),
+    /// Queue posts waiting for review (pacing, windows and quota apply).
+    Approve {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<i64>,
     },
-    /// Put a failed post back in the queue.
-    Retry { id: i64 },
-    /// Remove a post from the queue; it will not be published.
-    Drop { id: i64 },
+    /// Replace a post's text, checked against every limit as composition checks it.
+    Edit(QueueEditArgs),
+    /// Queue posts the flood guard held.
+    Release {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<i64>,
+    },
+    /// Put failed (expired, dropped) posts back in the queue.
+    Retry {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<i64>,
+    },
+    /// Remove posts from the queue; they will not be published.
+    Drop {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct QueueListArgs {
+    /// Only this account's posts.
+    pub account: Option<String>,
+    /// Only posts in these states (review, held, queued, container_created, publishing,
+    /// published, failed, expired, dropped); repeat or separate with commas.
+    #[arg(long, value_delimiter = ',', value_parser = parse_state)]
+    pub state: Vec<OutboxState>,
+    /// Only this feed's posts (name or URL).
+    #[arg(long)]
+    pub feed: Option<String>,
+    /// One JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// At most N rows.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+}
+
+#[derive(Debug, Args)]
+#[group(id = "new_text", required = true, args = ["text", "text_file"])]
+pub struct QueueEditArgs {
+    pub id: i64,
+    /// The new text.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Read the new text from a file (one trailing newline is ignored).
+    #[arg(long, value_name = "FILE")]
+    pub text_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -139,4 +197,12 @@ pub struct ImportOpmlArgs {
     /// Account the feeds publish to.
     #[arg(long)]
     pub account: String,
+}
+
+/// `--state`: a post state by its stored name.
+fn parse_state(s: &str) -> Result<OutboxState, String> {
+    OutboxState::parse(s.trim()).ok_or_else(|| {
+        let known: Vec<&str> = OutboxState::ALL.iter().map(|s| s.as_str()).collect();
+        format!("{s:?} is not a post state (known: {})", known.join(", "))
+    })
 }

@@ -1,5 +1,5 @@
 //! What became of each item a poll or a preview looked at, and why, in words a person
-//! reads: post, held by the flood guard, or skipped (backlog policy, older than `max_age`
+//! reads: post, held by the flood guard, waiting for review, or skipped (backlog policy, older than `max_age`
 //! with its date, filtered by which pattern of which key, duplicate of which feed's item,
 //! not composable; for an item seen before, a changed headline and its reply); and the
 //! one-line summary of a feed ("BBC World: 64 items, 0 to post:
@@ -31,6 +31,8 @@ pub enum Fate {
     /// Held by the flood guard until `release`: the poll brought `new` items to post,
     /// more than `limit`.
     Held { new: usize, limit: usize },
+    /// Composed, and waiting for an editor (the feed says `review = true`).
+    Review,
     /// Present at the feed's first poll and left out by its backlog policy.
     Backlog(Backlog),
     /// Dated before `now - max_age`.
@@ -67,6 +69,9 @@ impl Fate {
                 "held by the flood guard ({new} new items in one poll, flood_limit {limit}); \
                  `feed2threads release FEED` publishes them"
             ),
+            Fate::Review => "waits for review (review = true); `feed2threads queue approve ID` \
+                 queues it"
+                .into(),
             Fate::Backlog(policy) => format!(
                 "skip: backlog at the feed's first poll (backlog = \"{policy}\"{})",
                 match policy {
@@ -115,6 +120,8 @@ pub struct Tally {
     pub items: usize,
     pub to_post: usize,
     pub held: usize,
+    /// Composed and waiting for an editor.
+    pub review: usize,
     pub backlog: usize,
     pub too_old: usize,
     pub filtered: usize,
@@ -131,6 +138,7 @@ impl Tally {
             items: c.items,
             to_post: c.queued,
             held: c.held,
+            review: c.review,
             backlog: c.backlog,
             too_old: c.too_old,
             filtered: c.filtered,
@@ -150,6 +158,7 @@ impl Tally {
             match f.fate {
                 Fate::Post => t.to_post += 1,
                 Fate::Held { .. } => t.held += 1,
+                Fate::Review => t.review += 1,
                 Fate::Backlog(_) => t.backlog += 1,
                 Fate::TooOld { .. } => t.too_old += 1,
                 Fate::Filtered { .. } => t.filtered += 1,
@@ -169,6 +178,7 @@ impl Tally {
         );
         let parts: Vec<String> = [
             (self.held, "held by the flood guard".to_string()),
+            (self.review, "waiting for review".into()),
             (self.backlog, "backlog".into()),
             (self.too_old, older),
             (self.filtered, "filtered".into()),

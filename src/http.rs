@@ -6,8 +6,10 @@
 //! orchestrators and load balancers read the status, people read the line. `/metrics` renders
 //! the Prometheus exposition of the recorder `metrics::install` set up.
 //!
-//! The server only reads: it never touches the outbox, never sees a token, and stops when the
-//! caller's shutdown token fires. It must not be started for `run --once` or `--dry-run`
+//! With `http.desk = true` it also serves the editors' desk under `/desk` ([`crate::desk`]),
+//! the only part that changes posts (behind a login and CSRF tokens). The rest only reads:
+//! it never touches the outbox, never sees a token, and stops when the caller's shutdown
+//! token fires. It must not be started for `run --once` or `--dry-run`
 //! (the caller decides; this module does not know about commands).
 
 use crate::health::StoreHealth;
@@ -94,6 +96,8 @@ pub struct HttpState {
     /// `/healthz` says 503 once the last beat is older than this.
     pub stale_after: Duration,
     pub metrics: PrometheusHandle,
+    /// The editors' desk, when `http.desk = true`.
+    pub desk: Option<crate::desk::Desk>,
     /// The store's failures as the daemon meets them; `None`: only the ping is checked.
     pub store_health: Option<StoreHealth>,
 }
@@ -106,8 +110,15 @@ impl HttpState {
             liveness,
             stale_after: DEFAULT_STALE_AFTER,
             metrics,
+            desk: None,
             store_health: None,
         }
+    }
+
+    /// Serve the desk under `/desk` too.
+    pub fn with_desk(mut self, desk: Option<crate::desk::Desk>) -> Self {
+        self.desk = desk;
+        self
     }
 
     /// `/healthz` says 503, with the reason, while the daemon meets store failures.
@@ -163,7 +174,15 @@ pub async fn serve_on(
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "serving /healthz and /metrics");
+        let desk = if state.desk.is_some() {
+            " and /desk"
+        } else {
+            ""
+        };
+        tracing::info!(%addr, "serving /healthz, /metrics{desk}");
+        if state.desk.is_some() && !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "the desk is served on a non-loopback address: put it behind a reverse proxy with TLS (see the README's Desk section)");
+        }
     }
     let upkeep = {
         let handle = state.metrics.clone();
@@ -178,7 +197,9 @@ pub async fn serve_on(
             }
         })
     };
-    let result = axum::serve(listener, router(state))
+    // The peer's address: the desk's failed-login limit, and whether to trust a proxy.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
         .map_err(HttpError::Serve);
@@ -194,6 +215,8 @@ pub struct Endpoint {
     store: Store,
     liveness: Liveness,
     health: StoreHealth,
+    /// The editors' desk, served under `/desk` wherever the endpoint moves.
+    desk: Option<crate::desk::Desk>,
     serving: Arc<tokio::sync::Mutex<Serving>>,
 }
 
@@ -223,8 +246,15 @@ impl Endpoint {
             store,
             liveness,
             health,
+            desk: None,
             serving: Arc::default(),
         }
+    }
+
+    /// Serve the desk under `/desk` too (`http.desk = true`).
+    pub fn with_desk(mut self, desk: Option<crate::desk::Desk>) -> Self {
+        self.desk = desk;
+        self
     }
 
     /// Serves on `listen` (`None`: not at all). Nothing happens when it already does. A
@@ -293,7 +323,8 @@ impl Endpoint {
     ) -> Result<(), HttpError> {
         let metrics = crate::metrics::install().map_err(|e| HttpError::Metrics(e.to_string()))?;
         let state = HttpState::new(self.store.clone(), self.liveness.clone(), metrics)
-            .with_store_health(self.health.clone());
+            .with_store_health(self.health.clone())
+            .with_desk(self.desk.clone());
         let stop = CancellationToken::new();
         serving.addr = listener.local_addr().ok();
         serving.listen = Some(listen);
@@ -317,10 +348,15 @@ impl Endpoint {
 
 /// The routes, for callers that mount them elsewhere.
 pub fn router(state: HttpState) -> Router {
-    Router::new()
+    let desk = state.desk.as_ref().map(crate::desk::Desk::router);
+    let ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state);
+    match desk {
+        Some(desk) => ops.merge(desk),
+        None => ops,
+    }
 }
 
 async fn healthz(State(state): State<HttpState>) -> Response {

@@ -29,6 +29,9 @@
 //! - `auth`: the `auth` command: Meta's OAuth flow or a token import, stored in `store`.
 //! - `opml`: the `import-opml` command: OPML export → `[[feeds]]` blocks.
 //! - `http`: the `/healthz` and `/metrics` endpoint, and the run loop's `Liveness` pulse.
+//! - `desk`: the editors' web page under `/desk` (sessions, CSRF, templates).
+//! - `review`: editorial actions on posts (approve, edit, release, retry, drop), shared by
+//!   the CLI and the desk, each checked and logged with who acted.
 //! - `metrics`: every Prometheus metric name and the helpers that record them.
 //! - `notify`: systemd `sd_notify` readiness, watchdog and stopping messages.
 //! - `tokens`: the configured access tokens against the stored ones (seed, warn once).
@@ -41,6 +44,7 @@ pub mod compose;
 pub mod config;
 pub mod corrections;
 pub mod daemon;
+pub mod desk;
 pub mod fate;
 pub mod feed;
 pub mod health;
@@ -54,6 +58,7 @@ pub mod poll;
 pub mod printout;
 pub mod procstat;
 pub mod publish;
+pub mod review;
 pub mod run_mode;
 pub mod schedule;
 pub mod scheduler;

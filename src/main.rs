@@ -16,6 +16,16 @@ fn main() -> ExitCode {
         cli.log_format == LogFormat::Json,
         cli.log_format == LogFormat::Text,
     );
+    // Needs no config: it makes a value for one.
+    if matches!(cli.command, feed2threads::cli::Command::DeskPassword) {
+        return match commands::desk_password::run(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                say(&format!("error: {e:#}"));
+                ExitCode::from(1)
+            }
+        };
+    }
     let settings = match commands::load_settings(cli.config.as_deref(), &cli.command) {
         Ok(s) => s,
         Err(e) => {

@@ -266,6 +266,7 @@ pub fn set_outbox_counts(
 ) {
     let due = counts.queued - waits.window - waits.cap;
     for (state, n) in [
+        ("review", counts.review),
         ("held", counts.held),
         ("queued", due),
         ("waiting_window", waits.window),

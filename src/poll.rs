@@ -17,7 +17,7 @@ use crate::schedule::{self, CacheHint, Limits};
 use crate::store::feeds::FeedFailure;
 use crate::store::items::FeedSuccess;
 use crate::store::{
-    FeedRow, IngestItem, ItemDisposition, PendingCommit, Recognised, Store, StoreError,
+    Entry, FeedRow, IngestItem, ItemDisposition, PendingCommit, Recognised, Store, StoreError,
 };
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -148,6 +148,8 @@ pub struct IngestCounts {
     pub new: usize,
     pub queued: usize,
     pub held: usize,
+    /// Composed for a feed with `review = true`: waiting for an editor.
+    pub review: usize,
     pub backlog: usize,
     pub too_old: usize,
     pub filtered: usize,
@@ -164,9 +166,19 @@ pub struct PollReport {
     pub queued: Vec<Post>,
     /// Posts the flood guard held.
     pub held: Vec<Post>,
+    /// Posts waiting for an editor's review (`review = true`).
+    pub review: Vec<Post>,
     /// With [`Poller::explain`]: each item recognised for the first time (duplicates
     /// included) and its fate, oldest first; empty otherwise.
     pub fates: Vec<ItemFate>,
+}
+
+/// The posts one poll put in the outbox, by the state they entered it in.
+#[derive(Debug, Default)]
+struct Entered {
+    queued: Vec<Post>,
+    held: Vec<Post>,
+    review: Vec<Post>,
 }
 
 /// The fates of one ingest, and the duplicates whose originals are still to be looked up
@@ -342,7 +354,7 @@ impl Poller {
             feed_name: &feed.name,
             feed_title: parsed.title.as_deref(),
         };
-        let (counts, queued, held, pending, explained) = self
+        let (counts, entered, pending, explained) = self
             .ingest(
                 feed,
                 row,
@@ -398,6 +410,7 @@ impl Poller {
             new = counts.new,
             queued = counts.queued,
             held = counts.held,
+            review = counts.review,
             backlog = counts.backlog,
             too_old = counts.too_old,
             filtered = counts.filtered,
@@ -410,8 +423,9 @@ impl Poller {
         Ok(PollReport {
             result: PollResult::Ingested(counts),
             next_check_at: next,
-            queued,
-            held,
+            queued: entered.queued,
+            held: entered.held,
+            review: entered.review,
             fates,
         })
     }
@@ -422,6 +436,7 @@ impl Poller {
             next_check_at,
             queued: Vec::new(),
             held: Vec::new(),
+            review: Vec::new(),
             fates: Vec::new(),
         }
     }
@@ -551,16 +566,7 @@ impl Poller {
         ctx: &FeedContext<'_>,
         now: DateTime<Utc>,
         mut success: FeedSuccess<'_>,
-    ) -> Result<
-        (
-            IngestCounts,
-            Vec<Post>,
-            Vec<Post>,
-            Option<PendingCommit>,
-            Explained,
-        ),
-        PollError,
-    > {
+    ) -> Result<(IngestCounts, Entered, Option<PendingCommit>, Explained), PollError> {
         let ingest_items: Vec<IngestItem> = items
             .iter()
             .zip(identify(items))
@@ -677,6 +683,11 @@ impl Poller {
                 &decisions,
                 &recognised,
                 reasons,
+                if feed.review {
+                    Fate::Review
+                } else {
+                    Fate::Post
+                },
                 |new| Fate::Held {
                     new,
                     limit: feed.flood_limit,
@@ -699,8 +710,7 @@ impl Poller {
         );
         let ids = tx.record(&to_record, now.timestamp()).await?;
 
-        let mut queued = Vec::new();
-        let mut held = Vec::new();
+        let mut entered = Entered::default();
         for ((i, disposition, post), item_id) in decisions.into_iter().zip(ids) {
             match disposition {
                 ItemDisposition::Backlog => counts.backlog += 1,
@@ -710,17 +720,25 @@ impl Poller {
                 ItemDisposition::Queued | ItemDisposition::Held | ItemDisposition::Duplicate => {}
             }
             let Some(post) = post else { continue };
-            let is_held = disposition == ItemDisposition::Held;
-            let date = items[i].date().map(|d| d.timestamp());
-            tx.enqueue(item_id, &post, is_held, date, now.timestamp())
-                .await?;
-            if is_held {
-                counts.held += 1;
-                held.push(post);
+            // The flood guard wins over review: a held flood is released (or dropped) as a
+            // whole or by the piece, and releasing is itself an editor's decision.
+            let entry = if disposition == ItemDisposition::Held {
+                Entry::Held
+            } else if feed.review {
+                Entry::Review
             } else {
-                counts.queued += 1;
-                queued.push(post);
-            }
+                Entry::Queued
+            };
+            let date = items[i].date().map(|d| d.timestamp());
+            tx.enqueue(item_id, &post, entry, date, now.timestamp())
+                .await?;
+            let (count, posts) = match entry {
+                Entry::Held => (&mut counts.held, &mut entered.held),
+                Entry::Review => (&mut counts.review, &mut entered.review),
+                Entry::Queued => (&mut counts.queued, &mut entered.queued),
+            };
+            *count += 1;
+            posts.push(post);
         }
 
         success.new_items = i64::try_from(counts.new).unwrap_or(i64::MAX);
@@ -737,7 +755,7 @@ impl Poller {
             tracing::debug!(write_ms = turn_held.as_millis() as u64, "ingest written");
             Some(pending)
         };
-        Ok((counts, queued, held, pending, explained))
+        Ok((counts, entered, pending, explained))
     }
 }
 
@@ -749,6 +767,7 @@ fn explain_fates(
     decisions: &[(usize, ItemDisposition, Option<Post>)],
     recognised: &[Recognised],
     mut reasons: HashMap<usize, Fate>,
+    queued: Fate,
     held: impl Fn(usize) -> Fate,
 ) -> Explained {
     let title = |i: usize| {
@@ -766,7 +785,7 @@ fn explain_fates(
     let mut explained = Explained::default();
     for (i, disposition, _) in decisions {
         let fate = match disposition {
-            ItemDisposition::Queued => Fate::Post,
+            ItemDisposition::Queued => queued.clone(),
             ItemDisposition::Held => held(held_count),
             _ => match reasons.remove(i) {
                 Some(fate) => fate,

@@ -64,8 +64,11 @@ pub fn write_poll(out: &mut dyn Write, feed: &FeedSettings, report: &PollReport)
     for post in &report.held {
         write_post(out, name, post, "would hold (flood guard)")?;
     }
+    for post in &report.review {
+        write_post(out, name, post, "would wait for review")?;
+    }
     for item in report.fates.iter().filter(|f| !f.fate.posts()) {
-        if matches!(item.fate, Fate::Held { .. }) {
+        if matches!(item.fate, Fate::Held { .. } | Fate::Review) {
             continue; // shown above with its post
         }
         write_fate(out, name, item)?;

@@ -2,13 +2,15 @@
 //! line names and turns its result into an exit code.
 //!
 //! Read-only commands (`status`, `queue list`, `preview`, `check`) and those that act
-//! through the store (`release`, `queue retry|drop`, `auth`) never take the daemon lock:
+//! through the store (`release`, `queue approve|edit|release|retry|drop`, `auth`) never
+//! take the daemon lock:
 //! they work beside a running daemon. Only `run` (live) does.
 //!
 //! Must not: wire the daemon's components (that is `app`'s) or hold SQL.
 
 pub mod auth;
 pub mod check;
+pub mod desk_password;
 pub mod import_opml;
 pub mod preview;
 pub mod queue;
@@ -90,8 +92,12 @@ pub async fn dispatch(settings: &Settings, command: Command) -> Result<ExitCode>
                 ExitCode::from(1)
             })
         }
-        Command::Release { feed } => {
-            release::release(settings, &feed, &mut stdout).await?;
+        Command::Release(args) => {
+            release::release(settings, &args, &mut stdout).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DeskPassword => {
+            desk_password::run(&mut stdout)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Queue(cmd) => {

@@ -19,13 +19,15 @@ use std::io::Write;
 use std::sync::Arc;
 
 pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Write) -> Result<()> {
-    let (name, url, composer, max_age) = match settings.feed(&args.feed) {
+    // A URL that is no configured feed's has no `review` key: its posts would go out.
+    let (name, url, composer, max_age, review) = match settings.feed(&args.feed) {
         // Shown redacted: a name that defaults to the URL may carry credentials.
         Some(feed) => (
             redact_url(&feed.name).into_owned(),
             feed.url.clone(),
             feed.composer.clone(),
             feed.max_age,
+            feed.review,
         ),
         None => {
             let url = url::Url::parse(&args.feed).map_err(|_| {
@@ -48,6 +50,7 @@ pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Writ
                 url,
                 Arc::new(composer),
                 settings.default_max_age,
+                false,
             )
         }
     };
@@ -109,6 +112,10 @@ pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Writ
             _ => match composer.filter(item) {
                 FilterDecision::Reject { reason } => Fate::Filtered { reason },
                 FilterDecision::Accept => match composer.compose(item, &ctx) {
+                    Ok(post) if review => {
+                        write_post(out, &name, &post, "would wait for review")?;
+                        Fate::Review
+                    }
                     Ok(post) => {
                         write_post(out, &name, &post, "post")?;
                         Fate::Post
@@ -128,7 +135,8 @@ pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Writ
                 .unwrap_or_else(|| "(untitled)".to_string()),
             fate,
         };
-        if !fate.fate.posts() {
+        // A post (to go, or to wait for review) is shown above as it will appear.
+        if !fate.fate.posts() && fate.fate != Fate::Review {
             write_fate(out, &name, &fate)?;
         }
         fates.push(fate);

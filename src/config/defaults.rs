@@ -3,7 +3,7 @@
 //! `check` prints the resolved values, so a default changed here shows there too. Must not
 //! parse or validate anything: the other modules read these constants.
 
-use crate::config::Backlog;
+use crate::config::{Backlog, ReleaseOrder};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
@@ -62,6 +62,8 @@ pub const BACKLOG: Backlog = Backlog::Skip;
 pub const MAX_AGE: Option<Duration> = Some(Duration::from_secs(2 * DAY));
 pub const FLOOD_LIMIT: usize = 25;
 pub const MAX_ITEMS: usize = 500;
+pub const REVIEW: bool = false;
+pub const RELEASE_ORDER: ReleaseOrder = ReleaseOrder::Oldest;
 
 /// Upper bounds of durations, in seconds (const generics of `durations::up_to`). Each is
 /// far above any sensible value and far below what would overflow the time arithmetic

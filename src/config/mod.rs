@@ -133,6 +133,19 @@ pub struct ThreadsSettings {
 pub struct HttpSettings {
     /// `None` when `listen = "off"`.
     pub listen: Option<SocketAddr>,
+    /// The editors' web page under `/desk`: `None` unless `desk = true`.
+    pub desk: Option<DeskSettings>,
+}
+
+/// `[http] desk = true`: who may log in to the desk.
+#[derive(Debug, Clone)]
+pub struct DeskSettings {
+    /// The editors' password as an argon2 PHC string (`$argon2id$v=19$…`), checked by
+    /// `check`. Not the password, but kept as a secret all the same: it allows guessing
+    /// offline.
+    pub password_hash: SecretString,
+    /// Where the hash is configured (for `check`, which never prints it).
+    pub password_hash_source: SecretSource,
 }
 
 /// When `status --check` says a human is needed.
@@ -191,6 +204,10 @@ pub struct FeedSettings {
     /// At most this many items of one document are considered (newest by date, then
     /// document order).
     pub max_items: usize,
+    /// Composed posts wait for an editor (`review` state) instead of entering the queue.
+    pub review: bool,
+    /// The order in which a released flood is published.
+    pub release_order: ReleaseOrder,
     pub compose: ComposeOptions,
     pub composer: Arc<Composer>,
     /// When the feed's posts may go out (`hours`, `days`, in its `timezone`); `None`:
@@ -221,6 +238,29 @@ pub enum Backlog {
     All,
     /// Publish the newest N.
     Latest(usize),
+}
+
+/// The order in which the posts of a released flood are published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReleaseOrder {
+    /// The oldest story first, like the rest of the queue (the default).
+    #[default]
+    Oldest,
+    /// The newest story first: after a long hold, the freshest news leads.
+    Newest,
+}
+
+impl ReleaseOrder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseOrder::Oldest => "oldest",
+            ReleaseOrder::Newest => "newest",
+        }
+    }
+
+    pub fn newest_first(self) -> bool {
+        self == ReleaseOrder::Newest
+    }
 }
 
 impl std::fmt::Display for Backlog {

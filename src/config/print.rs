@@ -23,9 +23,7 @@ pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> 
             max_outage: Some(settings.store_max_outage),
         },
         threads: threads(settings),
-        http: RawHttp {
-            listen: Some(settings.http.listen),
-        },
+        http: http(settings),
         fetch: fetch(settings),
         status: RawStatus {
             feed_failing_after: Some(settings.status.feed_failing_after),
@@ -79,6 +77,17 @@ fn threads(settings: &Settings) -> RawThreads {
         scopes: Some(t.scopes.clone()),
         publish_timeout: Some(t.publish_timeout),
         request_timeout: Some(t.request_timeout),
+    }
+}
+
+fn http(settings: &Settings) -> RawHttp {
+    let desk = settings.http.desk.as_ref();
+    let hash = SecretKeys::from_source(desk.map(|d| &d.password_hash_source));
+    RawHttp {
+        listen: Some(settings.http.listen),
+        desk: Some(desk.is_some()),
+        desk_password_hash: hash.literal,
+        desk_password_hash_file: hash.file,
     }
 }
 
@@ -143,6 +152,8 @@ fn feed(f: &FeedSettings, inherited: &ComposeOptions) -> RawFeed {
         max_age: Some(f.max_age),
         flood_limit: Some(f.flood_limit),
         max_items: Some(f.max_items),
+        review: Some(f.review),
+        release_order: Some(f.release_order),
         hours: f.window.and_then(|w| w.hours),
         days: f.window.map(|w| w.days).filter(|d| *d != Days::ALL),
         max_per_hour: f.caps.per_hour,

@@ -7,7 +7,7 @@
 //! exactly the keys a user may write.
 
 use super::defaults::max;
-use super::{Backlog, FeedSchedule, durations, secrets, values};
+use super::{Backlog, FeedSchedule, ReleaseOrder, durations, secrets, values};
 use crate::compose::{ImageFallback, LinkIn, LongText, MediaMode, ReplyControl};
 use crate::corrections::OnUpdate;
 use crate::publish::caps::Overflow;
@@ -93,6 +93,12 @@ pub(super) struct RawHttp {
         serialize_with = "values::serialize_listen"
     )]
     pub listen: Option<Option<SocketAddr>>,
+    /// Serve the editors' desk under `/desk`.
+    pub desk: Option<bool>,
+    /// argon2 PHC string of the desk's password; or `desk_password_hash_file`.
+    #[serde(serialize_with = "secrets::serialize_redacted")]
+    pub desk_password_hash: Option<SecretString>,
+    pub desk_password_hash_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -230,6 +236,13 @@ pub(super) struct RawFeed {
     pub flood_limit: Option<usize>,
     #[serde(deserialize_with = "values::at_least_one")]
     pub max_items: Option<usize>,
+    // editorial control
+    pub review: Option<bool>,
+    #[serde(
+        deserialize_with = "values::choice",
+        serialize_with = "values::serialize_choice"
+    )]
+    pub release_order: Option<ReleaseOrder>,
     // composition
     pub template: Option<String>,
     #[serde(
@@ -319,6 +332,8 @@ impl RawFeed {
             max_age: self.max_age.or(d.max_age),
             flood_limit: self.flood_limit.or(d.flood_limit),
             max_items: self.max_items.or(d.max_items),
+            review: self.review.or(d.review),
+            release_order: self.release_order.or(d.release_order),
             template: self.template.or(d.template),
             timezone: self.timezone.or(d.timezone),
             link_params: self.link_params.or(d.link_params),

@@ -7,11 +7,11 @@
 
 use super::defaults;
 use super::editorial;
-use super::raw::{RawAccount, RawConfig, RawFeed, RawFetch, RawStatus, RawThreads};
+use super::raw::{RawAccount, RawConfig, RawFeed, RawFetch, RawHttp, RawStatus, RawThreads};
 use super::secrets::SecretKeys;
 use super::{
-    AccountSettings, ConfigError, FeedSchedule, FeedSettings, FetchSettings, HttpSettings,
-    Settings, StatusSettings, ThreadsSettings, key_error,
+    AccountSettings, ConfigError, DeskSettings, FeedSchedule, FeedSettings, FetchSettings,
+    HttpSettings, Settings, StatusSettings, ThreadsSettings, key_error,
 };
 use crate::compose::{ComposeError, ComposeOptions, Composer};
 use std::path::Path;
@@ -41,9 +41,7 @@ pub(super) fn settings(raw: RawConfig, source: &Path) -> Result<Settings, Config
         store_url,
         store_max_outage: raw.store.max_outage.unwrap_or(defaults::STORE_MAX_OUTAGE),
         threads: threads(raw.threads)?,
-        http: HttpSettings {
-            listen: raw.http.listen.unwrap_or(Some(defaults::LISTEN)),
-        },
+        http: http(raw.http)?,
         fetch: fetch(raw.fetch),
         status: status(raw.status),
         accounts,
@@ -110,6 +108,56 @@ fn is_loopback(url: &Url) -> bool {
 fn or_default_url(value: Option<Url>, default: &str) -> Url {
     value.unwrap_or_else(|| {
         Url::parse(default).expect("the built-in defaults are valid URLs (a unit test loads them)")
+    })
+}
+
+fn http(raw: RawHttp) -> Result<HttpSettings, ConfigError> {
+    let listen = raw.listen.unwrap_or(Some(defaults::LISTEN));
+    let hash = SecretKeys {
+        literal: raw.desk_password_hash,
+        env: None,
+        file: raw.desk_password_hash_file,
+    };
+    if hash.literal.is_some() && hash.file.is_some() {
+        return Err(ConfigError::Conflict {
+            key: "http.desk_password_hash".into(),
+            alternatives: vec![
+                "http.desk_password_hash".into(),
+                "http.desk_password_hash_file".into(),
+            ],
+        });
+    }
+    let source = hash.source();
+    let password_hash = hash.read("http.desk_password_hash")?;
+    if let Some(hash) = &password_hash {
+        let key = match source {
+            Some(super::SecretSource::File(_)) => "http.desk_password_hash_file",
+            _ => "http.desk_password_hash",
+        };
+        crate::desk::password::check_hash_format(hash).map_err(|e| key_error(key, e))?;
+    }
+    if raw.desk != Some(true) {
+        return Ok(HttpSettings { listen, desk: None });
+    }
+    if listen.is_none() {
+        return Err(key_error(
+            "http.desk",
+            "the desk is served by the HTTP listener, and http.listen is \"off\"; give http.listen an address (\"127.0.0.1:9464\")",
+        ));
+    }
+    let (Some(password_hash), Some(password_hash_source)) = (password_hash, source) else {
+        return Err(key_error(
+            "http.desk",
+            "needs http.desk_password_hash (or http.desk_password_hash_file): the argon2 hash \
+             of the editors' password; make one with `feed2threads desk-password`",
+        ));
+    };
+    Ok(HttpSettings {
+        listen,
+        desk: Some(DeskSettings {
+            password_hash,
+            password_hash_source,
+        }),
     })
 }
 
@@ -325,6 +373,8 @@ impl Feeds {
             max_age: options.max_age.unwrap_or(defaults::MAX_AGE),
             flood_limit: options.flood_limit.unwrap_or(defaults::FLOOD_LIMIT),
             max_items: options.max_items.unwrap_or(defaults::MAX_ITEMS),
+            review: options.review.unwrap_or(defaults::REVIEW),
+            release_order: options.release_order.unwrap_or(defaults::RELEASE_ORDER),
             compose,
             composer,
             window,

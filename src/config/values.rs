@@ -7,7 +7,7 @@
 //! key. Must not know key names or cross-key rules (those are `validate`'s).
 
 use super::defaults;
-use super::{Backlog, FeedSchedule};
+use super::{Backlog, FeedSchedule, ReleaseOrder};
 use crate::compose::{ImageFallback, LinkIn, LongText, MediaMode, ReplyControl};
 use crate::corrections::OnUpdate;
 use crate::publish::caps::Overflow;
@@ -46,6 +46,19 @@ impl Choice for Backlog {
     }
     fn to_config(&self) -> String {
         self.to_string()
+    }
+}
+
+impl Choice for ReleaseOrder {
+    fn from_config(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "oldest" => Ok(ReleaseOrder::Oldest),
+            "newest" => Ok(ReleaseOrder::Newest),
+            _ => Err(format!("{text:?} is not \"oldest\" or \"newest\"")),
+        }
+    }
+    fn to_config(&self) -> String {
+        self.as_str().to_owned()
     }
 }
 
@@ -442,6 +455,9 @@ mod tests {
     fn choices_read_back_what_they_print() {
         for b in [Backlog::Skip, Backlog::All, Backlog::Latest(3)] {
             assert_eq!(Backlog::from_config(&b.to_config()), Ok(b));
+        }
+        for o in [ReleaseOrder::Oldest, ReleaseOrder::Newest] {
+            assert_eq!(ReleaseOrder::from_config(&o.to_config()), Ok(o));
         }
         for m in [MediaMode::Text, MediaMode::Image] {
             assert_eq!(MediaMode::from_config(&m.to_config()), Ok(m));

@@ -74,6 +74,8 @@ enum Event {
     StoreGaveUp(Outage),
     Reload,
     Polled(Finished),
+    /// An editor queued posts on the desk.
+    DeskQueued,
     Tick,
 }
 
@@ -145,6 +147,11 @@ impl Daemon {
                         break end;
                     }
                 }
+                Event::DeskQueued => {
+                    if let Some(generation) = &self.publishers {
+                        generation.publishers.poke_all();
+                    }
+                }
                 Event::Tick => {}
             }
         };
@@ -156,6 +163,7 @@ impl Daemon {
             .scheduler
             .sleep_from(Instant::now(), self.wiring.options.cadence.tick);
         let health = self.wiring.health.clone();
+        let desk_poke = self.wiring.desk_poke.clone();
         let reload = self.signals.reload.as_mut();
         let reload = async move {
             match reload {
@@ -167,6 +175,7 @@ impl Daemon {
             () = self.signals.shutdown.cancelled() => Event::Stop,
             outage = health.gave_up() => Event::StoreGaveUp(outage),
             Some(()) = reload => Event::Reload,
+            () = desk_poke.notified() => Event::DeskQueued,
             Some(done) = self.polls.next(), if !self.polls.is_empty() => Event::Polled(done),
             () = tokio::time::sleep(sleep) => Event::Tick,
         }
@@ -256,7 +265,8 @@ impl Daemon {
         crate::metrics::record_fetch(&feed.name, report.result.label(), elapsed);
         match &report.result {
             PollResult::Ingested(c) => {
-                crate::metrics::record_new_items(&feed.name, (c.queued + c.held) as u64);
+                let composed = c.queued + c.held + c.review;
+                crate::metrics::record_new_items(&feed.name, composed as u64);
                 crate::metrics::record_held(&feed.name, c.held as u64);
             }
             PollResult::Failed { .. } => self.report.failed_polls += 1,
@@ -366,6 +376,11 @@ impl Daemon {
                     None
                 }
             };
+        if let Some(desk) = &self.wiring.desk
+            && !desk.reconfigure(&new)
+        {
+            tracing::warn!("http.desk was turned off: the desk stays up until a restart");
+        }
         self.scheduler
             .replace(configured.scheduled, crate::store::now_unix());
         self.poller = configured.poller;

@@ -173,6 +173,7 @@ mod tests {
             updated_at: 1_800_000_010,
             published_at: None,
             claimed_by: None,
+            queue_order: 0,
             options: Default::default(),
         }
     }

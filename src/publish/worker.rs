@@ -157,6 +157,8 @@ pub struct AccountPublisher {
     permalinks_due: bool,
     /// The quota wake-up already logged, so a long wait is logged once.
     quota_logged: Option<i64>,
+    /// When posts waiting for review were last looked at for `max_age`.
+    reviews_swept: Option<Instant>,
     /// Where store failures are reported (the daemon's); `None` when driven by a test.
     health: Option<StoreHealth>,
 }
@@ -241,6 +243,7 @@ impl AccountPublisher {
             hold: None,
             permalinks_due: false,
             quota_logged: None,
+            reviews_swept: None,
             health: None,
         })
     }
@@ -292,6 +295,7 @@ impl AccountPublisher {
             // step that looked just before the last commit and found nothing would end the
             // run with that account's posts still queued.)
             let draining = self.drain.is_cancelled();
+            self.sweep_reviews().await;
             let outcome = match self.try_publish_next().await {
                 Ok(outcome) => {
                     store_trouble.reset();
@@ -389,6 +393,21 @@ impl AccountPublisher {
                 None
             }
             Outcome::Interrupted => Some(Ending::Stopped),
+        }
+    }
+
+    /// Expire posts that waited for review past their feed's `max_age`, at most once per
+    /// `idle_recheck`. A store failure is logged and tried again next time.
+    async fn sweep_reviews(&mut self) {
+        let due = self
+            .reviews_swept
+            .is_none_or(|at| at.elapsed() >= self.config.idle_recheck);
+        if !due {
+            return;
+        }
+        self.reviews_swept = Some(Instant::now());
+        if let Err(e) = self.expire_stale_reviews().await {
+            tracing::warn!(account = %self.settings.name, "cannot look at the posts waiting for review: {e}");
         }
     }
 

@@ -133,7 +133,8 @@ impl Store {
         .await?
         .rows_affected();
         // Queued by when the change was seen, not by its story's date (see `QUEUE_ORDER`).
-        sqlx::query("UPDATE outbox SET item_date = NULL WHERE id = ?")
+        sqlx::query("UPDATE outbox SET queue_order = ? WHERE id = ?")
+            .bind(now)
             .bind(reply)
             .execute(&mut *conn)
             .await?;

@@ -244,7 +244,7 @@ impl IngestTx {
         &mut self,
         item_id: i64,
         post: &Post,
-        held: bool,
+        entry: super::outbox::Entry,
         item_date: Option<i64>,
         now: i64,
     ) -> StoreResult<i64> {
@@ -255,7 +255,7 @@ impl IngestTx {
                 feed_id: self.feed_id,
                 item_id,
                 post,
-                held,
+                entry,
                 item_date,
             },
             now,

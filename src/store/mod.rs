@@ -3,8 +3,9 @@
 //! One file per table group: `feeds` (poll state), `items` (recognised items, the
 //! account-wide seen set, and the ingest transaction), `outbox` (the publishing queue, its
 //! typed states, the workers' claims and every conditional transition), `accounts`
-//! (tokens, quota, pause state), `admin` (operator actions on the queue), `attention`
-//! (what `status` reads to say whether a human is needed).
+//! (tokens, quota, pause state), `admin` (operator and editor actions on the queue:
+//! approve, edit, release, retry, drop), `attention` (what `status` reads to say whether a
+//! human is needed).
 //! The SQL sticks to what SQLite and PostgreSQL share where it can (integer unix times,
 //! `ON CONFLICT`, `RETURNING`), so a Postgres backend can follow.
 //!
@@ -36,12 +37,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use accounts::AccountRow;
+pub use admin::{AdminOutcome, PostFilter, PostOrder, ReleaseRequest, Released};
 pub use feeds::{FeedConfig, FeedRow};
 pub use group_commit::PendingCommit;
 pub use items::{IngestItem, IngestTx, ItemDisposition, Recognised};
 pub use lock::{DaemonLock, LockError, LockHolder};
 pub use outbox::{
-    Claim, Claimed, Held, Holder, MediaType, OutboxRow, OutboxState, PostOptions, PostWait,
+    Claim, Claimed, Entry, Held, Holder, MediaType, OutboxRow, OutboxState, PostOptions, PostWait,
     Transition, WaitCounts, WaitKind,
 };
 

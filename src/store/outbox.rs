@@ -1,14 +1,18 @@
 //! The outbox: composed posts waiting for, going through, or done with publishing.
 //!
 //! States ([`OutboxState`]):
-//! `held` → `queued` → `container_created` → `publishing` → `published`,
+//! `review` / `held` → `queued` → `container_created` → `publishing` → `published`,
 //! or `failed` / `expired` / `dropped`. Each transition is committed before the network
 //! call that depends on it.
+//!
+//! The queue's order is the `queue_order` column (then the id): a post's story date when
+//! it enters, rewritten only when a flood is released newest first (see `admin`).
 //!
 //! Here: the row, queueing a post, and the reads (the queue, counts, the publish ledger).
 //! `state`: the column types. `claim`: the publishing worker's claim and every transition
 //! of a claimed post. `waits`: why queued posts wait (posting windows, caps). `replies`:
-//! replies to published posts, which are outbox rows too. Operator actions live in `admin`.
+//! replies to published posts, which are outbox rows too. Operator actions (an editor's,
+//! from the CLI or the desk) live in `admin`.
 
 mod claim;
 mod replies;
@@ -52,6 +56,8 @@ pub struct OutboxRow {
     pub published_at: Option<i64>,
     /// The worker holding the post (see `claim`); `None` while nobody does.
     pub claimed_by: Option<String>,
+    /// Where the post stands in its account's queue: smallest first, then by id.
+    pub queue_order: i64,
     /// Threads' options the post was composed with, and what it replies to.
     #[sqlx(flatten)]
     pub options: PostOptions,
@@ -74,15 +80,36 @@ pub struct PostOptions {
 pub(crate) const OUTBOX_COLUMNS: &str = "id, account_id, item_id, feed_id, state, text, \
     link_attachment, topic_tag, media_type, image_url, alt_text, reply_control, container_id, \
     container_created_at, publish_started_at, media_id, permalink, attempts, last_error, \
-    not_before, item_date, created_at, updated_at, published_at, claimed_by, \
+    not_before, item_date, created_at, updated_at, published_at, claimed_by, queue_order, \
     text_attachment, attachment_link, reply_approvals, ghost, first_reply, reply_to";
+
+/// The state a composed post enters the outbox in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// Ready for the publisher.
+    Queued,
+    /// Held by the flood guard until released.
+    Held,
+    /// Waiting for an editor (the feed says `review = true`).
+    Review,
+}
+
+impl Entry {
+    pub fn state(self) -> OutboxState {
+        match self {
+            Entry::Queued => OutboxState::Queued,
+            Entry::Held => OutboxState::Held,
+            Entry::Review => OutboxState::Review,
+        }
+    }
+}
 
 pub(crate) struct NewPost<'a> {
     pub account_id: i64,
     pub feed_id: i64,
     pub item_id: i64,
     pub post: &'a Post,
-    pub held: bool,
+    pub entry: Entry,
     pub item_date: Option<i64>,
 }
 
@@ -95,17 +122,16 @@ pub(crate) async fn insert(
         Media::Text => (None, None),
         Media::Image { url, alt_text } => (Some(url.as_str()), Some(alt_text.as_str())),
     };
-    let state = if new.held {
-        OutboxState::Held
-    } else {
-        OutboxState::Queued
-    };
+    let state = new.entry.state();
+    // The oldest story first: its own date, else when we queued it.
+    let queue_order = new.item_date.unwrap_or(now);
     let attachment = new.post.text_attachment.as_ref();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO outbox (account_id, item_id, feed_id, state, text, link_attachment, \
-         topic_tag, media_type, image_url, alt_text, reply_control, item_date, created_at, updated_at, \
-         text_attachment, attachment_link, reply_approvals, ghost, first_reply) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         topic_tag, media_type, image_url, alt_text, reply_control, item_date, created_at, \
+         updated_at, queue_order, text_attachment, attachment_link, reply_approvals, ghost, \
+         first_reply) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(new.account_id)
     .bind(new.item_id)
@@ -121,6 +147,7 @@ pub(crate) async fn insert(
     .bind(new.item_date)
     .bind(now)
     .bind(now)
+    .bind(queue_order)
     .bind(attachment.map(|a| a.plaintext()))
     .bind(attachment.and_then(|a| a.link()))
     .bind(new.post.reply_approvals)
@@ -134,6 +161,8 @@ pub(crate) async fn insert(
 /// Outbox counts of one account.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboxCounts {
+    /// Waiting for an editor.
+    pub review: i64,
     pub held: i64,
     pub queued: i64,
     pub in_flight: i64,
@@ -142,24 +171,6 @@ pub struct OutboxCounts {
 }
 
 impl Store {
-    /// Move the posts the flood guard held for a feed into the queue.
-    pub async fn release_held(&self, feed_id: i64, now: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'queued', updated_at = ? WHERE feed_id = ? AND state = 'held'",
-        )
-        .bind(now)
-        .bind(feed_id)
-        .execute(self.pool())
-        .await?;
-        sqlx::query(
-            "UPDATE items SET disposition = 'queued' WHERE feed_id = ? AND disposition = 'held'",
-        )
-        .bind(feed_id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
-    }
-
     pub async fn outbox_by_id(&self, id: i64) -> StoreResult<Option<OutboxRow>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?"
@@ -189,7 +200,7 @@ impl Store {
     pub async fn outbox_counts(&self, account_id: i64, now: i64) -> StoreResult<OutboxCounts> {
         let rows: Vec<(OutboxState, i64)> = sqlx::query_as(
             "SELECT state, COUNT(*) FROM outbox WHERE account_id = ? \
-             AND state IN ('held', 'queued', 'container_created', 'publishing', 'failed') \
+             AND state IN ('review', 'held', 'queued', 'container_created', 'publishing', 'failed') \
              GROUP BY state",
         )
         .bind(account_id)
@@ -198,6 +209,7 @@ impl Store {
         let mut counts = OutboxCounts::default();
         for (state, n) in rows {
             match state {
+                OutboxState::Review => counts.review = n,
                 OutboxState::Held => counts.held = n,
                 OutboxState::Queued => counts.queued = n,
                 OutboxState::Failed => counts.failed = n,
@@ -222,12 +234,13 @@ impl Store {
 // ---------------------------------------------------------------------------------------
 
 /// The queue order: replies first (a reply finishes what its published post began), then
-/// the oldest story first (its own date, else when we queued it), ties by insertion order.
-/// A correction's reply (`store::corrections`) is news of its own: it queues with the
-/// stories, by when the change was seen (it has no item date), so a feed that rewrites its
-/// headlines cannot starve the newsroom's new stories.
-pub(crate) const QUEUE_ORDER: &str = "(reply_to IS NULL OR id IN (SELECT reply_id FROM correction_replies)), \
-     COALESCE(item_date, created_at), id";
+/// `queue_order` (the story's date, else when we queued it, unless a release reordered its
+/// batch newest first), ties by insertion order. A correction's reply
+/// (`store::corrections`) is news of its own: it queues with the stories, by when the
+/// change was seen (its `queue_order`), so a feed that rewrites its headlines cannot starve
+/// the newsroom's new stories.
+pub(crate) const QUEUE_ORDER: &str =
+    "(reply_to IS NULL OR id IN (SELECT reply_id FROM correction_replies)), queue_order, id";
 
 impl Store {
     /// Posts of the account in flight (`container_created`, `publishing`), whoever holds

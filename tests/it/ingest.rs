@@ -330,7 +330,12 @@ async fn flood_guard_holds_a_burst_until_released() {
 
     let out = {
         let mut buf = Vec::new();
-        feed2threads::commands::release::release(&h.settings, "f", &mut buf)
+        let args = feed2threads::cli::ReleaseArgs {
+            feed: "f".into(),
+            latest: None,
+            drop_rest: false,
+        };
+        feed2threads::commands::release::release(&h.settings, &args, &mut buf)
             .await
             .unwrap();
         String::from_utf8(buf).unwrap()

@@ -110,7 +110,15 @@ async fn held_and_failed_posts_turn_check_red_until_released_retried_or_dropped(
         .unwrap();
     let news = store.feed_by_name("news").await.unwrap().unwrap();
     store
-        .release_held(news.id, feed2threads::store::now_unix())
+        .release_feed(
+            news.id,
+            feed2threads::store::admin::ReleaseRequest {
+                latest: None,
+                drop_rest: false,
+                newest_first: false,
+            },
+            feed2threads::store::now_unix(),
+        )
         .await
         .unwrap();
     store.close().await;

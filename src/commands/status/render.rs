@@ -67,6 +67,7 @@ fn account_json(a: &AccountView) -> Value {
         "name": a.name,
         "username": a.username,
         "queued": a.counts.queued,
+        "review": a.counts.review,
         "waiting_window": a.waits.window,
         "waiting_cap": a.waits.cap,
         "held": a.counts.held,
@@ -159,9 +160,16 @@ fn account_text(a: &AccountView, now: i64, out: &mut dyn Write) -> io::Result<()
     let c = &a.counts;
     writeln!(
         out,
-        "  queue:          {} queued ({} waiting for a posting window, {} for a cap), {} held, \
-         {} in flight, {} failed; {} published in the last 24 h",
-        c.queued, a.waits.window, a.waits.cap, c.held, c.in_flight, c.failed, c.published_24h
+        "  queue:          {} queued ({} waiting for a posting window, {} for a cap), {} \
+         waiting for review, {} held, {} in flight, {} failed; {} published in the last 24 h",
+        c.queued,
+        a.waits.window,
+        a.waits.cap,
+        c.review,
+        c.held,
+        c.in_flight,
+        c.failed,
+        c.published_24h
     )?;
     writeln!(out, "  quota:          {}", quota_text(&a.quota, now))?;
     writeln!(out, "  next publish:   {}", when_opt(a.next_publish, now))?;

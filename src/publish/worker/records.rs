@@ -226,6 +226,33 @@ impl AccountPublisher {
         Ok(stored)
     }
 
+    /// Expire the posts waiting for review whose story grew older than their feed's
+    /// `max_age`, as a queued post would be: nobody approved them in time.
+    pub async fn expire_stale_reviews(&self) -> Result<u64, PublishError> {
+        let now = now_unix();
+        let mut expired = 0;
+        for (post, feed, born) in self.store.review_ages(self.account_id).await? {
+            let Some(max_age) = self.feeds.get(&feed).and_then(|f| f.max_age) else {
+                continue;
+            };
+            let max = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+            if now.saturating_sub(born) <= max {
+                continue;
+            }
+            let reason = format!(
+                "the story is older than max_age ({}) and was not approved",
+                humantime::format_duration(max_age)
+            );
+            if self.store.expire_review(post, &reason, now).await?
+                == crate::store::AdminOutcome::Done
+            {
+                tracing::warn!(post, "expired while waiting for review: {reason}");
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+
     /// Drop a queued post whose story is older than its feed's `max_age`.
     pub(super) async fn expire_if_old(
         &mut self,

@@ -614,6 +614,7 @@ mod tests {
             updated_at: 0,
             published_at: None,
             claimed_by: Some("w".into()),
+            queue_order: 0,
             options: Default::default(),
         }
     }

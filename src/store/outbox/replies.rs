@@ -68,8 +68,8 @@ pub(in crate::store) async fn insert_reply(
     };
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO outbox (account_id, item_id, feed_id, state, text, media_type, item_date, \
-         reply_to, created_at, updated_at) \
-         SELECT account_id, ?, feed_id, 'queued', ?, 'TEXT', item_date, id, ?, ? \
+         queue_order, reply_to, created_at, updated_at) \
+         SELECT account_id, ?, feed_id, 'queued', ?, 'TEXT', item_date, queue_order, id, ?, ? \
          FROM outbox WHERE id = ? RETURNING id",
     )
     .bind(item)

@@ -9,11 +9,14 @@ use std::fmt;
 
 /// Where a post is in its life. Stored as its snake_case name (`container_created`).
 ///
-/// `held` → `queued` → `container_created` → `publishing` → `published`, or `failed` /
-/// `expired` / `dropped`.
+/// `review` / `held` → `queued` → `container_created` → `publishing` → `published`, or
+/// `failed` / `expired` / `dropped`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
 #[sqlx(type_name = "TEXT", rename_all = "snake_case")]
 pub enum OutboxState {
+    /// Composed for a feed with `review = true`: waits for an editor to approve (or edit,
+    /// or drop) it. No worker touches it.
+    Review,
     /// Held by the flood guard until an operator runs `release`.
     Held,
     /// Waiting for its turn (a worker may already hold it: see `claimed_by`).
@@ -32,7 +35,8 @@ pub enum OutboxState {
 }
 
 impl OutboxState {
-    pub const ALL: [OutboxState; 8] = [
+    pub const ALL: [OutboxState; 9] = [
+        OutboxState::Review,
         OutboxState::Held,
         OutboxState::Queued,
         OutboxState::ContainerCreated,
@@ -46,6 +50,7 @@ impl OutboxState {
     /// The stored value.
     pub fn as_str(self) -> &'static str {
         match self {
+            OutboxState::Review => "review",
             OutboxState::Held => "held",
             OutboxState::Queued => "queued",
             OutboxState::ContainerCreated => "container_created",
@@ -67,6 +72,12 @@ impl OutboxState {
             self,
             OutboxState::ContainerCreated | OutboxState::Publishing
         )
+    }
+
+    /// States in which a post waits for a person (an editor's review, a flood release):
+    /// nothing publishes it until someone acts.
+    pub fn waits_for_a_person(self) -> bool {
+        matches!(self, OutboxState::Review | OutboxState::Held)
     }
 
     /// States a publishing worker still has work in.

@@ -97,6 +97,8 @@ pub struct TestApp {
     pub options: AppOptions,
     /// `Settings::store_max_outage`, when set.
     pub max_outage: Option<Duration>,
+    /// `http.desk = true` with this password hash.
+    desk_hash: Option<String>,
 }
 
 impl TestApp {
@@ -121,6 +123,7 @@ impl TestApp {
                 test_panic_in_poll_of: None,
             },
             max_outage: None,
+            desk_hash: None,
         }
     }
 
@@ -180,6 +183,13 @@ impl TestApp {
         self
     }
 
+    /// Serve the desk too (`http.desk = true`), with this argon2 password hash.
+    pub fn with_desk(mut self, password_hash: &str) -> Self {
+        self.http = true;
+        self.desk_hash = Some(password_hash.to_owned());
+        self
+    }
+
     /// Keep the store at `path` (a tmpfs, say) instead of the temporary directory.
     pub fn with_store_at(mut self, path: &Path) -> Self {
         self.db = path.to_path_buf();
@@ -205,9 +215,12 @@ impl TestApp {
     /// The whole config.
     pub fn config_text(&self) -> String {
         let listen = if self.http { "127.0.0.1:0" } else { "off" };
+        let desk = self.desk_hash.as_ref().map_or(String::new(), |hash| {
+            format!("desk = true\ndesk_password_hash = \"{hash}\"\n")
+        });
         format!(
             "[store]\nurl = \"{}\"\n[threads]\napi_base = \"{}\"\npublish_timeout = \"3s\"\n\
-             request_timeout = \"3s\"\n[http]\nlisten = \"{listen}\"\n{}\n[defaults]\n{}\n{}{}",
+             request_timeout = \"3s\"\n[http]\nlisten = \"{listen}\"\n{desk}{}\n[defaults]\n{}\n{}{}",
             self.db_url(),
             self.fake.base_url(),
             self.sections.join("\n"),
