@@ -123,7 +123,9 @@ impl PostGate {
         })
     }
 
-    /// `unix` as wall-clock time in the feed's window zone (else the account's, else UTC).
+    /// `unix` as RFC 3339 in the feed's window zone (else the account's, else UTC), as
+    /// `human::timestamp` writes times for people, but in the zone the window is read in:
+    /// `2026-03-30T06:30:00+02:00`.
     fn local_time(&self, unix: i64) -> String {
         let tz = self
             .feed_window
@@ -131,7 +133,10 @@ impl PostGate {
             .map_or(Tz::UTC, |w| w.tz);
         DateTime::<Utc>::from_timestamp(unix, 0).map_or_else(
             || unix.to_string(),
-            |t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
+            |t| {
+                t.with_timezone(&tz)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            },
         )
     }
 }
@@ -166,7 +171,7 @@ mod tests {
                 assert_eq!(until, at("2026-03-29T04:30:00Z"));
                 assert_eq!(kind, WaitKind::Window);
                 assert!(note.contains("06:30-23:00 (Europe/Berlin)"), "{note}");
-                assert!(note.ends_with("2026-03-29 06:30 CEST"), "{note}");
+                assert!(note.ends_with("2026-03-29T06:30:00+02:00"), "{note}");
             }
             d => panic!("{d:?}"),
         }

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::feed_server::{FeedServer, Route};
+use support::rss::{Feed, Story};
 
 const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
 
@@ -22,14 +23,17 @@ fn run(config: &Path, args: &[&str]) -> Output {
 }
 
 fn rss(n: usize) -> String {
-    let mut s = String::from("<rss version=\"2.0\"><channel><title>CLI News</title>");
-    for i in 0..n {
-        let date = (chrono::Utc::now() - chrono::Duration::minutes(i as i64)).to_rfc2822();
-        s.push_str(&format!(
-            "<item><guid>g{i}</guid><link>https://cli.example/{i}</link><title>Headline number {i} &amp; more</title><description>&lt;p&gt;Standfirst {i}.&lt;/p&gt;</description><pubDate>{date}</pubDate></item>"
-        ));
-    }
-    s + "</channel></rss>"
+    Feed::new("CLI News")
+        .stories((0..n).map(|i| {
+            Story::new(
+                format!("g{i}"),
+                format!("https://cli.example/{i}"),
+                format!("Headline number {i} &amp; more"),
+            )
+            .description(format!("&lt;p&gt;Standfirst {i}.&lt;/p&gt;"))
+            .aged(chrono::Duration::minutes(i as i64))
+        }))
+        .rss()
 }
 
 fn write_config(dir: &Path, body: &str) -> std::path::PathBuf {
@@ -233,11 +237,7 @@ async fn sighup_adds_and_removes_feeds_and_rejects_a_bad_config() {
     server.set("/a.xml", Route::feed(rss(1)));
     server.set("/b.xml", Route::feed(rss(1)));
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_addr().port();
     let head = format!(
         "[store]\nurl = \"sqlite://{}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[[accounts]]\nname = \"n\"\n",
         dir.path().join("s.db").display()

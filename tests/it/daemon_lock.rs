@@ -3,28 +3,14 @@
 //! that act through the store keep working beside the daemon, and so does a dry run.
 //! (Before: both daemons picked the same queued posts; 10 queued became 13 published.)
 
-use crate::support::fake_threads::FakeThreads;
-use crate::support::feed_server::{FeedServer, Route};
-use crate::support::rss::rss;
 use crate::support::test_app::TestApp;
 use feed2threads::run_mode::RunMode;
 use feed2threads::store::LockError;
-use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
-
-async fn run(config: &Path, args: &[&str]) -> Output {
-    let child = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("RUST_LOG", "info")
-        .env("FEED2THREADS_TEXT_WAIT", "20ms")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
+async fn run(app: &TestApp, args: &[&str]) -> Output {
+    let child = app.command(args).output();
     tokio::time::timeout(Duration::from_secs(60), child)
         .await
         .expect("the command ends (a hang guard)")
@@ -33,33 +19,15 @@ async fn run(config: &Path, args: &[&str]) -> Output {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_daemon_on_the_same_store_is_refused_naming_the_holder() {
-    let fake = FakeThreads::start();
-    let server = FeedServer::start().await;
-    server.set("/news.xml", Route::feed(rss("news", 3)));
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("feed2threads.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[store]\nurl = \"sqlite://{}\"\n[threads]\napi_base = \"{}\"\n[http]\nlisten = \"off\"\n\
-             [defaults]\nbacklog = \"all\"\n[[accounts]]\nname = \"desk\"\n\
-             access_token = \"{}\"\nmin_interval = \"0s\"\n[[feeds]]\nname = \"news\"\nurl = \"{}\"\n",
-            dir.path().join("store.db").display(),
-            fake.base_url(),
-            fake.token(),
-            server.url("/news.xml")
-        ),
-    )
-    .unwrap();
-    let mut daemon = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("run")
-        .env("RUST_LOG", "info")
-        .env("FEED2THREADS_TEXT_WAIT", "20ms")
+    let app = TestApp::new()
+        .await
+        .with_account("desk")
+        .with_feed("news", "desk", 3);
+    let fake = &app.fake;
+    let mut daemon = app
+        .command(&["run"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let pid = daemon.id().unwrap();
@@ -73,7 +41,7 @@ async fn a_second_daemon_on_the_same_store_is_refused_naming_the_holder() {
     }
 
     for args in [&["run"][..], &["run", "--once"][..]] {
-        let second = run(&cfg, args).await;
+        let second = run(&app, args).await;
         let err = String::from_utf8_lossy(&second.stderr);
         assert_eq!(second.status.code(), Some(1), "{args:?}: {err}");
         assert!(
@@ -86,10 +54,10 @@ async fn a_second_daemon_on_the_same_store_is_refused_naming_the_holder() {
     }
 
     // Beside it: what reads, and what acts through the store.
-    let status = run(&cfg, &["status", "--json"]).await;
+    let status = run(&app, &["status", "--json"]).await;
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(doc["accounts"][0]["published_24h"], 3);
-    let list = run(&cfg, &["queue", "list"]).await;
+    let list = run(&app, &["queue", "list"]).await;
     assert!(list.status.success());
     assert_eq!(
         String::from_utf8_lossy(&list.stdout)
@@ -97,13 +65,13 @@ async fn a_second_daemon_on_the_same_store_is_refused_naming_the_holder() {
             .count(),
         3
     );
-    let release = run(&cfg, &["release", "news"]).await;
+    let release = run(&app, &["release", "news"]).await;
     assert!(
         release.status.success(),
         "{}",
         String::from_utf8_lossy(&release.stderr)
     );
-    let dry = run(&cfg, &["run", "--once", "--dry-run"]).await;
+    let dry = run(&app, &["run", "--once", "--dry-run"]).await;
     assert!(
         dry.status.success(),
         "{}",
@@ -122,7 +90,7 @@ async fn a_second_daemon_on_the_same_store_is_refused_naming_the_holder() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
     // Released with the daemon: cron's next run goes ahead.
-    let after = run(&cfg, &["run", "--once"]).await;
+    let after = run(&app, &["run", "--once"]).await;
     assert!(
         after.status.success(),
         "{}",

@@ -5,6 +5,7 @@
 use crate::publish::{drive, fast, harness, harness_with, published, rss};
 use crate::support::fake_threads::FakeThreads;
 use crate::support::feed_server::{FeedServer, Route};
+use crate::support::rss::{Feed, Story};
 use feed2threads::compose::{
     ComposeOptions, Composer, FeedContext, LimitError, LinkIn, LongText, MAX_ATTACHMENT_BYTES,
     Media, MediaMode, Post, PostText, TextAttachment,
@@ -162,16 +163,16 @@ fn post_check_refuses_attachments_where_the_api_does() {
 /// An RSS feed of `n` stories with long bodies.
 fn long_rss(n: usize) -> String {
     let body = "The council met again and the debate went on for hours. ".repeat(30);
-    let mut s = String::from(
-        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Long</title><link>https://news.example/</link>\n",
-    );
-    for i in 0..n {
-        s.push_str(&format!(
-            "<item><guid>long-{i}</guid><link>https://news.example/long/{i}</link><title>Long story {i}</title><description>{body}</description></item>\n"
-        ));
-    }
-    s.push_str("</channel></rss>\n");
-    s
+    Feed::new("Long")
+        .stories((0..n).map(|i| {
+            Story::new(
+                format!("long-{i}"),
+                format!("https://news.example/long/{i}"),
+                format!("Long story {i}"),
+            )
+            .description(body.as_str())
+        }))
+        .rss()
 }
 
 #[tokio::test]

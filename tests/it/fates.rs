@@ -5,24 +5,20 @@
 //! summary, also when nothing would be posted.
 
 use crate::support::feed_server::Route;
+use crate::support::rss::{Feed, Story};
 use crate::support::test_app::TestApp;
-use chrono::{Duration as Age, Utc};
+use chrono::Duration as Age;
 use std::process::Command;
 
 /// One item: guid and link from `slug`, dated `age` ago.
-fn item(slug: &str, title: &str, age: Age) -> String {
-    let date = (Utc::now() - age).to_rfc2822();
-    format!(
-        "<item><guid>{slug}</guid><link>https://news.example/{slug}</link><title>{title}</title>\
-         <description>About {title}.</description><pubDate>{date}</pubDate></item>\n"
-    )
+fn item(slug: &str, title: &str, age: Age) -> Story {
+    Story::new(slug, format!("https://news.example/{slug}"), title)
+        .description(format!("About {title}."))
+        .aged(age)
 }
 
-fn document(items: &[String]) -> String {
-    format!(
-        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Fates</title>\n{}</channel></rss>",
-        items.concat()
-    )
+fn document(items: &[Story]) -> String {
+    Feed::new("Fates").stories(items.iter().cloned()).rss()
 }
 
 #[tokio::test]
@@ -53,7 +49,11 @@ async fn a_dry_run_gives_each_item_its_fate_and_each_feed_a_summary() {
             item("w-old", "Last week's summit", Age::days(5)),
             item("w-ad", "Sponsored: a great offer", Age::minutes(15)),
             // The same story as front's (same link), under another guid.
-            "<item><guid>w-a</guid><link>https://news.example/story-a</link><title>Storm hits the coast (world)</title></item>\n".to_string(),
+            Story::new(
+                "w-a",
+                "https://news.example/story-a",
+                "Storm hits the coast (world)",
+            ),
         ])),
     );
     let (report, printed) = app.dry_run_once().await;
@@ -139,7 +139,7 @@ async fn a_flood_is_shown_held_with_the_limit() {
         Route::feed(document(&[item("x-0", "First", Age::minutes(60))])),
     );
     assert_eq!(app.run_once().await.exit_code(), 0);
-    let mut items: Vec<String> = (1..=4)
+    let mut items: Vec<Story> = (1..=4)
         .map(|i| item(&format!("x-{i}"), &format!("Burst {i}"), Age::minutes(i)))
         .collect();
     items.push(item("x-0", "First", Age::minutes(60)));

@@ -477,9 +477,7 @@ async fn slow_headers_time_out_too() {
 #[tokio::test]
 async fn connection_refused_is_connect() {
     // Bind, note the port, close: nothing listens there any more.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = support::free_addr().port();
     let err = failed(&fetcher(), &get(&format!("http://127.0.0.1:{port}/feed"))).await;
     assert_eq!(err.class(), "connect", "{err}");
     assert!(err.to_string().contains("127.0.0.1"), "{err}");

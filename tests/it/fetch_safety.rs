@@ -194,10 +194,7 @@ async fn credentials_never_reach_fetch_errors() {
     server.set("/loop-b", Route::redirect(302, "/loop-a?token=tok3n"));
     let fetcher = Fetcher::new(config()).unwrap();
     // A closed port: the connect error quotes the URL in reqwest's message.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let closed = support::free_addr().port();
     let urls = [
         format!("http://jane:s3cr3t@127.0.0.1:{closed}/feed?apikey=tok3n"),
         format!(

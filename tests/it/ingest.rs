@@ -9,36 +9,25 @@ use feed2threads::poll::{PollReport, PollResult, Poller};
 use feed2threads::store::{Store, now_unix};
 use std::path::{Path, PathBuf};
 use support::feed_server::{FeedServer, Route};
+use support::rss::{Feed, Story};
 
 /// One RSS item: guid, link, title, hours ago.
 struct It<'a>(&'a str, &'a str, &'a str, i64);
 
+fn feed(items: &[It<'_>]) -> Feed {
+    Feed::new("Test News").stories(items.iter().map(|It(guid, link, title, hours)| {
+        Story::new(*guid, *link, *title)
+            .description(format!("About {title}."))
+            .aged(chrono::Duration::hours(*hours))
+    }))
+}
+
 fn rss(items: &[It<'_>]) -> String {
-    let mut s = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Test News</title><link>https://news.example/</link>\n",
-    );
-    for It(guid, link, title, hours) in items {
-        let date = (chrono::Utc::now() - chrono::Duration::hours(*hours)).to_rfc2822();
-        s.push_str(&format!(
-            "<item><guid>{guid}</guid><link>{link}</link><title>{title}</title><description>About {title}.</description><pubDate>{date}</pubDate></item>\n"
-        ));
-    }
-    s.push_str("</channel></rss>\n");
-    s
+    feed(items).rss()
 }
 
 fn atom(items: &[It<'_>]) -> String {
-    let mut s = String::from(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Test News</title><id>urn:test</id><updated>2026-01-01T00:00:00Z</updated>\n",
-    );
-    for It(id, link, title, hours) in items {
-        let date = (chrono::Utc::now() - chrono::Duration::hours(*hours)).to_rfc3339();
-        s.push_str(&format!(
-            "<entry><id>{id}</id><link rel=\"alternate\" href=\"{link}\"/><title>{title}</title><updated>{date}</updated><summary>About {title}.</summary></entry>\n"
-        ));
-    }
-    s.push_str("</feed>\n");
-    s
+    feed(items).atom()
 }
 
 struct Harness {

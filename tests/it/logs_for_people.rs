@@ -3,41 +3,24 @@
 //! times as RFC 3339 with zone plus "in 57 days", a `published` line with the post's first
 //! words and permalink, a line for each pacing wait, and no colour codes off a terminal.
 
-use crate::support::fake_threads::FakeThreads;
-use crate::support::feed_server::{FeedServer, Route};
-use crate::support::rss::rss;
+use crate::support::test_app::TestApp;
 use serde_json::Value;
-use std::path::Path;
 use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
-
-fn config(dir: &Path, fake: &FakeThreads, feed: &str, min_interval: &str) -> std::path::PathBuf {
-    let path = dir.join("feed2threads.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[store]\nurl = \"sqlite://{}\"\n[threads]\napi_base = \"{}\"\n[http]\nlisten = \"off\"\n\
-             [defaults]\nbacklog = \"all\"\n[[accounts]]\nname = \"desk\"\naccess_token = \"{}\"\n\
-             min_interval = \"{min_interval}\"\n[[feeds]]\nname = \"news\"\naccount = \"desk\"\nurl = \"{feed}\"\n",
-            dir.join("store.db").display(),
-            fake.base_url(),
-            fake.token(),
-        ),
+/// Account `desk` (the fake's token, `min_interval`), feed `news` of `stories` stories.
+async fn app(stories: usize, min_interval: &str) -> TestApp {
+    let app = TestApp::new().await;
+    let token = app.fake.token();
+    app.with_account_toml(
+        "desk",
+        &format!("access_token = \"{token}\"\nmin_interval = \"{min_interval}\""),
     )
-    .unwrap();
-    path
+    .with_feed("news", "desk", stories)
 }
 
-async fn run(config: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = tokio::process::Command::new(BIN);
-    cmd.arg("--config")
-        .arg(config)
-        .args(args)
-        .env("FEED2THREADS_TEXT_WAIT", "20ms")
-        .env("RUST_LOG", "info")
-        .env_remove("NO_COLOR")
-        .kill_on_drop(true);
+async fn run(app: &TestApp, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = app.command(args);
+    cmd.env_remove("NO_COLOR");
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -65,12 +48,9 @@ fn strings(v: &Value, out: &mut Vec<(String, String)>, key: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_once_logs_are_written_for_people() {
-    let fake = FakeThreads::start();
-    let server = FeedServer::start().await;
-    server.set("/news.xml", Route::feed(rss("news", 3)));
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &fake, &server.url("/news.xml"), "1s");
-    let out = run(&cfg, &["--log-format", "json", "run", "--once"], &[]).await;
+    let app = app(3, "1s").await;
+    let fake = &app.fake;
+    let out = run(&app, &["--log-format", "json", "run", "--once"], &[]).await;
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert_eq!(fake.posts().len(), 3);
@@ -141,15 +121,11 @@ async fn run_once_logs_are_written_for_people() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn text_logs_carry_no_colour_codes_off_a_terminal() {
-    let fake = FakeThreads::start();
-    let server = FeedServer::start().await;
-    server.set("/news.xml", Route::feed(rss("news", 1)));
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &fake, &server.url("/news.xml"), "0s");
+    let app = app(1, "0s").await;
     // Text asked for, stderr a pipe: plain text. And with NO_COLOR too.
     for envs in [&[][..], &[("NO_COLOR", "1")][..]] {
         let out = run(
-            &cfg,
+            &app,
             &["--log-format", "text", "run", "--once", "--dry-run"],
             envs,
         )

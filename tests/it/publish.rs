@@ -22,56 +22,25 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::feed_server::{FeedServer, Route};
+use support::test_app::TestApp;
 use tokio_util::sync::CancellationToken;
 
-const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
-
-/// Waits short enough for tests, in the production proportions.
+/// Waits short enough for tests, in the production proportions (the same as
+/// [`TestApp`](support::test_app::TestApp)'s).
 pub(crate) fn fast() -> PublishConfig {
-    PublishConfig {
-        text_first_wait: Duration::from_millis(10),
-        text_poll: Duration::from_millis(10),
-        text_poll_cap: Duration::from_millis(50),
-        text_ready_timeout: Duration::from_secs(2),
-        media_first_wait: Duration::from_millis(20),
-        media_poll: Duration::from_millis(20),
-        media_ready_timeout: Duration::from_secs(2),
-        not_ready_wait: Duration::from_millis(20),
-        not_ready_retries: 3,
-        retry_base: Duration::from_millis(30),
-        retry_cap: Duration::from_millis(300),
-        quota_refresh: Duration::from_secs(600),
-        quota_recheck: Duration::from_millis(500),
-        idle_recheck: Duration::from_millis(200),
-        search_slack: Duration::from_secs(300),
-        token_check: Duration::from_secs(6 * 3600),
-        max_unknown_rounds: 3,
-        once_max_failures: 5,
-    }
+    support::test_app::fast_publish()
 }
 
-/// An RSS feed of `n` stories `prefix-0..n`, dated `n-i` minutes ago (so story 0 is the
+/// An RSS feed of `n` stories `prefix-0..n`, dated `2 * (n-i)` minutes ago (so story 0 is the
 /// oldest), with an image enclosure when `images`.
 pub(crate) fn rss(prefix: &str, n: usize, images: bool) -> String {
-    let mut s = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Test News</title><link>https://news.example/</link>\n",
-    );
-    for i in 0..n {
-        let minutes = i64::try_from(n - i).unwrap() * 2;
-        let date = (chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc2822();
-        let enclosure = if images {
-            format!(
-                "<enclosure url=\"https://img.example/{prefix}/{i}.jpg\" type=\"image/jpeg\" length=\"1000\"/>"
-            )
-        } else {
-            String::new()
-        };
-        s.push_str(&format!(
-            "<item><guid>{prefix}-{i}</guid><link>https://news.example/{prefix}/{i}</link><title>{prefix} story number {i}</title><description>What happened in {prefix} story {i}.</description><pubDate>{date}</pubDate>{enclosure}</item>\n"
-        ));
-    }
-    s.push_str("</channel></rss>\n");
-    s
+    let stories = support::rss::numbered(prefix, n, chrono::Duration::minutes(2));
+    let stories = if images {
+        support::rss::with_images(prefix, stories)
+    } else {
+        stories
+    };
+    support::rss::Feed::new("Test News").stories(stories).rss()
 }
 
 pub(crate) struct Harness {
@@ -979,86 +948,67 @@ async fn account_without_token_is_paused_with_advice() {
 // ----------------------------------------------------------------------------------------
 // The real binary: --once drains, dry run writes nothing, SIGTERM finishes the publish.
 
-fn binary_config(dir: &Path, fake: &FakeThreads, feed_url: &str) -> PathBuf {
-    let path = dir.join("feed2threads.toml");
-    let text = format!(
-        "[store]\nurl = \"sqlite://{}\"\n[threads]\napi_base = \"{}\"\n[http]\nlisten = \"off\"\n\
-         [[accounts]]\nname = \"newsroom\"\naccess_token = \"{}\"\nmin_interval = \"0s\"\n\
-         [[feeds]]\nname = \"news\"\nurl = \"{feed_url}\"\nbacklog = \"all\"\n",
-        dir.join("bin.db").display(),
-        fake.base_url(),
-        fake.token()
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+/// Account `newsroom`, feed `news` of `stories` stories (backlog "all").
+async fn binary_app(stories: usize) -> TestApp {
+    TestApp::new()
+        .await
+        .with_account("newsroom")
+        .with_feed("news", "newsroom", stories)
 }
 
-fn command(config: &Path, dir: &Path, args: &[&str]) -> tokio::process::Command {
+/// The binary on `app`'s config, its log appended to `daemon.log` ([`daemon_log`]).
+fn command(app: &TestApp, args: &[&str]) -> tokio::process::Command {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join("daemon.log"))
+        .open(app.dir().join("daemon.log"))
         .unwrap();
-    let mut c = tokio::process::Command::new(BIN);
-    c.arg("--config")
-        .arg(config)
-        .args(args)
-        .env("FEED2THREADS_TEXT_WAIT", "20ms")
-        .env("FEED2THREADS_RETRY_WAIT", "50ms")
-        .env("RUST_LOG", "info")
+    let mut c = app.command(args);
+    c.env("FEED2THREADS_RETRY_WAIT", "50ms")
         .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true);
+        .stderr(log);
     c
+}
+
+fn daemon_log(app: &TestApp) -> String {
+    std::fs::read_to_string(app.dir().join("daemon.log")).unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_once_publishes_everything_and_dry_run_nothing() {
-    let fake = FakeThreads::start();
-    let server = FeedServer::start().await;
-    server.set("/news.xml", Route::feed(rss("news", 5, false)));
-    let dir = tempfile::tempdir().unwrap();
-    let config = binary_config(dir.path(), &fake, &server.url("/news.xml"));
+    let app = binary_app(5).await;
+    let fake = &app.fake;
 
-    let status = command(&config, dir.path(), &["run", "--once", "--dry-run"])
+    let status = command(&app, &["run", "--once", "--dry-run"])
         .status()
         .await
         .unwrap();
     assert!(status.success());
     assert_eq!(
-        total_calls(&fake),
+        total_calls(fake),
         0,
         "dry run called {:?}",
         fake.all_calls()
     );
 
-    let status = command(&config, dir.path(), &["run", "--once"])
-        .status()
-        .await
-        .unwrap();
-    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+    let status = command(&app, &["run", "--once"]).status().await.unwrap();
+    let log = daemon_log(&app);
     assert!(status.success(), "{log}");
     assert_eq!(fake.posts().len(), 5, "{log}");
     assert!(fake.duplicates().is_empty());
     assert!(!log.contains(&fake.token()), "token in the log");
     // Nothing left to do: a second run publishes nothing.
-    let status = command(&config, dir.path(), &["run", "--once"])
-        .status()
-        .await
-        .unwrap();
+    let status = command(&app, &["run", "--once"]).status().await.unwrap();
     assert!(status.success());
     assert_eq!(fake.posts().len(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_finishes_the_publish_in_flight_and_exits_0() {
-    let fake = FakeThreads::start();
-    let server = FeedServer::start().await;
-    server.set("/news.xml", Route::feed(rss("news", 3, false)));
+    let app = binary_app(3).await;
+    let fake = &app.fake;
     fake.update(|s| s.publish_delay = Duration::from_millis(1200));
-    let dir = tempfile::tempdir().unwrap();
-    let config = binary_config(dir.path(), &fake, &server.url("/news.xml"));
-    let mut child = command(&config, dir.path(), &["run"]).spawn().unwrap();
+    let mut child = command(&app, &["run"]).spawn().unwrap();
     let pid = child.id().unwrap();
 
     // Wait until the first publish call is in flight (the fake holds its answer for 1.2 s).
@@ -1077,15 +1027,13 @@ async fn sigterm_finishes_the_publish_in_flight_and_exits_0() {
         .await
         .expect("exits after SIGTERM")
         .unwrap();
-    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+    let log = daemon_log(&app);
     assert_eq!(status.code(), Some(0), "{log}");
 
     // The publish in flight completed and was recorded; nothing else was started.
     assert_eq!(fake.calls(Endpoint::Publish), 1, "{log}");
     assert_eq!(fake.posts().len(), 1);
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("bin.db").display()))
-        .await
-        .unwrap();
+    let store = app.open_store().await;
     let mut rows = store.list_outbox(None, 100).await.unwrap();
     rows.sort_by_key(|r| r.id);
     let states: Vec<&str> = rows.iter().map(|r| r.state.as_str()).collect();

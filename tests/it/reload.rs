@@ -4,19 +4,12 @@
 //! stored is reported once, with which one is used and how to switch.
 
 use crate::support::fake_threads::TokenKind;
+use crate::support::free_addr;
 use crate::support::logs::Logs;
 use crate::support::test_app::{Running, TestApp};
 use feed2threads::run_mode::RunMode;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
-
-/// A port nothing listens on right now.
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 /// Rewrites the config with `listen` and reloads, as SIGHUP does.
 fn reload_with_listen(app: &TestApp, running: &Running, listen: &str) {

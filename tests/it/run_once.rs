@@ -3,15 +3,13 @@
 //! quota window), 1 when a post failed or an account is paused, with a closing line that
 //! names them.
 
-use crate::support::fake_threads::{FakeThreads, MediaOutcome, Switches};
-use crate::support::feed_server::{FeedServer, Route};
+use crate::support::fake_threads::MediaOutcome;
+use crate::support::feed_server::Route;
 use crate::support::logs::Logs;
 use crate::support::rss::{rss, rss_with_images};
 use crate::support::test_app::TestApp;
 use feed2threads::daemon::End;
 use feed2threads::publish::Ending;
-
-const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
 
 /// The cron case the race hid in: many accounts with one feed each. Each feed's posts
 /// were queued some milliseconds after its account's publisher had looked for work, found
@@ -20,40 +18,21 @@ const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
 async fn run_once_over_100_accounts_of_one_feed_each_publishes_every_due_post() {
     const ACCOUNTS: usize = 100;
     const STORIES: usize = 3;
-    let fake = FakeThreads::start_with(Switches {
-        quota_total: 10_000,
-        ..Switches::default()
-    });
-    let server = FeedServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = format!(
-        "[store]\nurl = \"sqlite://{}\"\n[threads]\napi_base = \"{}\"\n[http]\nlisten = \"off\"\n\
-         [defaults]\nbacklog = \"all\"\n",
-        dir.path().join("store.db").display(),
-        fake.base_url()
-    );
+    let mut app = TestApp::new().await;
+    app.fake.update(|s| s.quota_total = 10_000);
     for a in 0..ACCOUNTS {
-        let path = format!("/f{a}.xml");
-        server.set(&path, Route::feed(rss(&format!("a{a}"), STORIES)));
-        config.push_str(&format!(
-            "[[accounts]]\nname = \"acc{a}\"\naccess_token = \"{}\"\nmin_interval = \"0s\"\n\
-             [[feeds]]\nname = \"feed{a}\"\naccount = \"acc{a}\"\nurl = \"{}\"\n",
-            fake.token(),
-            server.url(&path)
-        ));
+        app = app.with_account(&format!("acc{a}")).with_feed(
+            &format!("feed{a}"),
+            &format!("acc{a}"),
+            STORIES,
+        );
     }
-    let path = dir.path().join("feed2threads.toml");
-    std::fs::write(&path, config).unwrap();
-    let out = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&path)
-        .args(["--log-format", "json", "run", "--once"])
-        .env("FEED2THREADS_TEXT_WAIT", "20ms")
-        .env("RUST_LOG", "info")
-        .kill_on_drop(true)
+    let out = app
+        .command(&["--log-format", "json", "run", "--once"])
         .output()
         .await
         .unwrap();
+    let fake = &app.fake;
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{}", tail(&log));
     assert_eq!(fake.posts().len(), ACCOUNTS * STORIES, "{}", tail(&log));

@@ -223,10 +223,7 @@ async fn status_shows_the_quota_as_the_api_and_the_ledger_count_it_and_works_wit
     // No network (nothing listens at api_base): shown, not fatal; the daemon's reading
     // and the ledger stay.
     let mut offline = settings.clone();
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let closed = crate::support::free_addr();
     offline.threads.api_base = format!("http://{closed}/").parse().unwrap();
     let (healthy, text) = status(&offline, false).await;
     assert!(healthy, "a failed API read needs no human:\n{text}");

@@ -728,10 +728,7 @@ async fn transient_failures_on_reads_and_creation_are_retry_later() {
 #[tokio::test]
 async fn connection_refused_is_certainly_not_sent() {
     // A port nobody listens on.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = crate::support::free_addr().port();
     let base = url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
     let c = ThreadsClient::new(ClientConfig::new(base)).unwrap();
     let token = SecretString::from("THAAsecret-token-for-refused-connection");

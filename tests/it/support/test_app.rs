@@ -23,11 +23,14 @@ use feed2threads::store::{Store, StoreOptions};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
 
 /// Publisher waits short enough for tests, in the production proportions.
 pub fn fast_publish() -> PublishConfig {
@@ -230,10 +233,31 @@ impl TestApp {
         )
     }
 
-    /// Writes the config file (a reload re-reads it) and parses it.
-    pub fn settings(&self) -> Settings {
+    /// Writes the config file (a reload, or the binary, reads it there); its path.
+    pub fn write_config(&self) -> PathBuf {
         let path = self.config_path();
         std::fs::write(&path, self.config_text()).unwrap();
+        path
+    }
+
+    /// `feed2threads --config <the config> ARGS`: the real binary, as cron or systemd
+    /// starts it, on this app's config (written first), logging at `info`, with the text
+    /// container's wait short (20 ms); stdin closed, killed when dropped.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(BIN);
+        c.arg("--config")
+            .arg(self.write_config())
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("FEED2THREADS_TEXT_WAIT", "20ms")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        c
+    }
+
+    /// Writes the config file (a reload re-reads it) and parses it.
+    pub fn settings(&self) -> Settings {
+        let path = self.write_config();
         let mut settings = Settings::load(&path).unwrap();
         if let Some(limit) = self.max_outage {
             settings.store_max_outage = limit;
