@@ -9,6 +9,7 @@
 use crate::publish::{fast, harness_with};
 use crate::support::fake_threads::FakeThreads;
 use crate::support::feed_server::{FeedServer, Route};
+use crate::support::rss::{Feed, Story};
 use crate::support::test_app::TestApp;
 use feed2threads::publish::{Outcome, WaitReason};
 use feed2threads::store::{OutboxRow, OutboxState, Store};
@@ -17,21 +18,15 @@ const REPLY: &str = "on_update = \"reply\"";
 
 /// An RSS document of stories `(guid, title)`, the first the oldest, all recent.
 fn doc(stories: &[(&str, &str)]) -> String {
-    let mut s = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
-         <title>Test News</title><link>https://news.example/</link>\n",
-    );
-    for (i, (guid, title)) in stories.iter().enumerate() {
-        let minutes = i64::try_from(stories.len() - i).unwrap();
-        let date = (chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc2822();
-        s.push_str(&format!(
-            "<item><guid>{guid}</guid><link>https://news.example/{guid}</link>\
-             <title>{title}</title><description>What happened.</description>\
-             <pubDate>{date}</pubDate></item>\n"
-        ));
-    }
-    s.push_str("</channel></rss>\n");
-    s
+    let n = stories.len();
+    Feed::new("Test News")
+        .stories(stories.iter().enumerate().map(|(i, (guid, title))| {
+            let minutes = i64::try_from(n - i).unwrap();
+            Story::new(*guid, format!("https://news.example/{guid}"), *title)
+                .description("What happened.")
+                .aged(chrono::Duration::minutes(minutes))
+        }))
+        .rss()
 }
 
 /// A daemon with account `desk` (no pacing unless `account` says otherwise) and feed
