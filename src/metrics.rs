@@ -32,7 +32,8 @@ pub const POSTS_PUBLISHED: &str = "feed2threads_posts_published_total";
 pub const POSTS_FAILED: &str = "feed2threads_posts_failed_total";
 /// Replies published (a `link_in = "reply"` post's link, a correction), by account.
 pub const REPLIES_PUBLISHED: &str = "feed2threads_replies_published_total";
-/// Posts dropped without publishing, by account and reason (`overflow`: beyond a cap).
+/// Posts dropped without publishing, by account and reason (`overflow`: beyond a cap;
+/// `superseded`: a correction a newer headline replaced before it went out).
 pub const POSTS_DROPPED: &str = "feed2threads_posts_dropped_total";
 /// Posts in the outbox by account and state; queued posts a posting window or a cap
 /// holds are counted as `waiting_window` / `waiting_cap`, not `queued`.
