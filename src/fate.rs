@@ -1,7 +1,8 @@
 //! What became of each item a poll or a preview looked at, and why, in words a person
 //! reads: post, held by the flood guard, waiting for review, or skipped (backlog policy, older than `max_age`
 //! with its date, filtered by which pattern of which key, duplicate of which feed's item,
-//! not composable); and the one-line summary of a feed ("BBC World: 64 items, 0 to post:
+//! not composable; for an item seen before, a changed headline and its reply); and the
+//! one-line summary of a feed ("BBC World: 64 items, 0 to post:
 //! 61 backlog, 3 older than 2d").
 //!
 //! The decisions are the poll's (`poll`) and the preview's; this module only names them.
@@ -48,6 +49,13 @@ pub enum Fate {
     Duplicate { of: Option<Original> },
     /// It cannot become a valid post.
     Invalid { error: String },
+    /// Seen before, and its headline changed materially since its post was composed
+    /// (`on_update = "reply"`): a reply with the new headline, or `no_reply` says why not.
+    Updated {
+        from: String,
+        to: String,
+        no_reply: Option<String>,
+    },
 }
 
 impl Fate {
@@ -98,6 +106,10 @@ impl Fate {
                 "skip: duplicate of an item the account has already seen".into()
             }
             Fate::Invalid { error } => format!("skip: cannot become a post: {error}"),
+            Fate::Updated { from, to, no_reply } => match no_reply {
+                None => format!("would reply: title changed from {from:?} to {to:?}"),
+                Some(why) => format!("no reply: title changed from {from:?} to {to:?}, but {why}"),
+            },
         }
     }
 }
@@ -160,6 +172,7 @@ impl Tally {
                 Fate::Filtered { .. } => t.filtered += 1,
                 Fate::Duplicate { .. } => t.duplicates += 1,
                 Fate::Invalid { .. } => t.invalid += 1,
+                Fate::Updated { .. } => t.seen_before += 1,
             }
         }
         t
@@ -249,6 +262,15 @@ mod tests {
         assert_eq!(
             dup.describe(),
             "skip: duplicate of \"Storm\" in feed front (guid:1)"
+        );
+        let updated = Fate::Updated {
+            from: "Storm hits coast".into(),
+            to: "Storm misses coast".into(),
+            no_reply: None,
+        };
+        assert_eq!(
+            updated.describe(),
+            "would reply: title changed from \"Storm hits coast\" to \"Storm misses coast\""
         );
         assert!(
             Fate::Backlog(Backlog::Latest(3))

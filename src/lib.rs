@@ -20,6 +20,7 @@
 //! - `feed`: HTTP fetch, parsing, the item model and identity keys.
 //! - `schedule`: when each feed is next due.
 //! - `poll`: one poll of one feed, from fetch to outbox.
+//! - `corrections`: `on_update = "reply"`: a published story's changed headline → a reply.
 //! - `procstat`: the process's own CPU time and peak memory, for logs and the benchmark.
 //! - `compose`: item → post within the API's limits.
 //! - `store`: every SQL statement; the daemon lock; the dry run's in-memory snapshot.
@@ -41,6 +42,7 @@ pub mod cli;
 pub mod commands;
 pub mod compose;
 pub mod config;
+pub mod corrections;
 pub mod daemon;
 pub mod desk;
 pub mod fate;

@@ -30,9 +30,10 @@ pub const HELD_ITEMS: &str = "feed2threads_held_items_total";
 pub const POSTS_PUBLISHED: &str = "feed2threads_posts_published_total";
 /// Posts that failed permanently or for now, by account and reason.
 pub const POSTS_FAILED: &str = "feed2threads_posts_failed_total";
-/// Replies published (a `link_in = "reply"` post's link), by account.
+/// Replies published (a `link_in = "reply"` post's link, a correction), by account.
 pub const REPLIES_PUBLISHED: &str = "feed2threads_replies_published_total";
-/// Posts dropped without publishing, by account and reason (`overflow`: beyond a cap).
+/// Posts dropped without publishing, by account and reason (`overflow`: beyond a cap;
+/// `superseded`: a correction a newer headline replaced before it went out).
 pub const POSTS_DROPPED: &str = "feed2threads_posts_dropped_total";
 /// Posts in the outbox by account and state; queued posts a posting window or a cap
 /// holds are counted as `waiting_window` / `waiting_cap`, not `queued`.
@@ -144,7 +145,7 @@ fn describe() {
     describe_counter!(
         REPLIES_PUBLISHED,
         Unit::Count,
-        "Replies published (the link of a link_in = \"reply\" post), by account."
+        "Replies published (the link of a link_in = \"reply\" post, a correction), by account."
     );
     describe_counter!(
         POSTS_DROPPED,

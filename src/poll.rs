@@ -394,13 +394,30 @@ impl Poller {
             new_items: 0,
         })
         .await?;
+        // Corrections hook (issue 13, `on_update = "reply"`; all of it in
+        // `crate::corrections`): the items' keys and headlines, before the document goes.
+        let sightings = crate::corrections::sightings(feed, &parsed.items);
         drop(parsed);
         drop(body);
         drop(queue_permit);
         if let Some(pending) = pending {
             pending.wait().await?;
         }
-        let fates = self.resolve_duplicates(row, explained).await?;
+        let mut fates = self.resolve_duplicates(row, explained).await?;
+        // Corrections hook, second half: once the poll's own writes are committed, each
+        // published story whose headline changed gets its reply queued.
+        let corrections = crate::corrections::correct(
+            &self.store,
+            feed,
+            row.id,
+            &sightings,
+            self.dry_run,
+            now.timestamp(),
+        )
+        .await?;
+        if self.explain {
+            fates.extend(corrections.iter().map(crate::corrections::Correction::fate));
+        }
         if counts.held > 0 {
             tracing::warn!(
                 held = counts.held,

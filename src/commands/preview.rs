@@ -97,7 +97,7 @@ pub async fn preview(settings: &Settings, args: &PreviewArgs, out: &mut dyn Writ
     )?;
     writeln!(
         out,
-        "# preview reads no store: items seen before, the backlog policy and duplicates are \
+        "# preview reads no store: items seen before (and their changed headlines), the backlog policy and duplicates are \
          for `feed2threads run --once --dry-run` to show\n"
     )?;
     let cutoff = max_age

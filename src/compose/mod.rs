@@ -32,7 +32,7 @@ mod topic;
 pub use extras::{LinkIn, LongText, MAX_ATTACHMENT_BYTES, TextAttachment};
 pub use fit::Fit;
 pub use html::{html_to_line, html_to_text};
-pub use links::{MAX_LINKS, count_links, find_links};
+pub use links::{MAX_LINKS, count_links, find_links, limit_links};
 pub use media::{ImageFallback, MediaMode, ReplyControl};
 pub use template::{DEFAULT_DATE_FORMAT, DEFAULT_TEMPLATE};
 pub use text::{

@@ -215,6 +215,8 @@ pub struct FeedSettings {
     pub window: Option<PostingWindow>,
     /// `max_per_hour`, `max_per_day`, `overflow`.
     pub caps: Caps,
+    /// What a published story's changed headline does (`on_update`).
+    pub on_update: crate::corrections::OnUpdate,
 }
 
 /// When a feed is polled.

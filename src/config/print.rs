@@ -159,6 +159,8 @@ fn feed(f: &FeedSettings, inherited: &ComposeOptions) -> RawFeed {
         max_per_hour: f.caps.per_hour,
         max_per_day: f.caps.per_day,
         overflow: Some(f.caps.overflow).filter(|_| f.caps.is_set()),
+        // Only when set: the default reads back the same, and older outputs stay as they were.
+        on_update: Some(f.on_update).filter(|u| *u != crate::corrections::OnUpdate::Ignore),
         ..compose_keys(&f.compose, inherited)
     }
 }

@@ -9,6 +9,7 @@
 use super::defaults::max;
 use super::{Backlog, FeedSchedule, ReleaseOrder, durations, secrets, values};
 use crate::compose::{ImageFallback, LinkIn, LongText, MediaMode, ReplyControl};
+use crate::corrections::OnUpdate;
 use crate::publish::caps::Overflow;
 use crate::publish::window::{Days, Hours};
 use chrono_tz::Tz;
@@ -303,6 +304,12 @@ pub(super) struct RawFeed {
     )]
     pub link_in: Option<LinkIn>,
     pub ghost_posts: Option<bool>,
+    // corrections: a published story's changed headline
+    #[serde(
+        deserialize_with = "values::choice",
+        serialize_with = "values::serialize_choice"
+    )]
+    pub on_update: Option<OnUpdate>,
 }
 
 impl RawFeed {
@@ -347,6 +354,7 @@ impl RawFeed {
             long_text: self.long_text.or(d.long_text),
             link_in: self.link_in.or(d.link_in),
             ghost_posts: self.ghost_posts.or(d.ghost_posts),
+            on_update: self.on_update.or(d.on_update),
         }
     }
 }

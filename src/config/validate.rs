@@ -379,6 +379,7 @@ impl Feeds {
             composer,
             window,
             caps,
+            on_update: options.on_update.unwrap_or_default(),
         })
     }
 }

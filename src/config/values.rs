@@ -1,7 +1,7 @@
 //! The serde functions of every config value that is not a duration or a secret: sizes,
 //! counts, caps, URLs, addresses, cron expressions, posting windows (`hours`, `days`) and
 //! the choices (`backlog`, `media`, `image_fallback`, `reply_control`, `timezone`,
-//! `overflow`, `long_text`, `link_in`), each read into its own type.
+//! `overflow`, `long_text`, `link_in`, `on_update`), each read into its own type.
 //!
 //! Errors say what is wrong with the value and suggest a fix; serde_path_to_error adds the
 //! key. Must not know key names or cross-key rules (those are `validate`'s).
@@ -9,6 +9,7 @@
 use super::defaults;
 use super::{Backlog, FeedSchedule, ReleaseOrder};
 use crate::compose::{ImageFallback, LinkIn, LongText, MediaMode, ReplyControl};
+use crate::corrections::OnUpdate;
 use crate::publish::caps::Overflow;
 use crate::publish::window::{Days, Hours};
 use chrono_tz::Tz;
@@ -133,6 +134,15 @@ impl Choice for LongText {
 impl Choice for LinkIn {
     fn from_config(text: &str) -> Result<Self, String> {
         LinkIn::parse(text).ok_or_else(|| format!("{text:?} is not \"card\" or \"reply\""))
+    }
+    fn to_config(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+impl Choice for OnUpdate {
+    fn from_config(text: &str) -> Result<Self, String> {
+        OnUpdate::parse(text).ok_or_else(|| format!("{text:?} is not \"ignore\" or \"reply\""))
     }
     fn to_config(&self) -> String {
         self.as_str().to_owned()

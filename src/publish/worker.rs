@@ -44,12 +44,14 @@
 //! calls with the token rule, container polling, the quota and pacing gate. `records`:
 //! making each outcome durable (published, failed, deferred, expired, fallen back to text,
 //! store trouble) and the permalink backfill. `editorial`: posting windows and caps before
-//! a post starts. `replies`: what differs for a reply.
+//! a post starts. `replies`: what differs for a reply. `corrections`: what differs for a
+//! correction's reply (paced; dropped when a newer headline superseded it).
 //!
 //! Must not hold SQL (the store's transitions are used) or decide anything about the post's
 //! content (composed and validated before it was queued).
 
 mod calls;
+mod corrections;
 mod editorial;
 mod records;
 mod replies;

@@ -16,6 +16,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod attention;
+pub mod corrections;
 pub mod feeds;
 mod files;
 mod group_commit;

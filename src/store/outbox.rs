@@ -20,6 +20,7 @@ mod state;
 mod waits;
 
 pub use claim::{Claim, Claimed, Held, Holder};
+pub(super) use replies::insert_reply;
 pub use replies::{FIRST_REPLY_TAG, ReplyTarget};
 pub use state::{MediaType, OutboxState, Transition};
 pub use waits::{PostWait, WaitCounts, WaitKind};
@@ -234,8 +235,12 @@ impl Store {
 
 /// The queue order: replies first (a reply finishes what its published post began), then
 /// `queue_order` (the story's date, else when we queued it, unless a release reordered its
-/// batch newest first), ties by insertion order.
-pub(crate) const QUEUE_ORDER: &str = "(reply_to IS NULL), queue_order, id";
+/// batch newest first), ties by insertion order. A correction's reply
+/// (`store::corrections`) is news of its own: it queues with the stories, by when the
+/// change was seen (its `queue_order`), so a feed that rewrites its headlines cannot starve
+/// the newsroom's new stories.
+pub(crate) const QUEUE_ORDER: &str =
+    "(reply_to IS NULL OR id IN (SELECT reply_id FROM correction_replies)), queue_order, id";
 
 impl Store {
     /// Posts of the account in flight (`container_created`, `publishing`), whoever holds

@@ -10,6 +10,7 @@ mod compose_fake;
 mod config;
 mod config_mistakes;
 mod corpus;
+mod corrections;
 mod daemon_lock;
 mod deploy;
 mod desk;

@@ -151,7 +151,9 @@ impl AccountPublisher {
 
     /// The gate of the row a trip carries: pacing and quota for a post; the quota and the
     /// reply quota for a reply, which pacing does not delay (it completes a post already
-    /// out). `Some` is the outcome to return instead of going on now.
+    /// out), except a correction's (`on_update = "reply"`): news of its own, paced like a
+    /// post, so a feed that rewrites its headlines cannot flood the account. `Some` is the
+    /// outcome to return instead of going on now.
     pub(super) async fn gate_for(
         &mut self,
         trip: &mut Trip,
@@ -159,8 +161,13 @@ impl AccountPublisher {
         if !trip.is_reply() {
             return self.gate(&mut trip.token).await;
         }
-        if let Some(wait) = self.quota_gate(&mut trip.token).await? {
-            return Ok(Some(wait));
+        let wait = if self.is_correction(trip).await? {
+            self.gate(&mut trip.token).await?
+        } else {
+            self.quota_gate(&mut trip.token).await?
+        };
+        if wait.is_some() {
+            return Ok(wait);
         }
         self.reply_quota_gate().await
     }

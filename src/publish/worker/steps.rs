@@ -335,6 +335,13 @@ impl AccountPublisher {
                 return Ok(Next::Done(done));
             }
         }
+        // A correction a newer headline superseded while it waited does not start.
+        if trip.row().container_id.is_none()
+            && trip.is_reply()
+            && let Some(done) = self.drop_if_superseded(trip).await?
+        {
+            return Ok(Next::Done(done));
+        }
         if let Some(wait) = self.gate_for(trip).await? {
             return Ok(Next::Done(wait));
         }

@@ -44,8 +44,9 @@ pub(super) async fn queue_first_reply(
 }
 
 /// The reply's item, then the reply, both from the post's row; nothing when the item
-/// exists already (the reply was queued before).
-async fn insert_reply(
+/// exists already (the reply was queued before). Also the corrections' (`store::corrections`),
+/// inside their own write.
+pub(in crate::store) async fn insert_reply(
     conn: &mut SqliteConnection,
     post: i64,
     text: &str,
