@@ -92,7 +92,7 @@ impl Store {
 
     /// Remove a post that has not started publishing; it will not be published.
     pub async fn drop_post(&self, id: i64, now: i64) -> StoreResult<AdminOutcome> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_immediate().await?;
         let was_held: Option<i64> =
             sqlx::query_scalar("SELECT item_id FROM outbox WHERE id = ? AND state = 'held'")
                 .bind(id)
@@ -122,7 +122,7 @@ impl Store {
         newest_first: bool,
         now: i64,
     ) -> StoreResult<Vec<(i64, AdminOutcome)>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_immediate().await?;
         let mut released = Vec::new();
         let mut outcomes = Vec::with_capacity(ids.len());
         for &id in ids {
@@ -157,7 +157,7 @@ impl Store {
         request: ReleaseRequest,
         now: i64,
     ) -> StoreResult<Released> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_immediate().await?;
         // Newest story first.
         let held: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT id, item_id FROM outbox WHERE feed_id = ? AND state = 'held' \

@@ -237,6 +237,16 @@ impl Store {
         &self.pool
     }
 
+    /// A transaction that reads and then writes, taking the write lock at its start. A
+    /// deferred one would fail at once with "database is locked" when another writer
+    /// (the publisher, a poll) commits between its read and its write: SQLite cannot
+    /// upgrade a stale read snapshot, and the busy timeout does not wait for that case.
+    pub(crate) async fn begin_immediate(
+        &self,
+    ) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// A poller's write: runs in the shared batch, under the write turn.
     pub(crate) async fn begin_write(&self) -> StoreResult<WriteSlot> {
         self.group.begin().await

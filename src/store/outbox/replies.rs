@@ -93,7 +93,7 @@ impl Store {
         tag: &str,
         now: i64,
     ) -> StoreResult<Option<i64>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_immediate().await?;
         let id = insert_reply(&mut tx, post, text.as_str(), tag, now).await?;
         tx.commit().await?;
         Ok(id)
