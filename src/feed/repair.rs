@@ -345,7 +345,6 @@ fn starts_reference(s: &str) -> bool {
     }
 }
 
-/// Removes every element named `name` (qualified, as written) whose content is empty:
 #[cfg(test)]
 mod tests {
     use super::*;
