@@ -53,18 +53,37 @@ pub(crate) fn read_bounded<E>(
 
 /// The byte spans of the document's items, when it may hold more than `max_items` of
 /// them. A cheap count first: most documents are far below the bound and are not
-/// scanned for it. The count can only overestimate (every item tag is `<item`,
-/// `<entry`, or a prefixed `:item`/`:entry`).
+/// scanned for it.
 fn item_spans(doc: &str, max_items: usize) -> Option<Vec<(usize, usize)>> {
-    let rough: usize = ["<item", "<entry", ":item", ":entry"]
-        .iter()
-        .map(|tag| doc.matches(tag).count())
-        .sum();
-    if rough <= max_items {
+    if !may_hold_more_than(doc, max_items) {
         return None;
     }
     let scan = parse_scan::scan_items(doc)?;
     Some(scan.into_iter().map(|item| item.span).collect())
+}
+
+/// Whether `doc` has more than `max` tags named `item` or `entry` (with or without a
+/// prefix): never fewer than the items the scan finds. One pass over the `<`s.
+fn may_hold_more_than(doc: &str, max: usize) -> bool {
+    let bytes = doc.as_bytes();
+    let mut count = 0;
+    for (at, _) in doc.match_indices('<') {
+        let name = bytes.get(at + 1..).unwrap_or_default();
+        let name_len = name
+            .iter()
+            .take(64)
+            .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>'))
+            .unwrap_or(0);
+        let name = name.get(..name_len).unwrap_or_default();
+        let local = name.rsplit(|&b| b == b':').next().unwrap_or_default();
+        if local == b"item" || local == b"entry" {
+            count += 1;
+            if count > max {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Items per slice: `max_items`, but never so few that the copies of the channel
@@ -259,6 +278,14 @@ mod tests {
         assert_eq!(read.items_in_document, 1_000);
         assert_eq!(read.feed.title.map(|t| t.content).as_deref(), Some("T"));
         assert_eq!(read.feed.rights.map(|t| t.content).as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn counts_item_tags_with_or_without_prefix() {
+        let doc = "<rdf:RDF><rss:item/><item>x</item><entry\n/><atom:entry x='1'></atom:entry><items/><itemx/></rdf:RDF>";
+        assert!(may_hold_more_than(doc, 3));
+        assert!(!may_hold_more_than(doc, 4));
+        assert!(!may_hold_more_than("<item", 0));
     }
 
     #[test]
