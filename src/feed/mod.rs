@@ -9,6 +9,7 @@
 //! `links` (the link rules), `html_images` (images in HTML content).
 
 pub mod address;
+mod bounded;
 mod canonical;
 mod dialect;
 mod encoding;

@@ -11,6 +11,7 @@
 //! (bare `&`, stray `<`, mismatched or missing end tags, an empty element feed-rs
 //! insists on, an unknown RSS or JSON Feed version), keeping every complete item.
 
+use crate::feed::bounded::{self, FeedRead, newest_entries};
 use crate::feed::dialect::{self, Document};
 use crate::feed::encoding::{self, EncodingSource};
 use crate::feed::html_images;
@@ -146,7 +147,8 @@ fn parse_xml(text: &str, base_url: &Url, limits: ParseLimits) -> Result<ParsedFe
             )));
         }
     };
-    let (feed, doc) = parse_with_retries(doc, |doc, failure| match failure {
+    let read = |doc: &str| bounded::read_bounded(doc, limits.max_items, run_feed_rs);
+    let (feed, doc) = parse_with_retries(doc, read, |doc, failure| match failure {
         // feed-rs 3 slices author text at a byte that can fall inside a character
         // (`…é` right before an email address). Without the person elements the rest
         // of the feed still reads.
@@ -200,35 +202,38 @@ fn not_html() -> ParseError {
 }
 
 fn parse_json(text: &str, base_url: &Url, limits: ParseLimits) -> Result<ParsedFeed, ParseError> {
-    let (feed, doc) = parse_with_retries(Cow::Borrowed(text), |doc, failure| match failure {
-        // feed-rs accepts only "https://jsonfeed.org/version/1…"; feeds in the wild also
-        // say "1.1" or use http. The rest of the format is the same.
-        Failure::Error(ParseFeedError::JsonUnsupportedVersion(_)) => {
-            let mut value: serde_json::Value = serde_json::from_str(doc).ok()?;
-            let slot = value.get_mut("version")?;
-            *slot = serde_json::Value::from("https://jsonfeed.org/version/1.1");
-            serde_json::to_string(&value)
-                .ok()
-                .map(|d| (d, "rewrote an unknown JSON Feed version".to_owned()))
-        }
-        _ => None,
-    })?;
+    let read = |doc: &str| run_feed_rs(doc).map(FeedRead::whole);
+    let (feed, doc) =
+        parse_with_retries(Cow::Borrowed(text), read, |doc, failure| match failure {
+            // feed-rs accepts only "https://jsonfeed.org/version/1…"; feeds in the wild also
+            // say "1.1" or use http. The rest of the format is the same.
+            Failure::Error(ParseFeedError::JsonUnsupportedVersion(_)) => {
+                let mut value: serde_json::Value = serde_json::from_str(doc).ok()?;
+                let slot = value.get_mut("version")?;
+                *slot = serde_json::Value::from("https://jsonfeed.org/version/1.1");
+                serde_json::to_string(&value)
+                    .ok()
+                    .map(|d| (d, "rewrote an unknown JSON Feed version".to_owned()))
+            }
+            _ => None,
+        })?;
     let (mut parsed, kept) = normalise(feed, base_url, None, limits);
     add_json_images(&mut parsed, &kept, &doc, base_url);
     Ok(parsed)
 }
 
-/// Runs feed-rs, and on failure asks `fix` for a patched document to try again.
+/// Runs `read` (feed-rs), and on failure asks `fix` for a patched document to try again.
 /// Returns the feed and the document it was read from (item media are scanned there).
 /// When every attempt fails, the first failure is reported: it describes the document
 /// as served, not as patched.
 fn parse_with_retries<'a>(
     mut doc: Cow<'a, str>,
+    read: impl Fn(&str) -> Result<FeedRead, Failure>,
     fix: impl Fn(&str, &Failure) -> Option<(String, String)>,
-) -> Result<(Feed, Cow<'a, str>), ParseError> {
+) -> Result<(FeedRead, Cow<'a, str>), ParseError> {
     let mut first_error: Option<ParseError> = None;
     for _ in 0..MAX_ATTEMPTS {
-        let failure = match run_feed_rs(&doc) {
+        let failure = match read(&doc) {
             Ok(feed) => return Ok((feed, doc)),
             Err(failure) => failure,
         };
@@ -348,13 +353,18 @@ fn shorten(s: &str, max: usize) -> &str {
 
 /// Items from feed-rs's entries, at most `limits.max_items` of them. `xml` is the
 /// document feed-rs read, when XML, for the scan of what feed-rs does not keep. Returns
-/// the items and, for each, the index of its entry.
+/// the items and, for each, the position of its item in the document.
 fn normalise(
-    feed: Feed,
+    read: FeedRead,
     base_url: &Url,
     xml: Option<&str>,
     limits: ParseLimits,
 ) -> (ParsedFeed, Vec<usize>) {
+    let FeedRead {
+        feed,
+        positions,
+        items_in_document,
+    } = read;
     let scan = xml
         .filter(|d| worth_scanning(d, &feed.entries))
         .and_then(parse_scan::scan_items);
@@ -365,11 +375,12 @@ fn normalise(
         .map(|l| l.href.as_str());
     let root_base = xml.and_then(|d| parse_scan::sniff_root(d).root?.attr("xml:base"));
     let doc = DocumentLinks::new(base_url, self_href, root_base.as_deref());
-    let items_in_document = feed.entries.len();
     let scanned: Option<&[ScannedItem<'_>]> = scan
         .as_deref()
         .filter(|items| items.len() == items_in_document);
-    let kept = newest_entries(&feed.entries, limits.max_items);
+    let entries: Vec<&Entry> = feed.entries.iter().collect();
+    let kept = newest_entries(&entries, limits.max_items);
+    drop(entries);
     // Atom: an entry without an author has the feed's (RFC 4287 §4.2.1).
     let feed_authors = author_names(feed.authors);
     let mut wanted = kept.iter().copied().peekable();
@@ -378,7 +389,8 @@ fn normalise(
         if wanted.next_if_eq(&i).is_none() {
             continue;
         }
-        let mut item = normalise_entry(entry, &doc, scanned.and_then(|s| s.get(i)));
+        let position = positions.get(i).copied().unwrap_or(i);
+        let mut item = normalise_entry(entry, &doc, scanned.and_then(|s| s.get(position)));
         if item.authors.is_empty() {
             item.authors.clone_from(&feed_authors);
         }
@@ -390,6 +402,10 @@ fn normalise(
         items,
         items_in_document,
     };
+    let kept = kept
+        .iter()
+        .map(|&i| positions.get(i).copied().unwrap_or(i))
+        .collect();
     (parsed, kept)
 }
 
@@ -407,24 +423,6 @@ fn worth_scanning(doc: &str, entries: &[Entry]) -> bool {
     doc.contains("url=")
         || (entries.iter().any(lacks_link)
             && (doc.contains("isPermaLink") || doc.contains("<link ")))
-}
-
-/// The indices, in document order, of the `max` newest entries: by date (published,
-/// else updated; undated ones after dated ones), then by document order.
-fn newest_entries(entries: &[Entry], max: usize) -> Vec<usize> {
-    if entries.len() <= max {
-        return (0..entries.len()).collect();
-    }
-    let date = |e: &Entry| e.published.or(e.updated);
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (da, db) = (date(&entries[a]), date(&entries[b]));
-        // Newest first; `None` sorts below every date.
-        db.cmp(&da).then(a.cmp(&b))
-    });
-    order.truncate(max);
-    order.sort_unstable();
-    order
 }
 
 fn non_empty(s: String) -> Option<String> {

@@ -278,6 +278,8 @@ pub(crate) struct ScannedItem<'a> {
     /// In RSS, the `href` of `<link href="…"/>` written the Atom way (feed-rs reads only
     /// the element's text); rel-less or `rel="alternate"` ones.
     pub link_hrefs: Vec<Cow<'a, str>>,
+    /// Where the item's element starts and ends in the document (its byte span).
+    pub span: (usize, usize),
 }
 
 const MRSS_NS: &str = "http://search.yahoo.com/mrss";
@@ -299,6 +301,9 @@ pub(crate) fn scan_items(doc: &str) -> Option<Vec<ScannedItem<'_>>> {
             stack.pop()?;
             if item_depth.is_some_and(|d| stack.len() == d) {
                 item_depth = None;
+                if let Some(item) = items.last_mut() {
+                    item.span.1 = tag.end;
+                }
             }
             continue;
         }
@@ -318,7 +323,10 @@ pub(crate) fn scan_items(doc: &str) -> Option<Vec<ScannedItem<'_>>> {
                         || (depth == 2
                             && stack.get(1).is_some_and(|n| local_name(n) == "channel")));
                 if is_item {
-                    items.push(ScannedItem::default());
+                    items.push(ScannedItem {
+                        span: (tag.start, tag.end),
+                        ..ScannedItem::default()
+                    });
                     if tag.kind == TagKind::Start {
                         item_depth = Some(depth);
                     }
@@ -774,6 +782,10 @@ mod tests {
         assert_eq!(items[1].media[1].url, "t2.jpg");
         assert!(!items[1].guid_not_permalink);
         assert!(items[2].media.is_empty());
+        let span = |i: usize| &doc[items[i].span.0..items[i].span.1];
+        assert!(span(0).starts_with("<item><m:thumbnail") && span(0).ends_with("</item>"));
+        assert!(span(1).starts_with("<item xml:base") && span(1).ends_with("</guid></item>"));
+        assert_eq!(span(2), "<item/>");
         // Markup that never closes: no scan to trust.
         assert!(scan_items("<rss><channel><item><title><![CDATA[x").is_none());
     }
