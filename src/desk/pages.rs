@@ -410,19 +410,46 @@ fn authorize(
     Ok((token.clone(), session.clone()))
 }
 
+/// What every change form's handler starts with: its fields, the session that may make
+/// the change (refused without one or without the form's CSRF token), and the id in the
+/// path (a page saying "not found" when it is not a number).
+struct Change {
+    fields: Fields,
+    token: String,
+    session: SessionView,
+    id: i64,
+}
+
+impl Change {
+    fn authorize(desk: &Desk, ctx: &Ctx, body: &[u8], id: &str) -> Result<Change, Box<Response>> {
+        let fields = Fields::parse(body);
+        let (token, session) = authorize(desk, ctx, &fields)?;
+        let Ok(id) = id.parse::<i64>() else {
+            return Err(Box::new(not_found_page(desk)));
+        };
+        Ok(Change {
+            fields,
+            token,
+            session,
+            id,
+        })
+    }
+}
+
 pub(super) async fn post_action(
     State(desk): State<Desk>,
     ctx: Ctx,
     Path((id, action)): Path<(String, String)>,
     RawForm(body): RawForm,
 ) -> Response {
-    let fields = Fields::parse(&body);
-    let (token, session) = match authorize(&desk, &ctx, &fields) {
-        Ok(s) => s,
+    let Change {
+        fields,
+        token,
+        session,
+        id,
+    } = match Change::authorize(&desk, &ctx, &body, &id) {
+        Ok(change) => change,
         Err(refused) => return *refused,
-    };
-    let Ok(id) = id.parse::<i64>() else {
-        return not_found_page(&desk);
     };
     let back = fields
         .get("back")
@@ -485,13 +512,14 @@ pub(super) async fn edit(
     Path(id): Path<String>,
     RawForm(body): RawForm,
 ) -> Response {
-    let fields = Fields::parse(&body);
-    let (token, session) = match authorize(&desk, &ctx, &fields) {
-        Ok(s) => s,
+    let Change {
+        fields,
+        token,
+        session,
+        id,
+    } = match Change::authorize(&desk, &ctx, &body, &id) {
+        Ok(change) => change,
         Err(refused) => return *refused,
-    };
-    let Ok(id) = id.parse::<i64>() else {
-        return not_found_page(&desk);
     };
     let text = fields.get("text").unwrap_or("");
     let editor = Editor::new(
@@ -550,13 +578,14 @@ pub(super) async fn release_feed(
     Path(feed_id): Path<String>,
     RawForm(body): RawForm,
 ) -> Response {
-    let fields = Fields::parse(&body);
-    let (token, session) = match authorize(&desk, &ctx, &fields) {
-        Ok(s) => s,
+    let Change {
+        fields,
+        token,
+        session,
+        id: feed_id,
+    } = match Change::authorize(&desk, &ctx, &body, &feed_id) {
+        Ok(change) => change,
         Err(refused) => return *refused,
-    };
-    let Ok(feed_id) = feed_id.parse::<i64>() else {
-        return not_found_page(&desk);
     };
     let latest = match fields.get("latest").map(str::trim) {
         None | Some("") => None,
