@@ -10,6 +10,8 @@
 //! Screenshots of the desk are saved under `target/` (`desk-review.png`, `desk-held.png`,
 //! `desk-queued.png`).
 //!
+//! Both scenarios share one browser session (starting one costs some 4 CPU seconds).
+//!
 //! Needs `chromium` and `chromedriver` on the PATH (Debian: `chromium`, `chromium-driver`;
 //! `.ci/run` installs them). Without them the test prints a notice and passes.
 
@@ -178,24 +180,31 @@ async fn log_in(c: &Client, login_url: &str) {
     click(c, "#login").await;
 }
 
+/// Both scenarios in one browser session, one after the other: a Chromium session costs
+/// some 4 CPU seconds to start, most of what a scenario costs.
 #[tokio::test]
-async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
+async fn the_desk_in_chromium() {
     let Some((chromium, driver_bin)) = browser_or_notice() else {
         return;
     };
+    let driver = start_driver(&driver_bin).await;
+    let c = connect(&driver, &chromium).await;
+    an_editor_reviews_edits_approves_and_releases(&c).await;
+    the_desk_shows_why_a_queued_post_waits(&c).await;
+    c.close().await.unwrap();
+}
+
+async fn an_editor_reviews_edits_approves_and_releases(c: &Client) {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     let newsroom = DeskNewsroom::start(&fake, &server, 1).await;
     newsroom.start_publisher(fast()).await;
     let post = newsroom.in_state(OutboxState::Review).await[0].id;
 
-    let driver = start_driver(&driver_bin).await;
-    let c = connect(&driver, &chromium).await;
-
-    log_in(&c, &newsroom.url("/desk/login")).await;
+    log_in(c, &newsroom.url("/desk/login")).await;
 
     // The post waits for review, shown as it will appear: text, link card, topic tag.
-    let card = text_of(&c, &format!("#post-{post}")).await;
+    let card = text_of(c, &format!("#post-{post}")).await;
     assert!(card.contains("desk story 0"), "{card}");
     assert!(
         card.contains("news.example"),
@@ -206,7 +215,7 @@ async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
     std::fs::write(target_file("desk-review.png"), shot).unwrap();
 
     // Too long: refused, with the limit named, and nothing changed.
-    click(&c, &format!("#edit-{post}")).await;
+    click(c, &format!("#edit-{post}")).await;
     let area = c
         .wait()
         .at_most(Duration::from_secs(10))
@@ -215,8 +224,8 @@ async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
         .unwrap();
     area.clear().await.unwrap();
     area.send_keys(&"x".repeat(520)).await.unwrap();
-    click(&c, "#save").await;
-    let error = text_of(&c, "#edit-error").await;
+    click(c, "#save").await;
+    let error = text_of(c, "#edit-error").await;
     assert!(
         error.contains("text is 520 bytes of UTF-8; the limit is 500"),
         "{error}"
@@ -229,8 +238,8 @@ async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
     let area = c.find(Locator::Css("#text")).await.unwrap();
     area.clear().await.unwrap();
     area.send_keys(fixed).await.unwrap();
-    click(&c, "#save").await;
-    let flash = text_of(&c, "#flash").await;
+    click(c, "#save").await;
+    let flash = text_of(c, "#flash").await;
     assert!(flash.contains(&format!("Post #{post} edited")), "{flash}");
 
     // A form posted without its CSRF token is refused and changes nothing.
@@ -240,8 +249,8 @@ async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
     )
     .await
     .unwrap();
-    click(&c, &format!("#approve-{post}")).await;
-    let refused = text_of(&c, "#message").await;
+    click(c, &format!("#approve-{post}")).await;
+    let refused = text_of(c, "#message").await;
     assert!(refused.contains("no valid CSRF token"), "{refused}");
     assert!(refused.contains("Nothing was changed"), "{refused}");
     let row = newsroom.store.outbox_by_id(post).await.unwrap().unwrap();
@@ -249,8 +258,8 @@ async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
 
     // Approved: the fake Threads API receives exactly the edited text.
     c.goto(&newsroom.url("/desk?state=review")).await.unwrap();
-    click(&c, &format!("#approve-{post}")).await;
-    let flash = text_of(&c, "#flash").await;
+    click(c, &format!("#approve-{post}")).await;
+    let flash = text_of(c, "#flash").await;
     assert!(flash.contains("approved"), "{flash}");
     wait_until("the approved post on Threads", || fake.posts().len() == 1).await;
     assert_eq!(fake.posts()[0].text.as_deref(), Some(fixed));
@@ -259,15 +268,15 @@ async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
     newsroom.flood(&server).await;
     let wire = newsroom.store.feed_by_name("wire").await.unwrap().unwrap();
     c.goto(&newsroom.url("/desk?state=held")).await.unwrap();
-    let release = text_of(&c, &format!("#release-feed-{}", wire.id)).await;
+    let release = text_of(c, &format!("#release-feed-{}", wire.id)).await;
     assert!(
         release.contains("4 post(s) held") && release.contains("newest first"),
         "{release}"
     );
     let shot = c.screenshot().await.unwrap();
     std::fs::write(target_file("desk-held.png"), shot).unwrap();
-    click(&c, &format!("#release-all-{}", wire.id)).await;
-    let flash = text_of(&c, "#flash").await;
+    click(c, &format!("#release-all-{}", wire.id)).await;
+    let flash = text_of(c, "#flash").await;
     assert!(
         flash.contains("Released 4 post(s) of wire (newest first)"),
         "{flash}"
@@ -291,10 +300,8 @@ async fn an_editor_reviews_edits_approves_and_releases_in_chromium() {
     c.goto(&newsroom.url("/desk?state=published"))
         .await
         .unwrap();
-    let published = text_of(&c, "main").await;
+    let published = text_of(c, "main").await;
     assert!(published.contains("Council approves"), "{published}");
-
-    c.close().await.unwrap();
 }
 
 /// `HH:MM-HH:MM` (UTC), opening four hours from now for an hour: closed now.
@@ -313,11 +320,7 @@ fn closed_window() -> String {
 
 /// The daemon as run: a feed whose posting window is closed has its posts queued and
 /// waiting; the desk's Queued tab counts them and each card says why and until when.
-#[tokio::test]
-async fn the_desk_shows_in_chromium_why_a_queued_post_waits() {
-    let Some((chromium, driver_bin)) = browser_or_notice() else {
-        return;
-    };
+async fn the_desk_shows_why_a_queued_post_waits(c: &Client) {
     let hash = feed2threads::desk::password::hash(PASSWORD).unwrap();
     let window = closed_window();
     let app = TestApp::new()
@@ -335,16 +338,14 @@ async fn the_desk_shows_in_chromium_why_a_queued_post_waits() {
     }
     let post = store.outbox_waits(None, now_unix()).await.unwrap()[0].post;
 
-    let driver = start_driver(&driver_bin).await;
-    let c = connect(&driver, &chromium).await;
     let base = format!("http://{}", running.http.unwrap());
-    log_in(&c, &format!("{base}/desk/login")).await;
+    log_in(c, &format!("{base}/desk/login")).await;
     c.goto(&format!("{base}/desk?state=queued")).await.unwrap();
-    let tab = text_of(&c, "#tab-queued").await;
+    let tab = text_of(c, "#tab-queued").await;
     assert!(tab.contains("(2 waiting)"), "{tab}");
-    let waits = text_of(&c, "#waits").await;
+    let waits = text_of(c, "#waits").await;
     assert_eq!(waits, "2 wait for a posting window.");
-    let wait = text_of(&c, &format!("#wait-{post}")).await;
+    let wait = text_of(c, &format!("#wait-{post}")).await;
     assert!(
         wait.starts_with("Waits for the posting window: outside the feed's posting window"),
         "{wait}"
@@ -353,7 +354,6 @@ async fn the_desk_shows_in_chromium_why_a_queued_post_waits() {
     let shot = c.screenshot().await.unwrap();
     std::fs::write(target_file("desk-queued.png"), shot).unwrap();
 
-    c.close().await.unwrap();
     store.close().await;
     running.stop().await;
     assert!(app.fake.posts().is_empty());
