@@ -178,6 +178,13 @@ async fn log_in(c: &Client, login_url: &str) {
         .await
         .unwrap();
     click(c, "#login").await;
+    // Logged in once a page with the logout button has loaded: going elsewhere before
+    // that would cancel the login's POST.
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("form[action='/desk/logout']"))
+        .await
+        .unwrap_or_else(|e| panic!("not logged in at {login_url}: {e}"));
 }
 
 /// Both scenarios in one browser session, one after the other: a Chromium session costs
