@@ -39,6 +39,7 @@ mod opml;
 mod outbox_claims;
 mod poll_log_redaction;
 mod poll_panic;
+mod postgres_store;
 mod publish;
 mod redaction_shown;
 mod reload;
