@@ -34,6 +34,7 @@ mod kill9;
 mod kill9_replies;
 mod logs_for_people;
 mod metrics_docs;
+mod migrate_store;
 mod no_credentials;
 mod opml;
 mod outbox_claims;
