@@ -81,3 +81,33 @@ impl Drop for PgDatabase {
         .join();
     }
 }
+
+thread_local! {
+    /// The store URL the publish harness uses instead of its SQLite file, while a test
+    /// runs on PostgreSQL through [`on_postgres`].
+    static STORE_URL: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The store URL [`on_postgres`] set for this thread's test, if any.
+pub fn store_url_override() -> Option<String> {
+    STORE_URL.with(|u| u.borrow().clone())
+}
+
+/// Runs `test` (a `#[tokio::test]` of the publish harness, which runs on this thread) on a
+/// fresh PostgreSQL database: the same body as its SQLite run.
+pub fn on_postgres(test: fn()) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(db) = rt.block_on(PgDatabase::create()) else {
+        return;
+    };
+    STORE_URL.with(|u| *u.borrow_mut() = Some(db.url().to_string()));
+    let result = std::panic::catch_unwind(test);
+    STORE_URL.with(|u| *u.borrow_mut() = None);
+    drop(db);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
