@@ -1,4 +1,5 @@
-//! The SQLite store: every SQL statement of the program lives under this module.
+//! The store, on SQLite (the default) or PostgreSQL: every SQL statement of the program
+//! lives under this module.
 //!
 //! One file per table group: `feeds` (poll state), `items` (recognised items, the
 //! account-wide seen set, and the ingest transaction), `outbox` (the publishing queue, its
@@ -6,12 +7,18 @@
 //! (tokens, quota, pause state), `admin` (operator and editor actions on the queue:
 //! approve, edit, release, retry, drop), `attention` (what `status` reads to say whether a
 //! human is needed).
-//! The SQL sticks to what SQLite and PostgreSQL share where it can (integer unix times,
-//! `ON CONFLICT`, `RETURNING`), so a Postgres backend can follow.
+//! The SQL sticks to what SQLite and PostgreSQL share (integer unix times, `$N`
+//! placeholders, `ON CONFLICT`, `RETURNING`, `COALESCE`); each statement is written once
+//! and `on!` runs it on whichever backend's pool, transaction or connection (`Db`) is
+//! live, compiled for that driver. Per-backend text only where the dialects differ (a JSON
+//! list parameter). Each backend has its migrations (`migrations/`, `migrations_pg/`),
+//! embedded and versioned alike.
 //!
 //! Also here: `lock` (one daemon per store), `snapshot` (the in-memory copy a dry run
-//! works on, so that it cannot write the store file) and `files` (the store's files are
-//! readable by their owner only).
+//! works on, so that it cannot write the store file), `copy` (a whole store into another:
+//! `migrate-store`, and a dry run's copy of a PostgreSQL store) and `files` (the store's
+//! files are readable by their owner only). SQLite only: `group_commit` and `padded`'s
+//! reason to exist (the pollers' serialised writes).
 
 pub mod accounts;
 pub mod admin;
