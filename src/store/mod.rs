@@ -310,9 +310,14 @@ impl Store {
         if is_postgres(url) {
             // The dry run's copy is a SQLite one in memory, filled from the database in one
             // read-only transaction; the database is neither migrated nor written.
+            // A database no daemon has migrated yet holds nothing: the copy starts empty,
+            // as a dry run's on a SQLite file that does not exist yet.
             let source = Self::open_postgres(url, false).await?;
             let copy = Box::pin(Self::open_snapshot("sqlite::memory:")).await?;
-            let copied = source.copy_into(&copy).await;
+            let copied = match schema_version(&source).await {
+                Some(_) => source.copy_into(&copy).await.map(drop),
+                None => Ok(()),
+            };
             source.close().await;
             copied?;
             return Ok(copy);
@@ -390,7 +395,7 @@ impl Store {
         refuse_newer(url, found, &MIGRATOR_PG)?;
         if migrate {
             MIGRATOR_PG.run(&pool).await?;
-        } else if found != Some(latest(&MIGRATOR_PG)) {
+        } else if found.is_some_and(|v| v != latest(&MIGRATOR_PG)) {
             pool.close().await;
             return Err(StoreError::Unsupported(format!(
                 "the PostgreSQL store {} has schema version {}, this release's is {}: a dry \
@@ -639,6 +644,16 @@ async fn migrate_sqlite(pool: &SqlitePool, url: &str) -> StoreResult<()> {
     refuse_newer(url, found, &MIGRATOR)?;
     MIGRATOR.run(pool).await?;
     Ok(())
+}
+
+/// The newest schema version applied to the store; `None` for a new (empty) one.
+async fn schema_version(store: &Store) -> Option<i64> {
+    on!(store.pool(), |p| sqlx::query_scalar(
+        "SELECT MAX(version) FROM _sqlx_migrations WHERE success"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap_or(None))
 }
 
 /// The newest schema version `migrator` knows.

@@ -103,3 +103,34 @@ async fn a_dry_run_on_postgres_works_on_a_copy_and_writes_nothing() {
     ok(&run(&app, &["run", "--once"]).await);
     assert_eq!(app.fake.posts().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_on_a_new_postgres_database_shows_the_posts_and_creates_nothing() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let app = TestApp::new()
+        .await
+        .with_store_url(db.url())
+        .with_account("desk")
+        .with_feed("news", "desk", 1);
+    let dry = ok(&run(&app, &["run", "--once", "--dry-run"]).await);
+    assert!(dry.contains("news story number 0"), "{dry}");
+    assert!(app.fake.posts().is_empty());
+    // Not even migrated: the database is as empty as it was.
+    use sqlx::{ConnectOptions, Connection};
+    let mut conn = db
+        .url()
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let tables: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema()")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(tables, 0);
+}
