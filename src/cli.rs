@@ -52,6 +52,17 @@ pub enum Command {
     /// Read a password on standard input and print its argon2 hash for
     /// `http.desk_password_hash`.
     DeskPassword,
+    /// Copy the configured SQLite store (accounts and tokens, feeds, items and seen keys,
+    /// the outbox) into a new, empty PostgreSQL database, in one transaction.
+    MigrateStore(MigrateStoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateStoreArgs {
+    /// The PostgreSQL database to copy into (postgres://user:password@host/db); it must be
+    /// empty. Set store.url to it afterwards.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod check;
 pub mod desk_password;
 pub mod import_opml;
+mod migrate_store;
 pub mod preview;
 pub mod queue;
 pub mod release;
@@ -110,6 +111,10 @@ pub async fn dispatch(settings: &Settings, command: Command) -> Result<ExitCode>
         }
         Command::ImportOpml(args) => {
             import_opml::import_opml(settings, &args, &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::MigrateStore(args) => {
+            migrate_store::migrate_store(settings, &args, &mut stdout).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -23,11 +23,11 @@ pub(super) fn settings(raw: RawConfig, source: &Path) -> Result<Settings, Config
         .store
         .url
         .unwrap_or_else(|| defaults::STORE_URL.to_string());
-    if !store_url.starts_with("sqlite:") {
+    if !store_url.starts_with("sqlite:") && !crate::store::is_postgres(&store_url) {
         return Err(key_error(
             "store.url",
             format!(
-                "{:?} is not supported; use a sqlite:// URL",
+                "{:?} is not supported; use a sqlite:// or a postgres:// URL",
                 crate::feed::redact::redact_url(&store_url)
             ),
         ));

@@ -1,6 +1,7 @@
 //! Accounts: who publishes, with which token, and whether publishing is paused.
 
 use super::{Store, StoreResult};
+use crate::store::on;
 use secrecy::SecretString;
 
 #[derive(Clone, sqlx::FromRow)]
@@ -49,44 +50,51 @@ const ACCOUNT_COLUMNS: &str = "id, name, access_token, token_source, token_issue
 impl Store {
     /// The account row for `name`, created on first sight.
     pub async fn ensure_account(&self, name: &str, now: i64) -> StoreResult<AccountRow> {
-        sqlx::query(
-            "INSERT INTO accounts (name, created_at, updated_at) VALUES (?, ?, ?) \
+        on!(self.pool(), |c| sqlx::query(
+            "INSERT INTO accounts (name, created_at, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(now)
         .bind(now)
-        .execute(self.pool())
-        .await?;
+        .execute(c)
+        .await?
+        .rows_affected());
         self.account_by_name(name)
             .await?
             .ok_or_else(|| super::StoreError::NotFound(format!("account {name}")))
     }
 
     pub async fn account_by_name(&self, name: &str) -> StoreResult<Option<AccountRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = ?"
-        )))
+        Ok(on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = ?"
+            ))
+        ))
         .bind(name)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(c)
+        .await?))
     }
 
     pub async fn account_by_id(&self, id: i64) -> StoreResult<Option<AccountRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
-        )))
+        Ok(on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
+            ))
+        ))
         .bind(id)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(c)
+        .await?))
     }
 
     pub async fn list_accounts(&self) -> StoreResult<Vec<AccountRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name"
-        )))
-        .fetch_all(self.pool())
-        .await?)
+        Ok(on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name"
+            ))
+        ))
+        .fetch_all(c)
+        .await?))
     }
 
     /// The configured token seeds the store only when none is stored yet: after that the
@@ -100,17 +108,18 @@ impl Store {
         now: i64,
     ) -> StoreResult<bool> {
         use secrecy::ExposeSecret;
-        let done = sqlx::query(
-            "UPDATE accounts SET access_token = ?, token_source = 'config', \
+        let done = on!(self.pool(), |c| sqlx::query(
+            "UPDATE accounts SET access_token = $1, token_source = 'config', \
              token_issued_at = NULL, token_expires_at = NULL, paused_reason = NULL, \
-             updated_at = ? WHERE id = ? AND access_token IS NULL",
+             updated_at = $2 WHERE id = $3 AND access_token IS NULL",
         )
         .bind(token.expose_secret())
         .bind(now)
         .bind(account_id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
     }
 
     /// Store a new token atomically with what we know of it; clears a token-related pause.
@@ -124,9 +133,9 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         use secrecy::ExposeSecret;
-        sqlx::query(
-            "UPDATE accounts SET access_token = ?, token_source = ?, token_issued_at = ?, \
-             token_expires_at = ?, paused_reason = NULL, updated_at = ? WHERE id = ?",
+        on!(self.pool(), |c| sqlx::query(
+            "UPDATE accounts SET access_token = $1, token_source = $2, token_issued_at = $3, \
+             token_expires_at = $4, paused_reason = NULL, updated_at = $5 WHERE id = $6",
         )
         .bind(token.expose_secret())
         .bind(source)
@@ -134,8 +143,9 @@ impl Store {
         .bind(expires_at)
         .bind(now)
         .bind(account_id)
-        .execute(self.pool())
-        .await?;
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 
@@ -147,16 +157,17 @@ impl Store {
         expires_at: Option<i64>,
         now: i64,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE accounts SET token_issued_at = COALESCE(?, token_issued_at), \
-             token_expires_at = ?, updated_at = ? WHERE id = ?",
+        on!(self.pool(), |c| sqlx::query(
+            "UPDATE accounts SET token_issued_at = COALESCE($1, token_issued_at), \
+             token_expires_at = $2, updated_at = $3 WHERE id = $4",
         )
         .bind(issued_at)
         .bind(expires_at)
         .bind(now)
         .bind(account_id)
-        .execute(self.pool())
-        .await?;
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 
@@ -167,15 +178,17 @@ impl Store {
         username: &str,
         now: i64,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE accounts SET threads_user_id = ?, username = ?, updated_at = ? WHERE id = ?",
+        on!(self.pool(), |c| {
+            sqlx::query(
+            "UPDATE accounts SET threads_user_id = $1, username = $2, updated_at = $3 WHERE id = $4",
         )
         .bind(user_id)
         .bind(username)
         .bind(now)
         .bind(account_id)
-        .execute(self.pool())
-        .await?;
+        .execute(c)
+        .await?.rows_affected()
+        });
         Ok(())
     }
 
@@ -186,12 +199,15 @@ impl Store {
         reason: Option<&str>,
         now: i64,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE accounts SET paused_reason = ?, updated_at = ? WHERE id = ?")
-            .bind(reason)
-            .bind(now)
-            .bind(account_id)
-            .execute(self.pool())
-            .await?;
+        on!(self.pool(), |c| sqlx::query(
+            "UPDATE accounts SET paused_reason = $1, updated_at = $2 WHERE id = $3"
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(account_id)
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 
@@ -203,9 +219,9 @@ impl Store {
         duration: i64,
         now: i64,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE accounts SET quota_usage = ?, quota_total = ?, quota_duration = ?, \
-             quota_checked_at = ?, updated_at = ? WHERE id = ?",
+        on!(self.pool(), |c| sqlx::query(
+            "UPDATE accounts SET quota_usage = $1, quota_total = $2, quota_duration = $3, \
+             quota_checked_at = $4, updated_at = $5 WHERE id = $6",
         )
         .bind(usage)
         .bind(total)
@@ -213,8 +229,9 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(account_id)
-        .execute(self.pool())
-        .await?;
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 }

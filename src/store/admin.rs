@@ -8,6 +8,7 @@
 
 use super::outbox::OUTBOX_COLUMNS;
 use super::{OutboxRow, OutboxState, Store, StoreResult};
+use crate::store::on;
 
 /// What an operator action did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,30 +46,33 @@ pub struct ReleaseRequest {
 impl Store {
     /// A post waiting for review goes to the queue (pacing, windows and quota apply).
     pub async fn approve_post(&self, id: i64, now: i64) -> StoreResult<AdminOutcome> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'queued', updated_at = ? WHERE id = ? AND state = 'review'",
+        let done = on!(self.pool(), |c| {
+            sqlx::query(
+            "UPDATE outbox SET state = 'queued', updated_at = $1 WHERE id = $2 AND state = 'review'",
         )
         .bind(now)
         .bind(id)
-        .execute(self.pool())
-        .await?;
-        self.outcome(id, done.rows_affected()).await
+        .execute(c)
+        .await?.rows_affected()
+        });
+        self.outcome(id, done).await
     }
 
     /// Replace the text of a post nobody is publishing: waiting for review, held, queued and
     /// not taken by a worker, or failed. The caller has checked the text against the limits.
     pub async fn edit_post_text(&self, id: i64, text: &str, now: i64) -> StoreResult<AdminOutcome> {
-        let done = sqlx::query(
-            "UPDATE outbox SET text = ?, updated_at = ? WHERE id = ? \
+        let done = on!(self.pool(), |c| sqlx::query(
+            "UPDATE outbox SET text = $1, updated_at = $2 WHERE id = $3 \
              AND state IN ('review', 'held', 'queued', 'failed') \
              AND (state <> 'queued' OR claimed_by IS NULL)",
         )
         .bind(text)
         .bind(now)
         .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(match self.outcome(id, done.rows_affected()).await? {
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(match self.outcome(id, done).await? {
             AdminOutcome::WrongState(OutboxState::Queued) => AdminOutcome::Claimed,
             other => other,
         })
@@ -77,40 +81,44 @@ impl Store {
     /// A failed (or expired, or dropped) post goes back to the queue, keeping nothing of
     /// its failed attempt but the count; no worker holds it any more.
     pub async fn retry_post(&self, id: i64, now: i64) -> StoreResult<AdminOutcome> {
-        let done = sqlx::query(
+        let done = on!(self.pool(), |c| {
+            sqlx::query(
             "UPDATE outbox SET state = 'queued', container_id = NULL, container_created_at = NULL, \
              publish_started_at = NULL, last_error = NULL, not_before = 0, claimed_by = NULL, \
-             updated_at = ? \
-             WHERE id = ? AND state IN ('failed', 'expired', 'dropped')",
+             updated_at = $1 \
+             WHERE id = $2 AND state IN ('failed', 'expired', 'dropped')",
         )
         .bind(now)
         .bind(id)
-        .execute(self.pool())
-        .await?;
-        self.outcome(id, done.rows_affected()).await
+        .execute(c)
+        .await?.rows_affected()
+        });
+        self.outcome(id, done).await
     }
 
     /// Remove a post that has not started publishing; it will not be published.
     pub async fn drop_post(&self, id: i64, now: i64) -> StoreResult<AdminOutcome> {
         let mut tx = self.begin_immediate().await?;
-        let was_held: Option<i64> =
-            sqlx::query_scalar("SELECT item_id FROM outbox WHERE id = ? AND state = 'held'")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'dropped', updated_at = ? \
-             WHERE id = ? AND state IN ('review', 'held', 'queued', 'failed')",
+        let was_held: Option<i64> = on!(tx.conn(), |c| sqlx::query_scalar(
+            "SELECT item_id FROM outbox WHERE id = $1 AND state = 'held'"
+        )
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?);
+        let done = on!(tx.conn(), |c| sqlx::query(
+            "UPDATE outbox SET state = 'dropped', updated_at = $1 \
+             WHERE id = $2 AND state IN ('review', 'held', 'queued', 'failed')",
         )
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
         if let Some(item) = was_held {
             set_disposition(&mut tx, item, "dropped").await?;
         }
         tx.commit().await?;
-        self.outcome(id, done.rows_affected()).await
+        self.outcome(id, done).await
     }
 
     /// Release held posts by id (`queue release ID…`): each goes to the queue, keeping its
@@ -126,11 +134,12 @@ impl Store {
         let mut released = Vec::new();
         let mut outcomes = Vec::with_capacity(ids.len());
         for &id in ids {
-            let row: Option<(OutboxState, i64)> =
-                sqlx::query_as("SELECT state, item_id FROM outbox WHERE id = ?")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let row: Option<(OutboxState, i64)> = on!(tx.conn(), |c| sqlx::query_as(
+                "SELECT state, item_id FROM outbox WHERE id = $1"
+            )
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?);
             let outcome = match row {
                 None => AdminOutcome::NotFound,
                 Some((OutboxState::Held, item)) => {
@@ -159,13 +168,13 @@ impl Store {
     ) -> StoreResult<Released> {
         let mut tx = self.begin_immediate().await?;
         // Newest story first.
-        let held: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT id, item_id FROM outbox WHERE feed_id = ? AND state = 'held' \
+        let held: Vec<(i64, i64)> = on!(tx.conn(), |c| sqlx::query_as(
+            "SELECT id, item_id FROM outbox WHERE feed_id = $1 AND state = 'held' \
              ORDER BY COALESCE(item_date, created_at) DESC, id DESC",
         )
         .bind(feed_id)
-        .fetch_all(&mut *tx)
-        .await?;
+        .fetch_all(&mut *c)
+        .await?);
         let take = request.latest.unwrap_or(held.len()).min(held.len());
         let (release, rest) = held.split_at(take);
         let mut out = Released::default();
@@ -180,26 +189,28 @@ impl Store {
         }
         if request.drop_rest {
             for &(id, item) in rest {
-                sqlx::query(
-                    "UPDATE outbox SET state = 'dropped', updated_at = ? \
-                     WHERE id = ? AND state = 'held'",
+                on!(tx.conn(), |c| sqlx::query(
+                    "UPDATE outbox SET state = 'dropped', updated_at = $1 \
+                     WHERE id = $2 AND state = 'held'",
                 )
                 .bind(now)
                 .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
                 set_disposition(&mut tx, item, "dropped").await?;
                 out.dropped.push(id);
             }
             // Items that came while the feed was held, recorded without a post: dropped
             // with the rest, not composed at the feed's next poll.
-            sqlx::query(
+            on!(tx.conn(), |c| sqlx::query(
                 "UPDATE items SET disposition = 'dropped' \
-                 WHERE feed_id = ? AND disposition = 'held_uncomposed'",
+                 WHERE feed_id = $1 AND disposition = 'held_uncomposed'",
             )
             .bind(feed_id)
-            .execute(&mut *tx)
-            .await?;
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
         } else {
             out.kept = rest.len();
         }
@@ -213,16 +224,19 @@ impl Store {
         let states =
             serde_json::to_string(&filter.states.iter().map(|s| s.as_str()).collect::<Vec<_>>())
                 .unwrap_or_else(|_| "[]".into());
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE (? IS NULL OR account_id = ?) \
+        Ok(on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE (? IS NULL OR account_id = ?) \
              AND (? IS NULL OR feed_id = ?) \
-             AND (? = '[]' OR state IN (SELECT value FROM json_each(?))) \
+             AND (? = '[]' OR state IN ({})) \
              ORDER BY {} LIMIT ?",
-            match filter.order {
-                PostOrder::Newest => "id DESC",
-                PostOrder::Queue => super::outbox::QUEUE_ORDER,
-            }
-        )))
+                self.pool().json_texts("?"),
+                match filter.order {
+                    PostOrder::Newest => "id DESC",
+                    PostOrder::Queue => super::outbox::QUEUE_ORDER,
+                }
+            ))
+        ))
         .bind(filter.account_id)
         .bind(filter.account_id)
         .bind(filter.feed_id)
@@ -230,8 +244,8 @@ impl Store {
         .bind(&states)
         .bind(&states)
         .bind(filter.limit)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// How many posts each feed has in each state: `(feed id, state, count)`. Published
@@ -240,24 +254,24 @@ impl Store {
         &self,
         published_since: i64,
     ) -> StoreResult<Vec<(i64, OutboxState, i64)>> {
-        Ok(sqlx::query_as(
+        Ok(on!(self.pool(), |c| sqlx::query_as(
             "SELECT feed_id, state, COUNT(*) FROM outbox \
-             WHERE state <> 'published' OR published_at >= ? GROUP BY feed_id, state",
+             WHERE state <> 'published' OR published_at >= $1 GROUP BY feed_id, state",
         )
         .bind(published_since)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// Posts of the account waiting for review: `(id, feed id, story date or queued at)`.
     pub async fn review_ages(&self, account_id: i64) -> StoreResult<Vec<(i64, i64, i64)>> {
-        Ok(sqlx::query_as(
+        Ok(on!(self.pool(), |c| sqlx::query_as(
             "SELECT id, feed_id, COALESCE(item_date, created_at) FROM outbox \
-             WHERE account_id = ? AND state = 'review'",
+             WHERE account_id = $1 AND state = 'review'",
         )
         .bind(account_id)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// A post waited for review until its story grew older than its feed's `max_age`.
@@ -267,27 +281,29 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> StoreResult<AdminOutcome> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'expired', last_error = ?, updated_at = ? \
-             WHERE id = ? AND state = 'review'",
+        let done = on!(self.pool(), |c| sqlx::query(
+            "UPDATE outbox SET state = 'expired', last_error = $1, updated_at = $2 \
+             WHERE id = $3 AND state = 'review'",
         )
         .bind(reason)
         .bind(now)
         .bind(id)
-        .execute(self.pool())
-        .await?;
-        self.outcome(id, done.rows_affected()).await
+        .execute(c)
+        .await?
+        .rows_affected());
+        self.outcome(id, done).await
     }
 
     async fn outcome(&self, id: i64, changed: u64) -> StoreResult<AdminOutcome> {
         if changed == 1 {
             return Ok(AdminOutcome::Done);
         }
-        let state: Option<OutboxState> =
-            sqlx::query_scalar("SELECT state FROM outbox WHERE id = ?")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
+        let state: Option<OutboxState> = on!(self.pool(), |c| sqlx::query_scalar(
+            "SELECT state FROM outbox WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await?);
         Ok(state.map_or(AdminOutcome::NotFound, AdminOutcome::WrongState))
     }
 }
@@ -312,26 +328,30 @@ pub enum PostOrder {
     Queue,
 }
 
-type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+use super::Tx;
 
 async fn release_one(tx: &mut Tx, id: i64, item: i64, now: i64) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE outbox SET state = 'queued', updated_at = ? WHERE id = ? AND state = 'held'",
+    on!(tx.conn(), |c| sqlx::query(
+        "UPDATE outbox SET state = 'queued', updated_at = $1 WHERE id = $2 AND state = 'held'",
     )
     .bind(now)
     .bind(id)
-    .execute(&mut **tx)
-    .await?;
+    .execute(&mut *c)
+    .await?
+    .rows_affected());
     set_disposition(tx, item, "queued").await
 }
 
 /// Keep the item's disposition in step with its post (`status` counts held items).
 async fn set_disposition(tx: &mut Tx, item: i64, disposition: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE items SET disposition = ? WHERE id = ?")
-        .bind(disposition)
-        .bind(item)
-        .execute(&mut **tx)
-        .await?;
+    on!(tx.conn(), |c| sqlx::query(
+        "UPDATE items SET disposition = $1 WHERE id = $2"
+    )
+    .bind(disposition)
+    .bind(item)
+    .execute(&mut *c)
+    .await?
+    .rows_affected());
     Ok(())
 }
 
@@ -342,23 +362,28 @@ async fn reorder_newest_first(tx: &mut Tx, ids: &[i64]) -> StoreResult<()> {
         return Ok(());
     }
     let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT id, queue_order FROM outbox WHERE id IN (SELECT value FROM json_each(?)) \
+    let sql = format!(
+        "SELECT id, queue_order FROM outbox WHERE id IN ({}) \
          ORDER BY COALESCE(item_date, created_at) DESC, id DESC",
-    )
-    .bind(&list)
-    .fetch_all(&mut **tx)
-    .await?;
+        tx.json_ints("$1")
+    );
+    let rows: Vec<(i64, i64)> = on!(tx.conn(), |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(&list)
+        .fetch_all(&mut *c)
+        .await?);
     let Some(base) = rows.iter().map(|(_, key)| *key).min() else {
         return Ok(());
     };
     for (rank, (id, _)) in rows.iter().enumerate() {
         let key = base.saturating_add(i64::try_from(rank).unwrap_or(i64::MAX));
-        sqlx::query("UPDATE outbox SET queue_order = ? WHERE id = ?")
-            .bind(key)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+        on!(tx.conn(), |c| sqlx::query(
+            "UPDATE outbox SET queue_order = $1 WHERE id = $2"
+        )
+        .bind(key)
+        .bind(id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
     }
     Ok(())
 }
@@ -366,11 +391,11 @@ async fn reorder_newest_first(tx: &mut Tx, ids: &[i64]) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::each_backend;
     use crate::store::{Claimed, FeedConfig, Holder};
 
     /// One account, one feed, and posts in `states`, story i dated `1000 + i`; ids in order.
-    async fn store_with(states: &[&str]) -> (Store, i64, Vec<i64>) {
-        let store = Store::open("sqlite::memory:").await.unwrap();
+    async fn store_with(store: Store, states: &[&str]) -> (Store, i64, Vec<i64>) {
         let account = store.ensure_account("news", 0).await.unwrap();
         let feed = store
             .sync_feeds(
@@ -387,19 +412,19 @@ mod tests {
         for (i, state) in states.iter().enumerate() {
             let date = 1000 + i64::try_from(i).unwrap();
             let disposition = if *state == "held" { "held" } else { "queued" };
-            let item: i64 = sqlx::query_scalar(
+            let item: i64 = on!(store.pool(), |c| sqlx::query_scalar(
                 "INSERT INTO items (feed_id, item_key, first_seen_at, disposition) \
-                 VALUES (?, ?, 0, ?) RETURNING id",
+                 VALUES ($1, $2, 0, $3) RETURNING id",
             )
             .bind(feed)
             .bind(format!("guid:{i}"))
             .bind(disposition)
-            .fetch_one(store.pool())
-            .await
+            .fetch_one(c)
+            .await)
             .unwrap();
-            let id: i64 = sqlx::query_scalar(
+            let id: i64 = on!(store.pool(), |c| sqlx::query_scalar(
                 "INSERT INTO outbox (account_id, item_id, feed_id, state, text, item_date, \
-                 queue_order, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0) RETURNING id",
+                 queue_order, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0) RETURNING id",
             )
             .bind(account.id)
             .bind(item)
@@ -408,8 +433,8 @@ mod tests {
             .bind(format!("story {i}"))
             .bind(date)
             .bind(date)
-            .fetch_one(store.pool())
-            .await
+            .fetch_one(c)
+            .await)
             .unwrap();
             ids.push(id);
         }
@@ -417,91 +442,103 @@ mod tests {
     }
 
     async fn queue_order(store: &Store, account: i64) -> Vec<i64> {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM outbox WHERE account_id = ? AND state = 'queued' ORDER BY {}",
-            crate::store::outbox::QUEUE_ORDER
-        )))
+        on!(store.pool(), |c| sqlx::query_scalar(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!(
+                "SELECT id FROM outbox WHERE account_id = ? AND state = 'queued' ORDER BY {}",
+                crate::store::outbox::QUEUE_ORDER
+            ))
+        ))
         .bind(account)
-        .fetch_all(store.pool())
-        .await
+        .fetch_all(c)
+        .await)
         .unwrap()
     }
 
     #[tokio::test]
     async fn a_flood_released_newest_first_keeps_its_place_and_reverses_its_order() {
-        // A queued story older than the flood, the flood, and a queued story newer than it.
-        let (store, account, ids) =
-            store_with(&["queued", "held", "held", "held", "held", "queued"]).await;
-        let request = ReleaseRequest {
-            latest: Some(3),
-            drop_rest: false,
-            newest_first: true,
-        };
-        let done = store.release_feed(1, request, 5).await.unwrap();
-        assert_eq!(done.released, vec![ids[4], ids[3], ids[2]]);
-        assert_eq!(done.kept, 1);
-        assert_eq!(
-            queue_order(&store, account).await,
-            vec![ids[0], ids[4], ids[3], ids[2], ids[5]]
-        );
-        // Oldest first (the default) leaves the keys alone.
-        let rest = store
-            .release_feed(
-                1,
-                ReleaseRequest {
-                    latest: None,
-                    drop_rest: false,
-                    newest_first: false,
-                },
-                6,
+        each_backend!(|fresh| {
+            // A queued story older than the flood, the flood, and a queued story newer than it.
+            let (store, account, ids) = store_with(
+                fresh.clone(),
+                &["queued", "held", "held", "held", "held", "queued"],
             )
-            .await
+            .await;
+            let request = ReleaseRequest {
+                latest: Some(3),
+                drop_rest: false,
+                newest_first: true,
+            };
+            let done = store.release_feed(1, request, 5).await.unwrap();
+            assert_eq!(done.released, vec![ids[4], ids[3], ids[2]]);
+            assert_eq!(done.kept, 1);
+            assert_eq!(
+                queue_order(&store, account).await,
+                vec![ids[0], ids[4], ids[3], ids[2], ids[5]]
+            );
+            // Oldest first (the default) leaves the keys alone.
+            let rest = store
+                .release_feed(
+                    1,
+                    ReleaseRequest {
+                        latest: None,
+                        drop_rest: false,
+                        newest_first: false,
+                    },
+                    6,
+                )
+                .await
+                .unwrap();
+            assert_eq!(rest.released, vec![ids[1]]);
+            assert_eq!(queue_order(&store, account).await[..2], [ids[0], ids[1]]);
+            let held: i64 = on!(store.pool(), |c| sqlx::query_scalar(
+                "SELECT COUNT(*) FROM items WHERE disposition = 'held'"
+            )
+            .fetch_one(c)
+            .await)
             .unwrap();
-        assert_eq!(rest.released, vec![ids[1]]);
-        assert_eq!(queue_order(&store, account).await[..2], [ids[0], ids[1]]);
-        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE disposition = 'held'")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        assert_eq!(held, 0, "released items are no longer counted as held");
+            assert_eq!(held, 0, "released items are no longer counted as held");
+        });
     }
 
     #[tokio::test]
     async fn a_post_the_publisher_has_taken_cannot_be_edited() {
-        let (store, _, ids) = store_with(&["queued", "review", "published"]).await;
-        let holder = Holder::new();
-        assert!(matches!(
-            store.outbox_claim(ids[0], &holder, 10).await.unwrap(),
-            Claimed::Won(_)
-        ));
-        assert_eq!(
-            store.edit_post_text(ids[0], "new", 11).await.unwrap(),
-            AdminOutcome::Claimed
-        );
-        assert_eq!(
-            store.edit_post_text(ids[2], "new", 11).await.unwrap(),
-            AdminOutcome::WrongState(OutboxState::Published)
-        );
-        assert_eq!(
-            store.edit_post_text(ids[1], "new", 11).await.unwrap(),
-            AdminOutcome::Done
-        );
-        assert_eq!(
-            store.approve_post(ids[0], 12).await.unwrap(),
-            AdminOutcome::WrongState(OutboxState::Queued)
-        );
-        assert_eq!(
-            store.approve_post(ids[1], 12).await.unwrap(),
-            AdminOutcome::Done
-        );
-        assert_eq!(
-            store.approve_post(99, 12).await.unwrap(),
-            AdminOutcome::NotFound
-        );
-        let rows = store.outbox_by_id(ids[1]).await.unwrap().unwrap();
-        assert_eq!(
-            (rows.state, rows.text.as_str()),
-            (OutboxState::Queued, "new")
-        );
+        each_backend!(|fresh| {
+            let (store, _, ids) =
+                store_with(fresh.clone(), &["queued", "review", "published"]).await;
+            let holder = Holder::new();
+            assert!(matches!(
+                store.outbox_claim(ids[0], &holder, 10).await.unwrap(),
+                Claimed::Won(_)
+            ));
+            assert_eq!(
+                store.edit_post_text(ids[0], "new", 11).await.unwrap(),
+                AdminOutcome::Claimed
+            );
+            assert_eq!(
+                store.edit_post_text(ids[2], "new", 11).await.unwrap(),
+                AdminOutcome::WrongState(OutboxState::Published)
+            );
+            assert_eq!(
+                store.edit_post_text(ids[1], "new", 11).await.unwrap(),
+                AdminOutcome::Done
+            );
+            assert_eq!(
+                store.approve_post(ids[0], 12).await.unwrap(),
+                AdminOutcome::WrongState(OutboxState::Queued)
+            );
+            assert_eq!(
+                store.approve_post(ids[1], 12).await.unwrap(),
+                AdminOutcome::Done
+            );
+            assert_eq!(
+                store.approve_post(99, 12).await.unwrap(),
+                AdminOutcome::NotFound
+            );
+            let rows = store.outbox_by_id(ids[1]).await.unwrap().unwrap();
+            assert_eq!(
+                (rows.state, rows.text.as_str()),
+                (OutboxState::Queued, "new")
+            );
+        });
     }
 }

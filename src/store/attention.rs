@@ -6,6 +6,7 @@
 
 use super::outbox::{OUTBOX_COLUMNS, OutboxRow};
 use super::{Store, StoreResult};
+use crate::store::on;
 use std::collections::HashMap;
 
 /// A feed's posts held by the flood guard.
@@ -24,31 +25,33 @@ impl Store {
         account_id: i64,
         limit: i64,
     ) -> StoreResult<(Vec<OutboxRow>, i64)> {
-        let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE account_id = ? AND state = 'failed' \
+        let rows = on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE account_id = ? AND state = 'failed' \
              ORDER BY updated_at DESC, id DESC LIMIT ?"
-        )))
+            ))
+        ))
         .bind(account_id)
         .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        let total = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE account_id = ? AND state = 'failed'",
+        .fetch_all(c)
+        .await?);
+        let total = on!(self.pool(), |c| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE account_id = $1 AND state = 'failed'",
         )
         .bind(account_id)
-        .fetch_one(self.pool())
-        .await?;
+        .fetch_one(c)
+        .await?);
         Ok((rows, total))
     }
 
     /// Per feed row id: its posts the flood guard holds, and since when.
     pub async fn held_posts(&self) -> StoreResult<HashMap<i64, HeldPosts>> {
-        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, i64, i64)> = on!(self.pool(), |c| sqlx::query_as(
             "SELECT feed_id, COUNT(*), MIN(created_at) FROM outbox WHERE state = 'held' \
              GROUP BY feed_id",
         )
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(c)
+        .await?);
         Ok(rows
             .into_iter()
             .map(|(feed, posts, since)| (feed, HeldPosts { posts, since }))

@@ -15,6 +15,7 @@
 use super::padded::{MAX_ROWS, PaddedSql};
 use super::{OutboxState, Store, StoreResult};
 use crate::compose::PostText;
+use crate::store::on;
 
 /// A story of the document that was made into a post of this feed.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -75,11 +76,14 @@ impl Store {
         let mut out = Vec::new();
         for chunk in keys.chunks(MAX_ROWS) {
             let (sql, rows) = TRACKED.sql(chunk.len());
-            let mut query = sqlx::query_as(sql).bind(feed_id);
-            for i in 0..rows {
-                query = query.bind(chunk.get(i).copied());
-            }
-            out.extend(query.fetch_all(self.pool()).await?);
+            let found: Vec<Tracked> = on!(self.pool(), |c| {
+                let mut query = sqlx::query_as(sql).bind(feed_id);
+                for i in 0..rows {
+                    query = query.bind(chunk.get(i).copied());
+                }
+                query.fetch_all(c).await?
+            });
+            out.extend(found);
         }
         Ok(out)
     }
@@ -92,19 +96,20 @@ impl Store {
         now: i64,
     ) -> StoreResult<Queued> {
         let mut slot = self.begin_write().await?;
-        let conn = slot.conn();
-        let published: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM outbox WHERE id = ? AND state = 'published'")
-                .bind(change.post)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let mut conn = slot.conn();
+        let published: Option<i64> = on!(conn.re(), |c| sqlx::query_scalar(
+            "SELECT id FROM outbox WHERE id = $1 AND state = 'published'"
+        )
+        .bind(change.post)
+        .fetch_optional(&mut *c)
+        .await?);
         if published.is_none() {
             // Nothing written: giving the turn back is a commit of nothing.
             slot.commit().await?.wait().await?;
             return Ok(Queued::NotPublished);
         }
         let Some(reply) = super::outbox::insert_reply(
-            conn,
+            conn.re(),
             change.post,
             change.text.as_str(),
             &tag(change.revision),
@@ -118,9 +123,9 @@ impl Store {
         };
         // An earlier correction nobody holds yet says an older headline: drop it, so a
         // headline changed on every poll leaves one reply waiting, not one per poll.
-        let superseded = sqlx::query(
-            "UPDATE outbox SET state = 'dropped', last_error = ?, updated_at = ? \
-             WHERE id IN (SELECT reply_id FROM correction_replies WHERE post_id = ?) \
+        let superseded = on!(conn.re(), |c| sqlx::query(
+            "UPDATE outbox SET state = 'dropped', last_error = $1, updated_at = $2 \
+             WHERE id IN (SELECT reply_id FROM correction_replies WHERE post_id = $3) \
              AND state = 'queued' AND claimed_by IS NULL",
         )
         .bind(format!(
@@ -129,28 +134,33 @@ impl Store {
         ))
         .bind(now)
         .bind(change.post)
-        .execute(&mut *conn)
+        .execute(&mut *c)
         .await?
-        .rows_affected();
+        .rows_affected());
         // Queued by when the change was seen, not by its story's date (see `QUEUE_ORDER`).
-        sqlx::query("UPDATE outbox SET queue_order = ? WHERE id = ?")
-            .bind(now)
-            .bind(reply)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(
+        on!(conn.re(), |c| sqlx::query(
+            "UPDATE outbox SET queue_order = $1 WHERE id = $2"
+        )
+        .bind(now)
+        .bind(reply)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        on!(conn.re(), |c| sqlx::query(
             "INSERT INTO correction_replies (reply_id, post_id, revision, old_title, new_title) \
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(reply)
         .bind(change.post)
         .bind(change.revision)
         .bind(change.old_title)
         .bind(change.new_title)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(
-            "INSERT INTO corrections (post_id, title, revision, updated_at) VALUES (?, ?, ?, ?) \
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        on!(conn.re(), |c| {
+            sqlx::query(
+            "INSERT INTO corrections (post_id, title, revision, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (post_id) DO UPDATE SET title = excluded.title, \
              revision = excluded.revision, updated_at = excluded.updated_at",
         )
@@ -158,8 +168,9 @@ impl Store {
         .bind(change.new_title)
         .bind(change.revision)
         .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        .execute(&mut *c)
+        .await?.rows_affected()
+        });
         slot.commit().await?.wait().await?;
         Ok(Queued::Reply {
             id: reply,
@@ -176,16 +187,18 @@ impl Store {
         }
         let mut slot = self.begin_write().await?;
         for (post, title) in headlines {
-            sqlx::query(
-                "INSERT INTO corrections (post_id, title, revision, updated_at) VALUES (?, ?, 0, ?) \
+            on!(slot.conn(), |c| {
+                sqlx::query(
+                "INSERT INTO corrections (post_id, title, revision, updated_at) VALUES ($1, $2, 0, $3) \
                  ON CONFLICT (post_id) DO UPDATE SET title = excluded.title, \
                  updated_at = excluded.updated_at",
             )
             .bind(post)
             .bind(title)
             .bind(now)
-            .execute(slot.conn())
-            .await?;
+            .execute(c)
+            .await?.rows_affected()
+            });
         }
         slot.commit().await?.wait().await
     }
@@ -193,25 +206,26 @@ impl Store {
     /// The revision of a newer correction of the same story, when correction reply `id`
     /// is superseded by one; `None` for the latest (and for any other row).
     pub async fn correction_superseded_by(&self, id: i64) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
+        Ok(on!(self.pool(), |c| sqlx::query_scalar(
             "SELECT MAX(newer.revision) FROM correction_replies this \
              JOIN correction_replies newer \
              ON newer.post_id = this.post_id AND newer.revision > this.revision \
-             WHERE this.reply_id = ?",
+             WHERE this.reply_id = $1",
         )
         .bind(id)
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_one(c)
+        .await?))
     }
 
     /// Whether outbox row `id` is the reply of a correction: the worker paces it like a
     /// post (a first reply completes a post just out and is not paced).
     pub async fn is_correction_reply(&self, id: i64) -> StoreResult<bool> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM correction_replies WHERE reply_id = ?")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
+        let found: Option<i64> = on!(self.pool(), |c| sqlx::query_scalar(
+            "SELECT reply_id FROM correction_replies WHERE reply_id = $1"
+        )
+        .bind(id)
+        .fetch_optional(c)
+        .await?);
         Ok(found.is_some())
     }
 }
@@ -219,12 +233,12 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::each_backend;
     use crate::store::{Claimed, Holder};
 
     /// A store with one post of feed `front` for item `guid:1` titled "Old", published
     /// when `publish`; the feed id and the post id.
-    async fn store_with_a_post(publish: bool) -> (Store, i64, i64) {
-        let store = Store::open("sqlite::memory:").await.unwrap();
+    async fn store_with_a_post(store: Store, publish: bool) -> (Store, i64, i64) {
         let account = store.ensure_account("news", 0).await.unwrap();
         let feed = store
             .sync_feeds(
@@ -237,23 +251,23 @@ mod tests {
             )
             .await
             .unwrap()[0];
-        let item: i64 = sqlx::query_scalar(
+        let item: i64 = on!(store.pool(), |c| sqlx::query_scalar(
             "INSERT INTO items (feed_id, item_key, title, first_seen_at, disposition) \
-             VALUES (?, 'guid:1', 'Old', 0, 'queued') RETURNING id",
+             VALUES ($1, 'guid:1', 'Old', 0, 'queued') RETURNING id",
         )
         .bind(feed)
-        .fetch_one(store.pool())
-        .await
+        .fetch_one(c)
+        .await)
         .unwrap();
-        let post: i64 = sqlx::query_scalar(
+        let post: i64 = on!(store.pool(), |c| sqlx::query_scalar(
             "INSERT INTO outbox (account_id, item_id, feed_id, state, text, created_at, updated_at) \
-             VALUES (?, ?, ?, 'queued', 'Old', 0, 0) RETURNING id",
+             VALUES ($1, $2, $3, 'queued', 'Old', 0, 0) RETURNING id",
         )
         .bind(account.id)
         .bind(item)
         .bind(feed)
-        .fetch_one(store.pool())
-        .await
+        .fetch_one(c)
+        .await)
         .unwrap();
         if publish {
             let Claimed::Won(held) = store.outbox_claim(post, &Holder::new(), 1).await.unwrap()
@@ -285,94 +299,102 @@ mod tests {
 
     #[tokio::test]
     async fn a_story_is_tracked_by_its_key_with_the_title_it_was_first_seen_with() {
-        let (store, feed, post) = store_with_a_post(true).await;
-        let tracked = store
-            .tracked_stories(feed, &["guid:1", "guid:2"])
-            .await
-            .unwrap();
-        assert_eq!(
-            tracked,
-            [Tracked {
-                key: "guid:1".into(),
-                post,
-                state: OutboxState::Published,
-                title: Some("Old".into()),
-                revision: 0,
-            }]
-        );
+        each_backend!(|fresh| {
+            let (store, feed, post) = store_with_a_post(fresh.clone(), true).await;
+            let tracked = store
+                .tracked_stories(feed, &["guid:1", "guid:2"])
+                .await
+                .unwrap();
+            assert_eq!(
+                tracked,
+                [Tracked {
+                    key: "guid:1".into(),
+                    post,
+                    state: OutboxState::Published,
+                    title: Some("Old".into()),
+                    revision: 0,
+                }]
+            );
+        });
     }
 
     #[tokio::test]
     async fn a_correction_is_queued_once_and_the_new_headline_is_remembered() {
-        let (store, feed, post) = store_with_a_post(true).await;
-        let text = PostText::new("Update: New").unwrap();
-        let queued = store
-            .queue_correction(&change(post, 1, "New", &text), 10)
-            .await
-            .unwrap();
-        let Queued::Reply { id, superseded: 0 } = queued else {
-            panic!("{queued:?}");
-        };
-        assert!(store.is_correction_reply(id).await.unwrap());
-        assert!(!store.is_correction_reply(post).await.unwrap());
-        // The same revision again (a retried write) queues nothing.
-        assert_eq!(
-            store
-                .queue_correction(&change(post, 1, "New", &text), 11)
+        each_backend!(|fresh| {
+            let (store, feed, post) = store_with_a_post(fresh.clone(), true).await;
+            let text = PostText::new("Update: New").unwrap();
+            let queued = store
+                .queue_correction(&change(post, 1, "New", &text), 10)
                 .await
-                .unwrap(),
-            Queued::Already
-        );
-        let tracked = store.tracked_stories(feed, &["guid:1"]).await.unwrap();
-        assert_eq!(tracked[0].title.as_deref(), Some("New"));
-        assert_eq!(tracked[0].revision, 1);
-        let replies = store.replies_of(post).await.unwrap();
-        assert_eq!(replies.len(), 1);
-        assert_eq!(replies[0].text, "Update: New");
-        assert_eq!(replies[0].state, OutboxState::Queued);
+                .unwrap();
+            let Queued::Reply { id, superseded: 0 } = queued else {
+                panic!("{queued:?}");
+            };
+            assert!(store.is_correction_reply(id).await.unwrap());
+            assert!(!store.is_correction_reply(post).await.unwrap());
+            // The same revision again (a retried write) queues nothing.
+            assert_eq!(
+                store
+                    .queue_correction(&change(post, 1, "New", &text), 11)
+                    .await
+                    .unwrap(),
+                Queued::Already
+            );
+            let tracked = store.tracked_stories(feed, &["guid:1"]).await.unwrap();
+            assert_eq!(tracked[0].title.as_deref(), Some("New"));
+            assert_eq!(tracked[0].revision, 1);
+            let replies = store.replies_of(post).await.unwrap();
+            assert_eq!(replies.len(), 1);
+            assert_eq!(replies[0].text, "Update: New");
+            assert_eq!(replies[0].state, OutboxState::Queued);
+        });
     }
 
     #[tokio::test]
     async fn a_newer_change_supersedes_the_correction_still_waiting() {
-        let (store, _, post) = store_with_a_post(true).await;
-        let first = PostText::new("Update: New").unwrap();
-        let second = PostText::new("Update: Newer").unwrap();
-        store
-            .queue_correction(&change(post, 1, "New", &first), 10)
-            .await
-            .unwrap();
-        let queued = store
-            .queue_correction(&change(post, 2, "Newer", &second), 11)
-            .await
-            .unwrap();
-        assert!(
-            matches!(queued, Queued::Reply { superseded: 1, .. }),
-            "{queued:?}"
-        );
-        let replies = store.replies_of(post).await.unwrap();
-        let states: Vec<_> = replies.iter().map(|r| r.state).collect();
-        assert_eq!(states, [OutboxState::Dropped, OutboxState::Queued]);
-        assert!(
-            replies[0]
-                .last_error
-                .as_deref()
-                .is_some_and(|e| e.contains("superseded"))
-        );
+        each_backend!(|fresh| {
+            let (store, _, post) = store_with_a_post(fresh.clone(), true).await;
+            let first = PostText::new("Update: New").unwrap();
+            let second = PostText::new("Update: Newer").unwrap();
+            store
+                .queue_correction(&change(post, 1, "New", &first), 10)
+                .await
+                .unwrap();
+            let queued = store
+                .queue_correction(&change(post, 2, "Newer", &second), 11)
+                .await
+                .unwrap();
+            assert!(
+                matches!(queued, Queued::Reply { superseded: 1, .. }),
+                "{queued:?}"
+            );
+            let replies = store.replies_of(post).await.unwrap();
+            let states: Vec<_> = replies.iter().map(|r| r.state).collect();
+            assert_eq!(states, [OutboxState::Dropped, OutboxState::Queued]);
+            assert!(
+                replies[0]
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("superseded"))
+            );
+        });
     }
 
     #[tokio::test]
     async fn nothing_is_queued_for_a_post_that_is_not_published() {
-        let (store, feed, post) = store_with_a_post(false).await;
-        let text = PostText::new("Update: New").unwrap();
-        assert_eq!(
-            store
-                .queue_correction(&change(post, 1, "New", &text), 10)
-                .await
-                .unwrap(),
-            Queued::NotPublished
-        );
-        assert!(store.replies_of(post).await.unwrap().is_empty());
-        let tracked = store.tracked_stories(feed, &["guid:1"]).await.unwrap();
-        assert_eq!(tracked[0].title.as_deref(), Some("Old"), "nothing updated");
+        each_backend!(|fresh| {
+            let (store, feed, post) = store_with_a_post(fresh.clone(), false).await;
+            let text = PostText::new("Update: New").unwrap();
+            assert_eq!(
+                store
+                    .queue_correction(&change(post, 1, "New", &text), 10)
+                    .await
+                    .unwrap(),
+                Queued::NotPublished
+            );
+            assert!(store.replies_of(post).await.unwrap().is_empty());
+            let tracked = store.tracked_stories(feed, &["guid:1"]).await.unwrap();
+            assert_eq!(tracked[0].title.as_deref(), Some("Old"), "nothing updated");
+        });
     }
 }

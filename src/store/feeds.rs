@@ -1,6 +1,7 @@
 //! Feed poll state: validators, body hash, schedule, failures.
 
-use super::{Store, StoreResult};
+use super::{Arg, Store, StoreResult};
+use crate::store::on;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -56,9 +57,10 @@ impl Store {
         let mut slot = self.begin_write().await?;
         let mut ids = Vec::with_capacity(feeds.len());
         for feed in feeds {
-            let id: i64 = sqlx::query_scalar(
+            let id: i64 = on!(slot.conn(), |c| {
+                sqlx::query_scalar(
                 "INSERT INTO feeds (name, url, fetch_url, account_id, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (name) DO UPDATE SET \
                    fetch_url = CASE WHEN feeds.url = excluded.url THEN feeds.fetch_url ELSE excluded.url END, \
                    etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END, \
@@ -75,8 +77,9 @@ impl Store {
             .bind(feed.account_id)
             .bind(now)
             .bind(now)
-            .fetch_one(slot.conn())
-            .await?;
+            .fetch_one(c)
+            .await?
+            });
             ids.push(id);
         }
         slot.commit().await?.wait().await?;
@@ -84,21 +87,21 @@ impl Store {
     }
 
     pub async fn feed_by_name(&self, name: &str) -> StoreResult<Option<FeedRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {FEED_COLUMNS} FROM feeds WHERE name = ?"
-        )))
+        Ok(on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!("SELECT {FEED_COLUMNS} FROM feeds WHERE name = ?"))
+        ))
         .bind(name)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(c)
+        .await?))
     }
 
     pub async fn feed_by_id(&self, id: i64) -> StoreResult<Option<FeedRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {FEED_COLUMNS} FROM feeds WHERE id = ?"
-        )))
+        Ok(on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!("SELECT {FEED_COLUMNS} FROM feeds WHERE id = ?"))
+        ))
         .bind(id)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(c)
+        .await?))
     }
 
     /// The rows of the given feeds, in one query: the run loop starts hundreds of polls
@@ -106,30 +109,30 @@ impl Store {
     /// and its caches per reader for nothing. Ids without a row are left out.
     pub async fn feed_rows(&self, ids: &[i64]) -> StoreResult<HashMap<i64, FeedRow>> {
         let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-        let rows: Vec<FeedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {FEED_COLUMNS} FROM feeds WHERE id IN (SELECT value FROM json_each(?))"
-        )))
+        let list = self.pool().json_ints("$1");
+        let rows: Vec<FeedRow> = on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            format!("SELECT {FEED_COLUMNS} FROM feeds WHERE id IN ({list})")
+        ))
         .bind(ids)
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(c)
+        .await?);
         Ok(rows.into_iter().map(|row| (row.id, row)).collect())
     }
 
     pub async fn list_feeds(&self) -> StoreResult<Vec<FeedRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {FEED_COLUMNS} FROM feeds ORDER BY name"
-        )))
-        .fetch_all(self.pool())
-        .await?)
+        Ok(on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!("SELECT {FEED_COLUMNS} FROM feeds ORDER BY name"))
+        ))
+        .fetch_all(c)
+        .await?))
     }
 
     /// Persist the next check before the fetch starts, so that however the poll ends
     /// (crash included) the feed is not hammered on restart.
     pub async fn set_next_check(&self, feed_id: i64, at: i64) -> StoreResult<()> {
         self.write_one(
-            sqlx::query("UPDATE feeds SET next_check_at = ? WHERE id = ?")
-                .bind(at)
-                .bind(feed_id),
+            "UPDATE feeds SET next_check_at = $1 WHERE id = $2",
+            &[Arg::from(at), Arg::from(feed_id)],
         )
         .await
     }
@@ -142,18 +145,18 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         self.write_one(
-            sqlx::query(
-                "UPDATE feeds SET consecutive_failures = consecutive_failures + 1, \
-             failing_since = COALESCE(failing_since, ?), last_polled_at = ?, \
-             last_result = ?, last_error = ?, next_check_at = ?, updated_at = ? WHERE id = ?",
-            )
-            .bind(now)
-            .bind(now)
-            .bind(failure.class)
-            .bind(failure.message)
-            .bind(failure.next_check_at)
-            .bind(now)
-            .bind(feed_id),
+            "UPDATE feeds SET consecutive_failures = consecutive_failures + 1, \
+             failing_since = COALESCE(failing_since, $1), last_polled_at = $2, \
+             last_result = $3, last_error = $4, next_check_at = $5, updated_at = $6 WHERE id = $7",
+            &[
+                Arg::from(now),
+                Arg::from(now),
+                Arg::from(failure.class),
+                Arg::from(failure.message),
+                Arg::from(failure.next_check_at),
+                Arg::from(now),
+                Arg::from(feed_id),
+            ],
         )
         .await
     }
@@ -168,18 +171,18 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         self.write_one(
-            sqlx::query(
             "UPDATE feeds SET consecutive_failures = 0, failing_since = NULL, last_error = NULL, \
-             last_result = ?, last_polled_at = ?, last_success_at = ?, next_check_at = ?, \
-             last_modified = COALESCE(?, last_modified), updated_at = ? WHERE id = ?",
-        )
-        .bind(result)
-        .bind(now)
-        .bind(now)
-        .bind(next_check_at)
-        .bind(last_modified)
-        .bind(now)
-        .bind(feed_id)
+             last_result = $1, last_polled_at = $2, last_success_at = $3, next_check_at = $4, \
+             last_modified = COALESCE($5, last_modified), updated_at = $6 WHERE id = $7",
+            &[
+                Arg::from(result),
+                Arg::from(now),
+                Arg::from(now),
+                Arg::from(next_check_at),
+                Arg::from(last_modified),
+                Arg::from(now),
+                Arg::from(feed_id),
+            ],
         )
         .await
     }
@@ -187,55 +190,61 @@ impl Store {
     /// The feed moved for good (every redirect was permanent): poll the new URL from now on.
     pub async fn set_fetch_url(&self, feed_id: i64, url: &str) -> StoreResult<()> {
         self.write_one(
-            sqlx::query("UPDATE feeds SET fetch_url = ? WHERE id = ?")
-                .bind(url)
-                .bind(feed_id),
+            "UPDATE feeds SET fetch_url = $1 WHERE id = $2",
+            &[Arg::from(url), Arg::from(feed_id)],
         )
         .await
     }
 
     /// Feeds due at `now`, soonest first.
     pub async fn due_feeds(&self, now: i64) -> StoreResult<Vec<FeedRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {FEED_COLUMNS} FROM feeds WHERE next_check_at <= ? ORDER BY next_check_at"
-        )))
+        Ok(on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!(
+                "SELECT {FEED_COLUMNS} FROM feeds WHERE next_check_at <= ? ORDER BY next_check_at"
+            ))
+        ))
         .bind(now)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// When the next feed is due, if any.
     pub async fn next_due_at(&self) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT MIN(next_check_at) FROM feeds")
-            .fetch_one(self.pool())
-            .await?)
+        Ok(on!(self.pool(), |c| sqlx::query_scalar(
+            "SELECT MIN(next_check_at) FROM feeds"
+        )
+        .fetch_one(c)
+        .await?))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::each_backend;
 
     #[tokio::test]
     async fn feed_rows_reads_the_asked_feeds_and_leaves_out_unknown_ids() {
-        let store = Store::open("sqlite::memory:").await.unwrap();
-        let account = store.ensure_account("news", 0).await.unwrap();
-        let feeds: Vec<FeedConfig> = ["front", "politics", "sport"]
-            .iter()
-            .map(|name| FeedConfig {
-                name,
-                url: "https://example.org/feed",
-                account_id: account.id,
-            })
-            .collect();
-        let ids = store.sync_feeds(&feeds, 0).await.unwrap();
-        store.set_next_check(ids[1], 1234).await.unwrap();
+        each_backend!(|fresh| {
+            let store = fresh.clone();
+            let account = store.ensure_account("news", 0).await.unwrap();
+            let feeds: Vec<FeedConfig> = ["front", "politics", "sport"]
+                .iter()
+                .map(|name| FeedConfig {
+                    name,
+                    url: "https://example.org/feed",
+                    account_id: account.id,
+                })
+                .collect();
+            let ids = store.sync_feeds(&feeds, 0).await.unwrap();
+            store.set_next_check(ids[1], 1234).await.unwrap();
 
-        let rows = store.feed_rows(&[ids[1], ids[2], 999]).await.unwrap();
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[&ids[1]].name, "politics");
-        assert_eq!(rows[&ids[1]].next_check_at, 1234);
-        assert_eq!(rows[&ids[2]].name, "sport");
-        assert!(store.feed_rows(&[]).await.unwrap().is_empty());
+            let rows = store.feed_rows(&[ids[1], ids[2], 999]).await.unwrap();
+            assert_eq!(rows.len(), 2);
+            assert_eq!(rows[&ids[1]].name, "politics");
+            assert_eq!(rows[&ids[1]].next_check_at, 1234);
+            assert_eq!(rows[&ids[2]].name, "sport");
+            assert!(store.feed_rows(&[]).await.unwrap().is_empty());
+        });
     }
 }

@@ -310,6 +310,12 @@ pub struct PendingCommit {
 }
 
 impl PendingCommit {
+    /// A write that is committed already (PostgreSQL commits each write itself).
+    pub(crate) fn done() -> PendingCommit {
+        let (_, outcome) = watch::channel(Some(Ok(())));
+        PendingCommit { outcome }
+    }
+
     pub async fn wait(mut self) -> StoreResult<()> {
         match self.outcome.wait_for(Option::is_some).await {
             Ok(outcome) => match outcome.as_ref().expect("waited for Some") {
@@ -325,7 +331,7 @@ impl PendingCommit {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Store;
+    use super::super::{Store, on};
     use std::time::{Duration, Instant};
 
     async fn store(dir: &tempfile::TempDir) -> Store {
@@ -338,23 +344,28 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("s.db").display());
         let other = Store::open(&url).await.unwrap();
         let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM accounts ORDER BY name")
-            .fetch_all(other.pool())
+            .fetch_all(other.sqlite_pool())
             .await
             .unwrap();
         other.close().await;
         names.into_iter().map(|(n,)| n).collect()
     }
 
-    fn insert_account(
-        name: &str,
-    ) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-        sqlx::query("INSERT INTO accounts (name, created_at, updated_at) VALUES (?, 0, 0)")
+    const INSERT_ACCOUNT: &str =
+        "INSERT INTO accounts (name, created_at, updated_at) VALUES ($1, 0, 0)";
+
+    async fn insert_account(slot: &mut super::super::WriteSlot, name: &str) {
+        on!(slot.conn(), |c| sqlx::query(INSERT_ACCOUNT)
             .bind(name)
+            .execute(c)
+            .await
+            .unwrap()
+            .rows_affected());
     }
 
     async fn add_account(store: &Store, name: &str) -> super::PendingCommit {
         let mut slot = store.begin_write().await.unwrap();
-        insert_account(name).execute(slot.conn()).await.unwrap();
+        insert_account(&mut slot, name).await;
         slot.commit().await.unwrap()
     }
 
@@ -396,12 +407,12 @@ mod tests {
         {
             // An ingest that fails (or is cancelled) after its first statement.
             let mut slot = store.begin_write().await.unwrap();
-            insert_account("half").execute(slot.conn()).await.unwrap();
+            insert_account(&mut slot, "half").await;
         }
         let after = add_account(&store, "after").await;
         // A dry run's write, rolled back on purpose.
         let mut slot = store.begin_write().await.unwrap();
-        insert_account("dry").execute(slot.conn()).await.unwrap();
+        insert_account(&mut slot, "dry").await;
         slot.rollback().await.unwrap();
 
         before.wait().await.unwrap();
@@ -416,8 +427,16 @@ mod tests {
         let store = store(&dir).await;
         let first = add_account(&store, "first").await;
         // The name is taken: the statement fails and SQLite undoes it alone.
-        assert!(store.write_one(insert_account("first")).await.is_err());
-        store.write_one(insert_account("second")).await.unwrap();
+        assert!(
+            store
+                .write_one(INSERT_ACCOUNT, &["first".into()])
+                .await
+                .is_err()
+        );
+        store
+            .write_one(INSERT_ACCOUNT, &["second".into()])
+            .await
+            .unwrap();
         first.wait().await.unwrap();
         assert_eq!(names_on_disk(&dir).await, ["first", "second"]);
         store.close().await;
@@ -460,7 +479,7 @@ mod tests {
             .expect("committed at once")
             .unwrap();
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
-            .fetch_one(store.pool())
+            .fetch_one(store.sqlite_pool())
             .await
             .unwrap();
         assert_eq!(n, 1);

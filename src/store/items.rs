@@ -6,12 +6,31 @@
 //! happen under the same write turn, so two feeds of one account ingesting the same story
 //! at once cannot both queue it.
 
+use super::WriteSlot;
 use super::feeds::FeedRow;
-use super::group_commit::{PendingCommit, WriteSlot};
+use super::group_commit::PendingCommit;
 use super::padded::{MAX_ROWS, PaddedSql};
 use super::{Store, StoreResult};
 use crate::compose::Post;
+use crate::store::on;
 use std::collections::{HashMap, HashSet};
+
+/// One padded `… IN ($2, …)` lookup on `conn`: `first` binds the statement's leading
+/// parameter, `keys` the list (padding binds NULL, which matches nothing). A macro, so
+/// that each backend's arm builds its own driver's query.
+macro_rules! lookup {
+    ($conn:expr, $sql:expr, $first:expr, $keys:expr) => {{
+        let keys: &[&str] = $keys;
+        let (statement, rows) = $sql.sql(keys.len());
+        on!($conn, |c| {
+            let mut query = sqlx::query_as(statement).bind($first);
+            for i in 0..rows {
+                query = query.bind(keys.get(i).copied());
+            }
+            query.fetch_all(c).await?
+        })
+    }};
+}
 
 /// The identity rules of this release: 2 since story fragments and shared links counted
 /// (issue 11). A feed whose `identity_rules` is lower has not been ingested under them.
@@ -127,13 +146,13 @@ impl Store {
     /// How many items of the feed have each disposition. Items held without a post
     /// count as `held`: they wait for the same `release`.
     pub async fn item_counts(&self, feed_id: i64) -> StoreResult<HashMap<String, i64>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
+        let rows: Vec<(String, i64)> = on!(self.pool(), |c| sqlx::query_as(
             "SELECT CASE disposition WHEN 'held_uncomposed' THEN 'held' ELSE disposition END, \
-             COUNT(*) FROM items WHERE feed_id = ? GROUP BY 1",
+             COUNT(*) FROM items WHERE feed_id = $1 GROUP BY 1",
         )
         .bind(feed_id)
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(c)
+        .await?);
         Ok(rows.into_iter().collect())
     }
 }
@@ -172,9 +191,8 @@ impl IngestTx {
         if self.feed_has_items {
             let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
             for chunk in keys.chunks(MAX_ROWS) {
-                let rows: Vec<(String, i64, String)> = lookup(&KNOWN, self.feed_id, chunk)
-                    .fetch_all(self.slot.conn())
-                    .await?;
+                let rows: Vec<(String, i64, String)> =
+                    lookup!(self.slot.conn(), &KNOWN, self.feed_id, chunk);
                 known.extend(rows.into_iter().map(|(key, id, d)| (key, (id, d))));
             }
             let legacy: Vec<&str> = items
@@ -184,9 +202,8 @@ impl IngestTx {
                 .filter_map(|i| i.legacy_key.as_deref())
                 .collect();
             for chunk in legacy.chunks(MAX_ROWS) {
-                let rows: Vec<(String,)> = lookup(&KNOWN_LEGACY, self.feed_id, chunk)
-                    .fetch_all(self.slot.conn())
-                    .await?;
+                let rows: Vec<(String,)> =
+                    lookup!(self.slot.conn(), &KNOWN_LEGACY, self.feed_id, chunk);
                 known_legacy.extend(rows.into_iter().map(|(k,)| k));
             }
         }
@@ -206,9 +223,7 @@ impl IngestTx {
             .collect();
         let mut seen: HashSet<String> = HashSet::new();
         for chunk in aliases.chunks(MAX_ROWS) {
-            let rows: Vec<(String,)> = lookup(&SEEN, self.account_id, chunk)
-                .fetch_all(self.slot.conn())
-                .await?;
+            let rows: Vec<(String,)> = lookup!(self.slot.conn(), &SEEN, self.account_id, chunk);
             seen.extend(rows.into_iter().map(|(k,)| k));
         }
         let legacy_aliases: Vec<&str> = unknown
@@ -218,9 +233,8 @@ impl IngestTx {
             .collect();
         let mut seen_legacy: HashSet<String> = HashSet::new();
         for chunk in legacy_aliases.chunks(MAX_ROWS) {
-            let rows: Vec<(String,)> = lookup(&SEEN_LEGACY, self.account_id, chunk)
-                .fetch_all(self.slot.conn())
-                .await?;
+            let rows: Vec<(String,)> =
+                lookup!(self.slot.conn(), &SEEN_LEGACY, self.account_id, chunk);
             seen_legacy.extend(rows.into_iter().map(|(k,)| k));
         }
 
@@ -256,14 +270,14 @@ impl IngestTx {
 
     /// Whether the feed is flood-held: some of its posts wait for `release`.
     pub async fn feed_is_held(&mut self) -> StoreResult<bool> {
-        let held: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM outbox WHERE account_id = ? AND state = 'held' \
-             AND feed_id = ?)",
+        let held: bool = on!(self.slot.conn(), |c| sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE account_id = $1 AND state = 'held' \
+             AND feed_id = $2)",
         )
         .bind(self.account_id)
         .bind(self.feed_id)
-        .fetch_one(self.slot.conn())
-        .await?;
+        .fetch_one(c)
+        .await?);
         Ok(held)
     }
 
@@ -274,12 +288,15 @@ impl IngestTx {
         changes: &[(i64, ItemDisposition)],
     ) -> StoreResult<()> {
         for (item_id, disposition) in changes {
-            sqlx::query("UPDATE items SET disposition = ? WHERE id = ? AND feed_id = ?")
-                .bind(disposition.as_str())
-                .bind(item_id)
-                .bind(self.feed_id)
-                .execute(self.slot.conn())
-                .await?;
+            on!(self.slot.conn(), |c| sqlx::query(
+                "UPDATE items SET disposition = $1 WHERE id = $2 AND feed_id = $3"
+            )
+            .bind(disposition.as_str())
+            .bind(item_id)
+            .bind(self.feed_id)
+            .execute(c)
+            .await?
+            .rows_affected());
         }
         Ok(())
     }
@@ -296,29 +313,31 @@ impl IngestTx {
             "INSERT INTO items (feed_id, item_key, title, link, published_at, first_seen_at, disposition) \
              SELECT ?, column1, column2, column3, column4, ?, column5 FROM (VALUES ",
             "(?, ?, ?, ?, ?)",
-            ") WHERE column1 IS NOT NULL \
+            ") AS v WHERE column1 IS NOT NULL \
              ON CONFLICT (feed_id, item_key) DO NOTHING RETURNING id, item_key",
         );
         static KEYS: PaddedSql = PaddedSql::new(
             "INSERT INTO seen_keys (account_id, key, item_id) \
              SELECT ?, column1, column2 FROM (VALUES ",
             "(?, ?)",
-            ") WHERE column1 IS NOT NULL ON CONFLICT (account_id, key) DO NOTHING",
+            ") AS v WHERE column1 IS NOT NULL ON CONFLICT (account_id, key) DO NOTHING",
         );
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(items.len());
         for chunk in items.chunks(MAX_ROWS) {
             let (sql, rows) = ITEMS.sql(chunk.len());
-            let mut query = sqlx::query_as(sql).bind(self.feed_id).bind(now);
-            for i in 0..rows {
-                let row = chunk.get(i);
-                query = query
-                    .bind(row.map(|(item, _)| item.key.as_str()))
-                    .bind(row.and_then(|(item, _)| item.title.as_deref()))
-                    .bind(row.and_then(|(item, _)| item.link.as_deref()))
-                    .bind(row.and_then(|(item, _)| item.published_at))
-                    .bind(row.map(|(_, disposition)| disposition.as_str()));
-            }
-            let inserted: Vec<(i64, String)> = query.fetch_all(self.slot.conn()).await?;
+            let inserted: Vec<(i64, String)> = on!(self.slot.conn(), |c| {
+                let mut query = sqlx::query_as(sql).bind(self.feed_id).bind(now);
+                for i in 0..rows {
+                    let row = chunk.get(i);
+                    query = query
+                        .bind(row.map(|(item, _)| item.key.as_str()))
+                        .bind(row.and_then(|(item, _)| item.title.as_deref()))
+                        .bind(row.and_then(|(item, _)| item.link.as_deref()))
+                        .bind(row.and_then(|(item, _)| item.published_at))
+                        .bind(row.map(|(_, disposition)| disposition.as_str()));
+                }
+                query.fetch_all(c).await?
+            });
             ids.extend(inserted.into_iter().map(|(id, key)| (key, id)));
         }
 
@@ -329,14 +348,16 @@ impl IngestTx {
             .collect();
         for chunk in keys.chunks(MAX_ROWS) {
             let (sql, rows) = KEYS.sql(chunk.len());
-            let mut query = sqlx::query(sql).bind(self.account_id);
-            for i in 0..rows {
-                let row = chunk.get(i);
-                query = query
-                    .bind(row.map(|(key, _)| *key))
-                    .bind(row.map(|(_, id)| *id));
-            }
-            query.execute(self.slot.conn()).await?;
+            on!(self.slot.conn(), |c| {
+                let mut query = sqlx::query(sql).bind(self.account_id);
+                for i in 0..rows {
+                    let row = chunk.get(i);
+                    query = query
+                        .bind(row.map(|(key, _)| *key))
+                        .bind(row.map(|(_, id)| *id));
+                }
+                query.execute(c).await?.rows_affected()
+            });
         }
 
         items
@@ -384,12 +405,13 @@ impl IngestTx {
         success: FeedSuccess<'_>,
         now: i64,
     ) -> StoreResult<(std::time::Duration, PendingCommit)> {
-        sqlx::query(
-            "UPDATE feeds SET etag = ?, last_modified = ?, body_hash = COALESCE(?, body_hash), \
-             baseline_done = 1, last_result = ?, last_polled_at = ?, last_success_at = ?, \
+        on!(self.slot.conn(), |c| {
+            sqlx::query(
+            "UPDATE feeds SET etag = $1, last_modified = $2, body_hash = COALESCE($3, body_hash), \
+             baseline_done = TRUE, last_result = $4, last_polled_at = $5, last_success_at = $6, \
              consecutive_failures = 0, failing_since = NULL, last_error = NULL, \
-             next_check_at = ?, items_seen = items_seen + ?, identity_rules = ?, updated_at = ? \
-             WHERE id = ?",
+             next_check_at = $7, items_seen = items_seen + $8, identity_rules = $9, updated_at = $10 \
+             WHERE id = $11",
         )
         .bind(success.etag)
         .bind(success.last_modified)
@@ -402,8 +424,9 @@ impl IngestTx {
         .bind(IDENTITY_RULES)
         .bind(now)
         .bind(self.feed_id)
-        .execute(self.slot.conn())
-        .await?;
+        .execute(c)
+        .await?.rows_affected()
+        });
         let held = self.acquired.elapsed();
         Ok((held, self.slot.commit().await?))
     }
@@ -414,27 +437,10 @@ impl IngestTx {
     }
 }
 
-/// One padded `… IN (?, …)` lookup: `first` binds the statement's leading parameter,
-/// `keys` the list (padding binds NULL, which matches nothing).
-fn lookup<'q, O>(
-    sql: &'static PaddedSql,
-    first: i64,
-    keys: &[&'q str],
-) -> sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>
-where
-    O: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
-{
-    let (statement, rows) = sql.sql(keys.len());
-    let mut query = sqlx::query_as(statement).bind(first);
-    for i in 0..rows {
-        query = query.bind(keys.get(i).copied());
-    }
-    query
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::each_backend;
 
     fn item(n: usize, alias: &str) -> IngestItem {
         IngestItem {
@@ -452,58 +458,59 @@ mod tests {
     /// a story repeated across chunks must still be caught.
     #[tokio::test]
     async fn a_document_of_several_chunks_is_recognised_and_recorded_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("s.db").display());
-        let store = Store::open(&url).await.unwrap();
-        let account = store.ensure_account("news", 0).await.unwrap();
-        let feed = super::super::FeedConfig {
-            name: "front",
-            url: "https://example.org/feed",
-            account_id: account.id,
-        };
-        let id = store.sync_feeds(&[feed], 0).await.unwrap()[0];
-        let row = store.feed_by_id(id).await.unwrap().unwrap();
-
-        let n = 2 * MAX_ROWS + 77;
-        let mut items: Vec<IngestItem> = (0..n).map(|i| item(i, &format!("s{i}"))).collect();
-        // The last item is the first story again, under another guid.
-        items.push(item(n, "s0"));
-
-        let mut tx = store.begin_ingest(&row).await.unwrap();
-        let recognised = tx.recognise(&items).await.unwrap();
-        assert!(recognised[..n].iter().all(|r| *r == Recognised::New));
-        assert_eq!(recognised[n], Recognised::Duplicate);
-        let rows: Vec<_> = items
-            .iter()
-            .zip(&recognised)
-            .map(|(item, r)| {
-                let d = if *r == Recognised::New {
-                    ItemDisposition::Backlog
-                } else {
-                    ItemDisposition::Duplicate
+        each_backend!(
+            on_disk | store | {
+                let account = store.ensure_account("news", 0).await.unwrap();
+                let feed = super::super::FeedConfig {
+                    name: "front",
+                    url: "https://example.org/feed",
+                    account_id: account.id,
                 };
-                (item, d)
-            })
-            .collect();
-        let ids = tx.record(&rows, 0).await.unwrap();
-        assert_eq!(ids.len(), n + 1);
-        assert!(
-            ids.windows(2).all(|w| w[0] < w[1]),
-            "ids follow input order"
-        );
-        let (_, pending) = tx.finish(FeedSuccess::default(), 0).await.unwrap();
-        pending.wait().await.unwrap();
+                let id = store.sync_feeds(&[feed], 0).await.unwrap()[0];
+                let row = store.feed_by_id(id).await.unwrap().unwrap();
 
-        // The next poll reads the feed's row again: its first poll is done now.
-        let row = store.feed_by_id(id).await.unwrap().unwrap();
-        assert!(row.baseline_done);
-        let mut tx = store.begin_ingest(&row).await.unwrap();
-        let again = tx.recognise(&items).await.unwrap();
-        assert!(again.iter().all(|r| *r == Recognised::Known));
-        tx.abandon().await.unwrap();
-        let counts = store.item_counts(id).await.unwrap();
-        assert_eq!(counts.get("backlog"), Some(&(n as i64)));
-        assert_eq!(counts.get("duplicate"), Some(&1));
-        store.close().await;
+                let n = 2 * MAX_ROWS + 77;
+                let mut items: Vec<IngestItem> =
+                    (0..n).map(|i| item(i, &format!("s{i}"))).collect();
+                // The last item is the first story again, under another guid.
+                items.push(item(n, "s0"));
+
+                let mut tx = store.begin_ingest(&row).await.unwrap();
+                let recognised = tx.recognise(&items).await.unwrap();
+                assert!(recognised[..n].iter().all(|r| *r == Recognised::New));
+                assert_eq!(recognised[n], Recognised::Duplicate);
+                let rows: Vec<_> = items
+                    .iter()
+                    .zip(&recognised)
+                    .map(|(item, r)| {
+                        let d = if *r == Recognised::New {
+                            ItemDisposition::Backlog
+                        } else {
+                            ItemDisposition::Duplicate
+                        };
+                        (item, d)
+                    })
+                    .collect();
+                let ids = tx.record(&rows, 0).await.unwrap();
+                assert_eq!(ids.len(), n + 1);
+                assert!(
+                    ids.windows(2).all(|w| w[0] < w[1]),
+                    "ids follow input order"
+                );
+                let (_, pending) = tx.finish(FeedSuccess::default(), 0).await.unwrap();
+                pending.wait().await.unwrap();
+
+                // The next poll reads the feed's row again: its first poll is done now.
+                let row = store.feed_by_id(id).await.unwrap().unwrap();
+                assert!(row.baseline_done);
+                let mut tx = store.begin_ingest(&row).await.unwrap();
+                let again = tx.recognise(&items).await.unwrap();
+                assert!(again.iter().all(|r| *r == Recognised::Known));
+                tx.abandon().await.unwrap();
+                let counts = store.item_counts(id).await.unwrap();
+                assert_eq!(counts.get("backlog"), Some(&(n as i64)));
+                assert_eq!(counts.get("duplicate"), Some(&1));
+            }
+        );
     }
 }

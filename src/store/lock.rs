@@ -10,9 +10,17 @@
 //! [`DaemonLock::renew`] with every heartbeat (a no-op for a file lock; a PostgreSQL lease
 //! row will be renewed there), [`DaemonLock::release`] at the end.
 //!
+//! On PostgreSQL it is a session advisory lock (`pg_try_advisory_lock`) held by a
+//! connection of its own for the daemon's whole life: the server releases it when that
+//! connection ends, however the daemon ends. The holder names itself in the connection's
+//! `application_name`, which a refused daemon reads from `pg_stat_activity`. Several
+//! daemons on one PostgreSQL database (leases) are a later step; until then it is one
+//! daemon per database there too.
+//!
 //! Must not: lock anything for read-only commands or commands that act through the store
 //! (`status`, `queue`, `release`, `auth`), or for a dry run (it writes nothing).
 
+use sqlx::{ConnectOptions, Connection, PgConnection};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -35,7 +43,7 @@ impl LockHolder {
         }
     }
 
-    fn to_line(&self) -> String {
+    pub(crate) fn to_line(&self) -> String {
         format!("pid={} host={} since={}\n", self.pid, self.host, self.since)
     }
 
@@ -84,6 +92,18 @@ pub enum LockError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "another feed2threads daemon is running on the PostgreSQL store {url}: {}; \
+         stop it first, or give this one its own database",
+        holder.as_ref().map_or_else(|| "holder unknown".to_string(), |h| h.to_string())
+    )]
+    HeldPostgres {
+        url: String,
+        holder: Option<LockHolder>,
+    },
+    /// `url` is shown without its password.
+    #[error("cannot reach the PostgreSQL store {url}: {source}")]
+    Postgres { url: String, source: sqlx::Error },
 }
 
 /// Held while a daemon runs on the store; dropping it releases the lock.
@@ -91,15 +111,83 @@ pub enum LockError {
 pub struct DaemonLock {
     /// `None` for an in-memory store: nothing outside this process can reach it.
     file: Option<(File, PathBuf)>,
+    /// PostgreSQL: the connection whose session holds the advisory lock.
+    pg: Option<PgLock>,
     holder: LockHolder,
+}
+
+/// The advisory lock's key ("f2td"): one daemon per database.
+const PG_DAEMON_LOCK: i64 = 0x6632_7464;
+
+#[derive(Debug)]
+struct PgLock {
+    /// The URL, without its password, for messages.
+    shown: String,
+    conn: tokio::sync::Mutex<PgConnection>,
+}
+
+impl PgLock {
+    async fn take(url: &str, me: &LockHolder) -> Result<PgLock, LockError> {
+        let shown = crate::feed::redact::redact_url(url).into_owned();
+        let fail = |source| LockError::Postgres {
+            url: shown.clone(),
+            source,
+        };
+        let options = url
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .map_err(fail)?
+            .application_name(&format!("feed2threads {}", me.to_line().trim_end()));
+        let mut conn = options.connect().await.map_err(fail)?;
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(PG_DAEMON_LOCK)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(fail)?;
+        if !taken {
+            let name: Option<String> = sqlx::query_scalar(
+                "SELECT a.application_name FROM pg_locks l \
+                 JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted \
+                 AND l.classid = CAST(($1 >> 32) AS OID) \
+                 AND l.objid = CAST(($1 & 4294967295) AS OID) AND l.objsubid = 1 \
+                 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            )
+            .bind(PG_DAEMON_LOCK)
+            .fetch_optional(&mut conn)
+            .await
+            .map_err(fail)?;
+            let _ = conn.close().await;
+            return Err(LockError::HeldPostgres {
+                url: shown,
+                holder: name.as_deref().and_then(LockHolder::parse),
+            });
+        }
+        Ok(PgLock {
+            shown,
+            conn: tokio::sync::Mutex::new(conn),
+        })
+    }
 }
 
 impl DaemonLock {
     /// Takes the lock of the store at `url`, or says who holds it. Never waits.
     pub async fn acquire(url: &str, now: i64) -> Result<DaemonLock, LockError> {
         let holder = LockHolder::me(now);
+        if super::is_postgres(url) {
+            let pg = PgLock::take(url, &holder).await?;
+            tracing::debug!(store = %pg.shown, "took the store's daemon lock");
+            return Ok(DaemonLock {
+                file: None,
+                pg: Some(pg),
+                holder,
+            });
+        }
         let Some(db) = super::sqlite_file(url) else {
-            return Ok(DaemonLock { file: None, holder });
+            return Ok(DaemonLock {
+                file: None,
+                pg: None,
+                holder,
+            });
         };
         let path = lock_path(&db);
         let me = holder.clone();
@@ -114,14 +202,23 @@ impl DaemonLock {
         tracing::debug!(lock = %path.display(), "took the store's daemon lock");
         Ok(DaemonLock {
             file: Some((file, path)),
+            pg: None,
             holder,
         })
     }
 
-    /// Keeps the lock alive. A file lock lasts as long as the process; a lease would be
-    /// renewed here, and its loss reported as an error.
+    /// Keeps the lock alive. A file lock lasts as long as the process; PostgreSQL's lasts
+    /// as long as its connection, which is checked here (its loss is reported as an
+    /// error; leases with takeover are a later step).
     pub async fn renew(&self) -> Result<(), LockError> {
-        Ok(())
+        let Some(pg) = &self.pg else {
+            return Ok(());
+        };
+        let mut conn = pg.conn.lock().await;
+        conn.ping().await.map_err(|source| LockError::Postgres {
+            url: pg.shown.clone(),
+            source,
+        })
     }
 
     /// Who holds the lock: this process.
@@ -141,6 +238,7 @@ impl DaemonLock {
         if let Some((file, _)) = self.file {
             let _ = file.unlock();
         }
+        // A PostgreSQL lock ends with its connection, dropped here.
     }
 }
 

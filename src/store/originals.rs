@@ -7,6 +7,7 @@
 use super::padded::{MAX_ROWS, PaddedSql};
 use super::{Store, StoreResult};
 use crate::fate::Original;
+use crate::store::on;
 use std::collections::HashMap;
 
 impl Store {
@@ -26,12 +27,13 @@ impl Store {
         let mut found = HashMap::new();
         for chunk in keys.chunks(MAX_ROWS) {
             let (sql, rows) = ORIGINALS.sql(chunk.len());
-            let mut query = sqlx::query_as(sql).bind(account_id);
-            for i in 0..rows {
-                query = query.bind(chunk.get(i).copied());
-            }
-            let rows: Vec<(String, String, Option<String>, String)> =
-                query.fetch_all(self.pool()).await?;
+            let rows: Vec<(String, String, Option<String>, String)> = on!(self.pool(), |c| {
+                let mut query = sqlx::query_as(sql).bind(account_id);
+                for i in 0..rows {
+                    query = query.bind(chunk.get(i).copied());
+                }
+                query.fetch_all(c).await?
+            });
             found.extend(rows.into_iter().map(|(key, feed, title, item_key)| {
                 (
                     key,

@@ -27,6 +27,7 @@ pub use waits::{PostWait, WaitCounts, WaitKind};
 
 use super::{Store, StoreResult};
 use crate::compose::{Media, Post};
+use crate::store::on;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRow {
@@ -113,11 +114,7 @@ pub(crate) struct NewPost<'a> {
     pub item_date: Option<i64>,
 }
 
-pub(crate) async fn insert(
-    conn: &mut sqlx::SqliteConnection,
-    new: NewPost<'_>,
-    now: i64,
-) -> StoreResult<i64> {
+pub(crate) async fn insert(conn: super::Conn<'_>, new: NewPost<'_>, now: i64) -> StoreResult<i64> {
     let (image_url, alt_text) = match &new.post.media {
         Media::Text => (None, None),
         Media::Image { url, alt_text } => (Some(url.as_str()), Some(alt_text.as_str())),
@@ -126,12 +123,13 @@ pub(crate) async fn insert(
     // The oldest story first: its own date, else when we queued it.
     let queue_order = new.item_date.unwrap_or(now);
     let attachment = new.post.text_attachment.as_ref();
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = on!(conn, |c| {
+        sqlx::query_scalar(
         "INSERT INTO outbox (account_id, item_id, feed_id, state, text, link_attachment, \
          topic_tag, media_type, image_url, alt_text, reply_control, item_date, created_at, \
          updated_at, queue_order, text_attachment, attachment_link, reply_approvals, ghost, \
          first_reply) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING id",
     )
     .bind(new.account_id)
     .bind(new.item_id)
@@ -153,8 +151,9 @@ pub(crate) async fn insert(
     .bind(new.post.reply_approvals)
     .bind(new.post.ghost)
     .bind(new.post.first_reply.as_deref())
-    .fetch_one(conn)
-    .await?;
+    .fetch_one(c)
+    .await?
+    });
     Ok(id)
 }
 
@@ -172,12 +171,12 @@ pub struct OutboxCounts {
 
 impl Store {
     pub async fn outbox_by_id(&self, id: i64) -> StoreResult<Option<OutboxRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?"
-        )))
+        Ok(on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?"))
+        ))
         .bind(id)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(c)
+        .await?))
     }
 
     /// The outbox of one account (or all), newest first, at most `limit` rows.
@@ -186,26 +185,30 @@ impl Store {
         account_id: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<OutboxRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE (? IS NULL OR account_id = ?) \
+        Ok(on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE (? IS NULL OR account_id = ?) \
              ORDER BY id DESC LIMIT ?"
-        )))
+            ))
+        ))
         .bind(account_id)
         .bind(account_id)
         .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     pub async fn outbox_counts(&self, account_id: i64, now: i64) -> StoreResult<OutboxCounts> {
-        let rows: Vec<(OutboxState, i64)> = sqlx::query_as(
-            "SELECT state, COUNT(*) FROM outbox WHERE account_id = ? \
+        let rows: Vec<(OutboxState, i64)> = on!(self.pool(), |c| {
+            sqlx::query_as(
+            "SELECT state, COUNT(*) FROM outbox WHERE account_id = $1 \
              AND state IN ('review', 'held', 'queued', 'container_created', 'publishing', 'failed') \
              GROUP BY state",
         )
         .bind(account_id)
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(c)
+        .await?
+        });
         let mut counts = OutboxCounts::default();
         for (state, n) in rows {
             match state {
@@ -216,14 +219,14 @@ impl Store {
                 _ => counts.in_flight += n,
             }
         }
-        counts.published_24h = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE account_id = ? AND state = 'published' \
-             AND published_at > ?",
+        counts.published_24h = on!(self.pool(), |c| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE account_id = $1 AND state = 'published' \
+             AND published_at > $2",
         )
         .bind(account_id)
         .bind(now - 86_400)
-        .fetch_one(self.pool())
-        .await?;
+        .fetch_one(c)
+        .await?);
         Ok(counts)
     }
 }
@@ -246,13 +249,15 @@ impl Store {
     /// Posts of the account in flight (`container_created`, `publishing`), whoever holds
     /// them, oldest first.
     pub async fn outbox_in_flight(&self, account_id: i64) -> StoreResult<Vec<OutboxRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE account_id = ? \
+        Ok(on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE account_id = ? \
              AND state IN ('container_created', 'publishing') ORDER BY {QUEUE_ORDER}"
-        )))
+            ))
+        ))
         .bind(account_id)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// The next queued post of the account that nobody holds and whose `not_before` has
@@ -262,48 +267,50 @@ impl Store {
         account_id: i64,
         now: i64,
     ) -> StoreResult<Option<OutboxRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE account_id = ? AND state = 'queued' \
+        Ok(on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE account_id = ? AND state = 'queued' \
              AND claimed_by IS NULL AND not_before <= ? ORDER BY {QUEUE_ORDER} LIMIT 1"
-        )))
+            ))
+        ))
         .bind(account_id)
         .bind(now)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(c)
+        .await?))
     }
 
     /// The earliest `not_before` of a queued post that is not due yet, if any.
     pub async fn outbox_next_due_at(&self, account_id: i64, now: i64) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(not_before) FROM outbox WHERE account_id = ? AND state = 'queued' \
-             AND not_before > ?",
+        Ok(on!(self.pool(), |c| sqlx::query_scalar(
+            "SELECT MIN(not_before) FROM outbox WHERE account_id = $1 AND state = 'queued' \
+             AND not_before > $2",
         )
         .bind(account_id)
         .bind(now)
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_one(c)
+        .await?))
     }
 
     /// Posts the account still has to publish (queued or in flight).
     pub async fn outbox_pending(&self, account_id: i64) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE account_id = ? \
+        Ok(on!(self.pool(), |c| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE account_id = $1 \
              AND state IN ('queued', 'container_created', 'publishing')",
         )
         .bind(account_id)
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_one(c)
+        .await?))
     }
 
     /// The link of the item behind a post, as the feed gave it.
     pub async fn outbox_item_link(&self, id: i64) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(
+        Ok(on!(self.pool(), |c| sqlx::query_scalar(
             "SELECT items.link FROM outbox JOIN items ON items.id = outbox.item_id \
-             WHERE outbox.id = ?",
+             WHERE outbox.id = $1",
         )
         .bind(id)
-        .fetch_optional(self.pool())
-        .await?
+        .fetch_optional(c)
+        .await?)
         .flatten())
     }
 
@@ -314,46 +321,49 @@ impl Store {
         account_id: i64,
         since: i64,
     ) -> StoreResult<Vec<(i64, String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT id, media_id, published_at FROM outbox WHERE account_id = ? \
+        Ok(on!(self.pool(), |c| sqlx::query_as(
+            "SELECT id, media_id, published_at FROM outbox WHERE account_id = $1 \
              AND state = 'published' AND permalink IS NULL AND media_id IS NOT NULL \
-             AND published_at >= ? ORDER BY published_at",
+             AND published_at >= $2 ORDER BY published_at",
         )
         .bind(account_id)
         .bind(since)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     pub async fn outbox_set_permalink(&self, id: i64, permalink: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE outbox SET permalink = ? WHERE id = ? AND permalink IS NULL")
-            .bind(permalink)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        on!(self.pool(), |c| sqlx::query(
+            "UPDATE outbox SET permalink = $1 WHERE id = $2 AND permalink IS NULL"
+        )
+        .bind(permalink)
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 
     /// The publish ledger: when the account's posts (and replies: the quota is planned
     /// with them) were published, oldest first, from `since` on (unix seconds).
     pub async fn published_times(&self, account_id: i64, since: i64) -> StoreResult<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT published_at FROM outbox WHERE account_id = ? AND state = 'published' \
-             AND published_at >= ? ORDER BY published_at",
+        Ok(on!(self.pool(), |c| sqlx::query_scalar(
+            "SELECT published_at FROM outbox WHERE account_id = $1 AND state = 'published' \
+             AND published_at >= $2 ORDER BY published_at",
         )
         .bind(account_id)
         .bind(since)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// When the account last published, if ever.
     pub async fn last_published_at(&self, account_id: i64) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT MAX(published_at) FROM outbox WHERE account_id = ? AND state = 'published'",
+        Ok(on!(self.pool(), |c| sqlx::query_scalar(
+            "SELECT MAX(published_at) FROM outbox WHERE account_id = $1 AND state = 'published'",
         )
         .bind(account_id)
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_one(c)
+        .await?))
     }
 }

@@ -40,7 +40,8 @@ impl PaddedSql {
         let texts = self.texts.get_or_init(|| {
             std::array::from_fn(|i| {
                 let rows = vec![self.row; 1 << i];
-                format!("{}{}{}", self.head, rows.join(", "), self.tail)
+                // `?` in the parts, numbered `$1…` in the text: PostgreSQL reads only those.
+                super::numbered(&format!("{}{}{}", self.head, rows.join(", "), self.tail))
             })
         });
         (&texts[rows.trailing_zeros() as usize], rows)
@@ -55,14 +56,15 @@ mod tests {
 
     #[test]
     fn chunks_round_up_to_a_power_of_two_with_one_text_per_size() {
-        assert_eq!(IN_LIST.sql(1), ("SELECT x FROM t WHERE x IN (?)", 1));
+        assert_eq!(IN_LIST.sql(1), ("SELECT x FROM t WHERE x IN ($1)", 1));
         assert_eq!(
             IN_LIST.sql(3),
-            ("SELECT x FROM t WHERE x IN (?, ?, ?, ?)", 4)
+            ("SELECT x FROM t WHERE x IN ($1, $2, $3, $4)", 4)
         );
         let (text, rows) = IN_LIST.sql(46);
         assert_eq!(rows, 64);
-        assert_eq!(text.matches('?').count(), 64);
+        assert_eq!(text.matches('$').count(), 64);
+        assert!(text.ends_with("$64)"));
         assert_eq!(IN_LIST.sql(MAX_ROWS).1, MAX_ROWS);
         // The same text (the same allocation) for every length of one size.
         assert!(std::ptr::eq(IN_LIST.sql(33).0, IN_LIST.sql(64).0));

@@ -19,7 +19,7 @@ use std::time::Duration;
 // Two workers, one account, one store (the daemon lock bypassed).
 
 #[tokio::test]
-async fn two_workers_of_one_account_publish_each_post_once() {
+pub(crate) async fn two_workers_of_one_account_publish_each_post_once() {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     let n = 24;
@@ -44,7 +44,7 @@ async fn two_workers_of_one_account_publish_each_post_once() {
 }
 
 #[tokio::test]
-async fn a_post_another_worker_holds_is_left_alone() {
+pub(crate) async fn a_post_another_worker_holds_is_left_alone() {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     let h = harness(&fake, &server, 2, "", "").await;
@@ -207,7 +207,7 @@ async fn a_store_failure_after_the_publish_is_reconciled_not_republished() {
 }
 
 #[tokio::test]
-async fn a_crash_between_claim_and_container_leaves_a_post_the_next_worker_takes() {
+pub(crate) async fn a_crash_between_claim_and_container_leaves_a_post_the_next_worker_takes() {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     let h = harness(&fake, &server, 2, "", "").await;

@@ -77,9 +77,11 @@ pub(crate) async fn harness(
 pub(crate) async fn harness_with(fake: &FakeThreads, accounts_and_feeds: &str) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state.db");
+    // On PostgreSQL when the test runs through `support::pg::on_postgres`.
+    let store_url = crate::support::pg::store_url_override()
+        .unwrap_or_else(|| format!("sqlite://{}", db.display()));
     let text = format!(
-        "[store]\nurl = \"sqlite://{}\"\n[threads]\napi_base = \"{}\"\npublish_timeout = \"3s\"\nrequest_timeout = \"3s\"\n[http]\nlisten = \"off\"\n{accounts_and_feeds}",
-        db.display(),
+        "[store]\nurl = \"{store_url}\"\n[threads]\napi_base = \"{}\"\npublish_timeout = \"3s\"\nrequest_timeout = \"3s\"\n[http]\nlisten = \"off\"\n{accounts_and_feeds}",
         fake.base_url()
     );
     let settings = Settings::parse(&text, Path::new("test.toml")).unwrap();
@@ -135,8 +137,7 @@ impl Harness {
     /// seeds an empty store).
     async fn restart(&mut self) {
         self.store.close().await;
-        let url = format!("sqlite://{}", self.db.display());
-        self.store = Store::open(&url).await.unwrap();
+        self.store = Store::open(&self.settings.store_url).await.unwrap();
         self.feeds = sync_config(&self.store, &self.settings, true)
             .await
             .unwrap();
@@ -223,7 +224,7 @@ pub(crate) async fn wait_for(done: impl Fn() -> bool, limit: Duration) {
 // The happy path and its cost.
 
 #[tokio::test]
-async fn text_posts_publish_once_in_order_at_about_four_calls_each() {
+pub(crate) async fn text_posts_publish_once_in_order_at_about_four_calls_each() {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     let n = 20;
@@ -328,7 +329,7 @@ async fn media_in_progress_then_finished() {
 }
 
 #[tokio::test]
-async fn media_error_falls_back_to_a_text_post_with_the_link() {
+pub(crate) async fn media_error_falls_back_to_a_text_post_with_the_link() {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     let h = harness(&fake, &server, 2, "media = \"image\"", "").await;
@@ -409,12 +410,12 @@ async fn one_fault_with_timeout(fault: PublishFault, publish_timeout: Option<Dur
 }
 
 #[tokio::test]
-async fn drop_after_publish_is_reconciled_not_republished() {
+pub(crate) async fn drop_after_publish_is_reconciled_not_republished() {
     one_fault(PublishFault::DropAfterPublish).await;
 }
 
 #[tokio::test]
-async fn code_10_after_publish_is_reconciled_not_republished() {
+pub(crate) async fn code_10_after_publish_is_reconciled_not_republished() {
     one_fault(PublishFault::Code10AfterPublish).await;
 }
 
@@ -467,7 +468,7 @@ async fn transient_errors_on_every_call_back_off_and_recover() {
 }
 
 #[tokio::test]
-async fn every_fault_at_once_with_random_faults() {
+pub(crate) async fn every_fault_at_once_with_random_faults() {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     let n = 30;
@@ -502,7 +503,7 @@ pub(crate) async fn claimed_by_a_worker_that_died(store: &Store, post: i64, now:
 }
 
 #[tokio::test]
-async fn post_published_before_a_crash_is_recorded_not_republished() {
+pub(crate) async fn post_published_before_a_crash_is_recorded_not_republished() {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     let h = harness(&fake, &server, 2, "", "").await;
@@ -560,7 +561,7 @@ async fn post_published_before_a_crash_is_recorded_not_republished() {
 }
 
 #[tokio::test]
-async fn post_marked_publishing_but_never_sent_is_published_once() {
+pub(crate) async fn post_marked_publishing_but_never_sent_is_published_once() {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     let h = harness(&fake, &server, 1, "", "").await;
@@ -599,7 +600,7 @@ async fn post_marked_publishing_but_never_sent_is_published_once() {
 }
 
 #[tokio::test]
-async fn expired_container_left_in_flight_is_replaced() {
+pub(crate) async fn expired_container_left_in_flight_is_replaced() {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     let h = harness(&fake, &server, 1, "", "").await;
@@ -655,7 +656,7 @@ async fn story_older_than_max_age_while_waiting_is_expired() {
 }
 
 #[tokio::test]
-async fn spent_quota_stops_publishing_without_a_call_storm() {
+pub(crate) async fn spent_quota_stops_publishing_without_a_call_storm() {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     let h = harness(&fake, &server, 5, "", "").await;
@@ -824,7 +825,7 @@ async fn min_interval_spaces_posts() {
 // Tokens.
 
 #[tokio::test]
-async fn token_refresh_is_stored_and_survives_a_restart() {
+pub(crate) async fn token_refresh_is_stored_and_survives_a_restart() {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     // A long-lived token 50 days old: 10 days left, inside the 15-day window.
@@ -868,7 +869,7 @@ async fn token_refresh_is_stored_and_survives_a_restart() {
 }
 
 #[tokio::test]
-async fn rejected_token_pauses_only_its_account() {
+pub(crate) async fn rejected_token_pauses_only_its_account() {
     let fake = FakeThreads::start();
     let server = FeedServer::start().await;
     server.set("/good.xml", Route::feed(rss("good", 3, false)));

@@ -219,14 +219,22 @@ fn check_and_store_errors_never_show_credentials() {
     assert!(out.contains("[redacted]"), "{out}");
     assert_clean("check", &out);
 
-    // A store URL with a password, in a config error and in the store-open error.
+    // A store URL with a password, in a config error and in the store-open error. (A
+    // postgres:// URL is a store since issue 14: `check` shows it, redacted.)
     let (code, out) = run(
-        &format!("[store]\nurl = \"postgres://feeder:SECRET@db.example/feeds\"\n{feeds}"),
+        &format!("[store]\nurl = \"mysql://feeder:SECRET@db.example/feeds\"\n{feeds}"),
         &["check"],
     );
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("store.url"), "{out}");
     assert_clean("a store.url config error", &out);
+    let (code, out) = run(
+        &format!("[store]\nurl = \"postgres://feeder:SECRET@db.example/feeds\"\n{feeds}"),
+        &["check"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("db.example/feeds"), "{out}");
+    assert_clean("a postgres store.url in check", &out);
     let (code, out) = run(
         &format!(
             "[store]\nurl = \"sqlite://user:pass@/nonexistent-dir/SECRET/s.db?mode=rw\"\n{feeds}"

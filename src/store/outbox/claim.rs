@@ -15,13 +15,12 @@
 
 use super::state::{OutboxState, Transition, sql_list};
 use super::{OUTBOX_COLUMNS, OutboxRow, QUEUE_ORDER};
+use crate::store::on;
+use crate::store::{Arg, bind_args, numbered};
 use crate::store::{Store, StoreResult};
-use sqlx::sqlite::{Sqlite, SqliteArguments};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
 
 /// One publishing worker, as the posts it holds name it. Unique per worker: two workers of
 /// one process differ, and so do the workers of two processes.
@@ -72,9 +71,9 @@ impl Claim {
         &self.holder
     }
 
-    /// Binds what [`guard`] asks for, in its order.
-    fn bind<'q>(&self, q: Query<'q>) -> Query<'q> {
-        q.bind(self.post).bind(self.holder.as_str().to_owned())
+    /// What [`guard`] asks for, in its order.
+    fn args(&self) -> [Arg<'_>; 2] {
+        [Arg::from(self.post), Arg::from(self.holder.as_str())]
     }
 }
 
@@ -126,17 +125,19 @@ impl Store {
     /// Take a queued post nobody holds, if it is still queued, unheld and due. Atomic: of
     /// two workers claiming the same post, one wins.
     pub async fn outbox_claim(&self, id: i64, holder: &Holder, now: i64) -> StoreResult<Claimed> {
-        let row: Option<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "UPDATE outbox SET claimed_by = ?, updated_at = ? \
+        let row: Option<OutboxRow> = on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!(
+                "UPDATE outbox SET claimed_by = ?, updated_at = ? \
              WHERE id = ? AND state = 'queued' AND claimed_by IS NULL AND not_before <= ? \
              RETURNING {OUTBOX_COLUMNS}"
-        )))
+            ))
+        ))
         .bind(holder.as_str().to_owned())
         .bind(now)
         .bind(id)
         .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(c)
+        .await?);
         Ok(match row {
             Some(row) => Claimed::Won(Box::new(Held::new(row, holder))),
             None => Claimed::Stale,
@@ -146,15 +147,17 @@ impl Store {
     /// The oldest unfinished post `holder` holds: what it must carry on with before it
     /// claims another.
     pub async fn outbox_held(&self, account_id: i64, holder: &Holder) -> StoreResult<Option<Held>> {
-        let row: Option<OutboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE account_id = ? AND claimed_by = ? \
+        let row: Option<OutboxRow> = on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE account_id = ? AND claimed_by = ? \
              AND state IN ({}) ORDER BY {QUEUE_ORDER} LIMIT 1",
-            sql_list(&UNFINISHED)
-        )))
+                sql_list(&UNFINISHED)
+            ))
+        ))
         .bind(account_id)
         .bind(holder.as_str().to_owned())
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(c)
+        .await?);
         Ok(row.map(|row| Held::new(row, holder)))
     }
 
@@ -164,35 +167,46 @@ impl Store {
     /// store; within it, one worker per account, restarted only after the old one ended):
     /// the posts' old holder is gone. Returns how many posts it took over.
     pub async fn outbox_adopt(&self, account_id: i64, holder: &Holder) -> StoreResult<u64> {
-        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE outbox SET claimed_by = ? WHERE account_id = ? \
+        let done = on!(self.pool(), |c| sqlx::query(sqlx::AssertSqlSafe(
+            crate::store::numbered(&format!(
+                "UPDATE outbox SET claimed_by = ? WHERE account_id = ? \
              AND (state IN ({}) OR (state = 'queued' AND claimed_by IS NOT NULL)) \
              AND (claimed_by IS NULL OR claimed_by <> ?)",
-            sql_list(&IN_FLIGHT)
-        )))
+                sql_list(&IN_FLIGHT)
+            ))
+        ))
         .bind(holder.as_str().to_owned())
         .bind(account_id)
         .bind(holder.as_str().to_owned())
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(done)
     }
 
     /// One conditional transition of a held post: `SET {set}` where the post is still held
-    /// by `claim` and in one of `from` (and `also`, when not empty). `bind` binds the
-    /// placeholders of `set` and `also`, in order.
+    /// by `claim` and in one of `from` (and `also`, when not empty). `args` are the
+    /// values of the placeholders of `set` and `also`, in order.
     async fn transition(
         &self,
         claim: &Claim,
         set: &str,
         from: &[OutboxState],
         also: &str,
-        bind: impl for<'q> FnOnce(Query<'q>) -> Query<'q>,
+        args: &[Arg<'_>],
     ) -> StoreResult<Transition> {
-        let sql = format!("UPDATE outbox SET {set} WHERE {}{also}", guard(from));
-        let query = claim.bind(bind(sqlx::query(sqlx::AssertSqlSafe(sql))));
-        let done = query.execute(self.pool()).await?;
-        Ok(Transition::from_rows(done.rows_affected()))
+        let sql = numbered(&format!(
+            "UPDATE outbox SET {set} WHERE {}{also}",
+            guard(from)
+        ));
+        let done = on!(self.pool(), |c| bind_args!(
+            bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args),
+            &claim.args()
+        )
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(Transition::from_rows(done))
     }
 
     /// A container was created for the post: store its id before anything uses it. Also
@@ -204,7 +218,6 @@ impl Store {
         container_id: &str,
         now: i64,
     ) -> StoreResult<Transition> {
-        let container_id = container_id.to_owned();
         self.transition(
             claim,
             "state = 'container_created', container_id = ?, container_created_at = ?, \
@@ -212,7 +225,7 @@ impl Store {
              wait_note = NULL, updated_at = ?",
             &UNFINISHED,
             "",
-            |q| q.bind(container_id).bind(now).bind(now),
+            &[Arg::from(container_id), Arg::from(now), Arg::from(now)],
         )
         .await
     }
@@ -227,7 +240,7 @@ impl Store {
              updated_at = ?",
             &IN_FLIGHT,
             " AND container_id IS NOT NULL",
-            |q| q.bind(now).bind(now),
+            &[Arg::from(now), Arg::from(now)],
         )
         .await
     }
@@ -240,13 +253,12 @@ impl Store {
         error: &str,
         now: i64,
     ) -> StoreResult<Transition> {
-        let error = error.to_owned();
         self.transition(
             claim,
             "state = 'container_created', last_error = ?, updated_at = ?",
             &[OutboxState::Publishing],
             "",
-            |q| q.bind(error).bind(now),
+            &[Arg::from(error), Arg::from(now)],
         )
         .await
     }
@@ -262,23 +274,27 @@ impl Store {
         permalink: Option<&str>,
         now: i64,
     ) -> StoreResult<Transition> {
-        let (media_id, permalink) = (media_id.map(str::to_owned), permalink.map(str::to_owned));
-        let sql = format!(
+        let sql = numbered(&format!(
             "UPDATE outbox SET state = 'published', media_id = ?, permalink = ?, \
              published_at = ?, last_error = NULL, updated_at = ? WHERE {}",
             guard(&IN_FLIGHT)
-        );
+        ));
         // The write comes first, so the transaction holds the write lock from its start.
-        let mut tx = self.pool().begin().await?;
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(media_id)
-            .bind(permalink)
-            .bind(now)
-            .bind(now);
-        let done = claim.bind(query).execute(&mut *tx).await?;
-        let stored = Transition::from_rows(done.rows_affected());
+        let mut tx = self.begin().await?;
+        let done = on!(tx.conn(), |c| {
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(media_id)
+                .bind(permalink)
+                .bind(now)
+                .bind(now);
+            bind_args!(query, &claim.args())
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+        let stored = Transition::from_rows(done);
         if stored.applied() {
-            super::replies::queue_first_reply(&mut tx, claim.post, now).await?;
+            super::replies::queue_first_reply(tx.conn(), claim.post, now).await?;
         }
         tx.commit().await?;
         Ok(stored)
@@ -292,13 +308,12 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> StoreResult<Transition> {
-        let reason = reason.to_owned();
         self.transition(
             claim,
             "state = 'failed', last_error = ?, updated_at = ?",
             &UNFINISHED,
             "",
-            |q| q.bind(reason).bind(now),
+            &[Arg::from(reason), Arg::from(now)],
         )
         .await
     }
@@ -311,13 +326,12 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> StoreResult<Transition> {
-        let reason = reason.to_owned();
         self.transition(
             claim,
             "state = 'expired', last_error = ?, updated_at = ?",
             &[OutboxState::Queued],
             "",
-            |q| q.bind(reason).bind(now),
+            &[Arg::from(reason), Arg::from(now)],
         )
         .await
     }
@@ -331,13 +345,12 @@ impl Store {
         not_before: i64,
         now: i64,
     ) -> StoreResult<Transition> {
-        let error = error.to_owned();
         self.transition(
             claim,
             "last_error = ?, not_before = ?, wait_kind = NULL, wait_note = NULL, updated_at = ?",
             &UNFINISHED,
             "",
-            |q| q.bind(error).bind(not_before).bind(now),
+            &[Arg::from(error), Arg::from(not_before), Arg::from(now)],
         )
         .await
     }
@@ -353,13 +366,17 @@ impl Store {
         note: &str,
         now: i64,
     ) -> StoreResult<Transition> {
-        let note = note.to_owned();
         self.transition(
             claim,
             "not_before = ?, wait_kind = ?, wait_note = ?, claimed_by = NULL, updated_at = ?",
             &[OutboxState::Queued],
             "",
-            |q| q.bind(until).bind(kind).bind(note).bind(now),
+            &[
+                Arg::from(until),
+                Arg::from(kind.as_str()),
+                Arg::from(note),
+                Arg::from(now),
+            ],
         )
         .await
     }
@@ -372,14 +389,13 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> StoreResult<Transition> {
-        let reason = reason.to_owned();
         self.transition(
             claim,
             "state = 'dropped', last_error = ?, wait_kind = NULL, wait_note = NULL, \
              updated_at = ?",
             &[OutboxState::Queued],
             "",
-            |q| q.bind(reason).bind(now),
+            &[Arg::from(reason), Arg::from(now)],
         )
         .await
     }
@@ -394,7 +410,6 @@ impl Store {
         note: &str,
         now: i64,
     ) -> StoreResult<Transition> {
-        let (link, note) = (link.map(str::to_owned), note.to_owned());
         self.transition(
             claim,
             "state = 'queued', media_type = 'TEXT', image_url = NULL, alt_text = NULL, \
@@ -402,7 +417,7 @@ impl Store {
              publish_started_at = NULL, last_error = ?, updated_at = ?",
             &UNFINISHED,
             " AND media_type = 'IMAGE'",
-            |q| q.bind(link).bind(note).bind(now),
+            &[Arg::from(link), Arg::from(note), Arg::from(now)],
         )
         .await
     }
@@ -412,10 +427,10 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::MediaType;
+    use crate::store::testing::each_backend;
 
     /// A store with one account, one feed and `n` queued text posts; returns the post ids.
-    async fn store_with_posts(n: usize) -> (Store, i64, Vec<i64>) {
-        let store = Store::open("sqlite::memory:").await.unwrap();
+    async fn store_with_posts(store: Store, n: usize) -> (Store, i64, Vec<i64>) {
         let account = store.ensure_account("news", 0).await.unwrap();
         let feed = store
             .sync_feeds(
@@ -430,26 +445,26 @@ mod tests {
             .unwrap()[0];
         let mut ids = Vec::new();
         for i in 0..n {
-            let item: i64 = sqlx::query_scalar(
+            let item: i64 = on!(store.pool(), |c| sqlx::query_scalar(
                 "INSERT INTO items (feed_id, item_key, first_seen_at, disposition) \
-                 VALUES (?, ?, 0, 'queued') RETURNING id",
+                 VALUES ($1, $2, 0, 'queued') RETURNING id",
             )
             .bind(feed)
             .bind(format!("guid:{i}"))
-            .fetch_one(store.pool())
-            .await
+            .fetch_one(c)
+            .await)
             .unwrap();
-            let id: i64 = sqlx::query_scalar(
+            let id: i64 = on!(store.pool(), |c| sqlx::query_scalar(
                 "INSERT INTO outbox (account_id, item_id, feed_id, state, text, created_at, \
-                 updated_at) VALUES (?, ?, ?, 'queued', ?, ?, 0) RETURNING id",
+                 updated_at) VALUES ($1, $2, $3, 'queued', $4, $5, 0) RETURNING id",
             )
             .bind(account.id)
             .bind(item)
             .bind(feed)
             .bind(format!("story {i}"))
             .bind(i64::try_from(i).unwrap())
-            .fetch_one(store.pool())
-            .await
+            .fetch_one(c)
+            .await)
             .unwrap();
             ids.push(id);
         }
@@ -465,192 +480,210 @@ mod tests {
 
     #[tokio::test]
     async fn a_post_is_claimed_once_and_moved_only_by_its_holder() {
-        let (store, _, ids) = store_with_posts(1).await;
-        let (a, b) = (Holder::new(), Holder::new());
-        assert_ne!(a, b);
-        let held = claim(&store, ids[0], &a).await.expect("first claim wins");
-        assert_eq!(held.row.state, OutboxState::Queued);
-        assert_eq!(held.row.media_type, MediaType::Text);
-        assert_eq!(held.row.claimed_by.as_deref(), Some(a.as_str()));
-        assert!(claim(&store, ids[0], &b).await.is_none(), "second claim");
+        each_backend!(|fresh| {
+            let (store, _, ids) = store_with_posts(fresh.clone(), 1).await;
+            let (a, b) = (Holder::new(), Holder::new());
+            assert_ne!(a, b);
+            let held = claim(&store, ids[0], &a).await.expect("first claim wins");
+            assert_eq!(held.row.state, OutboxState::Queued);
+            assert_eq!(held.row.media_type, MediaType::Text);
+            assert_eq!(held.row.claimed_by.as_deref(), Some(a.as_str()));
+            assert!(claim(&store, ids[0], &b).await.is_none(), "second claim");
 
-        // Another worker's claim on the same post moves nothing.
-        let theirs = Claim {
-            post: ids[0],
-            holder: b.clone(),
-        };
-        let t = store
-            .outbox_container_created(&theirs, "c-b", 11)
-            .await
-            .unwrap();
-        assert_eq!(t, Transition::Stale);
-        let t = store
-            .outbox_container_created(&held.claim, "c-a", 11)
-            .await
-            .unwrap();
-        assert_eq!(t, Transition::Applied);
-        assert!(
-            store
-                .outbox_publishing(&theirs, 12)
+            // Another worker's claim on the same post moves nothing.
+            let theirs = Claim {
+                post: ids[0],
+                holder: b.clone(),
+            };
+            let t = store
+                .outbox_container_created(&theirs, "c-b", 11)
                 .await
-                .unwrap()
-                .is_stale()
-        );
-        assert!(
-            store
-                .outbox_publishing(&held.claim, 12)
+                .unwrap();
+            assert_eq!(t, Transition::Stale);
+            let t = store
+                .outbox_container_created(&held.claim, "c-a", 11)
                 .await
-                .unwrap()
-                .applied()
-        );
-        let row = store.outbox_by_id(ids[0]).await.unwrap().unwrap();
-        assert_eq!(row.state, OutboxState::Publishing);
-        assert_eq!(row.container_id.as_deref(), Some("c-a"));
-        assert_eq!(row.publish_started_at, Some(12));
+                .unwrap();
+            assert_eq!(t, Transition::Applied);
+            assert!(
+                store
+                    .outbox_publishing(&theirs, 12)
+                    .await
+                    .unwrap()
+                    .is_stale()
+            );
+            assert!(
+                store
+                    .outbox_publishing(&held.claim, 12)
+                    .await
+                    .unwrap()
+                    .applied()
+            );
+            let row = store.outbox_by_id(ids[0]).await.unwrap().unwrap();
+            assert_eq!(row.state, OutboxState::Publishing);
+            assert_eq!(row.container_id.as_deref(), Some("c-a"));
+            assert_eq!(row.publish_started_at, Some(12));
+        });
     }
 
     #[tokio::test]
     async fn transitions_only_leave_the_states_they_name() {
-        let (store, _, ids) = store_with_posts(1).await;
-        let held = claim(&store, ids[0], &Holder::new()).await.unwrap();
-        let c = &held.claim;
-        // Not in flight yet: cannot be published or marked publishing.
-        assert!(store.outbox_publishing(c, 1).await.unwrap().is_stale());
-        assert!(
-            store
-                .outbox_published(c, Some("m"), None, 1)
-                .await
-                .unwrap()
-                .is_stale()
-        );
-        assert!(
-            store
-                .outbox_container_created(c, "c1", 1)
-                .await
-                .unwrap()
-                .applied()
-        );
-        // In flight: it may be on Threads, so it never expires.
-        assert!(store.outbox_expired(c, "old", 2).await.unwrap().is_stale());
-        assert!(store.outbox_publishing(c, 2).await.unwrap().applied());
-        assert!(
-            store
-                .outbox_published(c, Some("m"), None, 3)
-                .await
-                .unwrap()
-                .applied()
-        );
-        // Done: nothing moves it any more.
-        assert!(store.outbox_failed(c, "no", 4).await.unwrap().is_stale());
-        assert!(
-            store
-                .outbox_defer(c, "later", 9, 4)
-                .await
-                .unwrap()
-                .is_stale()
-        );
-        let row = store.outbox_by_id(ids[0]).await.unwrap().unwrap();
-        assert_eq!(row.state, "published");
-        assert_eq!(row.media_id.as_deref(), Some("m"));
+        each_backend!(|fresh| {
+            let (store, _, ids) = store_with_posts(fresh.clone(), 1).await;
+            let held = claim(&store, ids[0], &Holder::new()).await.unwrap();
+            let c = &held.claim;
+            // Not in flight yet: cannot be published or marked publishing.
+            assert!(store.outbox_publishing(c, 1).await.unwrap().is_stale());
+            assert!(
+                store
+                    .outbox_published(c, Some("m"), None, 1)
+                    .await
+                    .unwrap()
+                    .is_stale()
+            );
+            assert!(
+                store
+                    .outbox_container_created(c, "c1", 1)
+                    .await
+                    .unwrap()
+                    .applied()
+            );
+            // In flight: it may be on Threads, so it never expires.
+            assert!(store.outbox_expired(c, "old", 2).await.unwrap().is_stale());
+            assert!(store.outbox_publishing(c, 2).await.unwrap().applied());
+            assert!(
+                store
+                    .outbox_published(c, Some("m"), None, 3)
+                    .await
+                    .unwrap()
+                    .applied()
+            );
+            // Done: nothing moves it any more.
+            assert!(store.outbox_failed(c, "no", 4).await.unwrap().is_stale());
+            assert!(
+                store
+                    .outbox_defer(c, "later", 9, 4)
+                    .await
+                    .unwrap()
+                    .is_stale()
+            );
+            let row = store.outbox_by_id(ids[0]).await.unwrap().unwrap();
+            assert_eq!(row.state, "published");
+            assert_eq!(row.media_id.as_deref(), Some("m"));
+        });
     }
 
     #[tokio::test]
     async fn held_posts_come_first_and_a_new_worker_adopts_them() {
-        let (store, account, ids) = store_with_posts(3).await;
-        let old = Holder::new();
-        let held = claim(&store, ids[1], &old).await.unwrap();
-        let _ = store
-            .outbox_container_created(&held.claim, "c1", 1)
-            .await
-            .unwrap();
-        // The next queued post skips the held one.
-        let next = store.outbox_next_queued(account, 100).await.unwrap();
-        assert_eq!(next.map(|r| r.id), Some(ids[0]));
-        assert_eq!(
-            store
-                .outbox_held(account, &old)
+        each_backend!(|fresh| {
+            let (store, account, ids) = store_with_posts(fresh.clone(), 3).await;
+            let old = Holder::new();
+            let held = claim(&store, ids[1], &old).await.unwrap();
+            let _ = store
+                .outbox_container_created(&held.claim, "c1", 1)
                 .await
-                .unwrap()
-                .map(|h| h.row.id),
-            Some(ids[1])
-        );
+                .unwrap();
+            // The next queued post skips the held one.
+            let next = store.outbox_next_queued(account, 100).await.unwrap();
+            assert_eq!(next.map(|r| r.id), Some(ids[0]));
+            assert_eq!(
+                store
+                    .outbox_held(account, &old)
+                    .await
+                    .unwrap()
+                    .map(|h| h.row.id),
+                Some(ids[1])
+            );
 
-        // The old worker is gone; a new one adopts its post, and the old claim is stale.
-        let new = Holder::new();
-        assert!(store.outbox_held(account, &new).await.unwrap().is_none());
-        assert_eq!(store.outbox_adopt(account, &new).await.unwrap(), 1);
-        let adopted = store.outbox_held(account, &new).await.unwrap().unwrap();
-        assert_eq!(adopted.row.id, ids[1]);
-        assert!(
-            store
-                .outbox_publishing(&held.claim, 2)
-                .await
-                .unwrap()
-                .is_stale()
-        );
-        assert!(
-            store
-                .outbox_publishing(&adopted.claim, 2)
-                .await
-                .unwrap()
-                .applied()
-        );
-        // Unheld queued posts are left to be claimed.
-        assert_eq!(
-            store.outbox_adopt(account, &Holder::new()).await.unwrap(),
-            1
-        );
-        let row = store.outbox_by_id(ids[0]).await.unwrap().unwrap();
-        assert!(row.claimed_by.is_none());
+            // The old worker is gone; a new one adopts its post, and the old claim is stale.
+            let new = Holder::new();
+            assert!(store.outbox_held(account, &new).await.unwrap().is_none());
+            assert_eq!(store.outbox_adopt(account, &new).await.unwrap(), 1);
+            let adopted = store.outbox_held(account, &new).await.unwrap().unwrap();
+            assert_eq!(adopted.row.id, ids[1]);
+            assert!(
+                store
+                    .outbox_publishing(&held.claim, 2)
+                    .await
+                    .unwrap()
+                    .is_stale()
+            );
+            assert!(
+                store
+                    .outbox_publishing(&adopted.claim, 2)
+                    .await
+                    .unwrap()
+                    .applied()
+            );
+            // Unheld queued posts are left to be claimed.
+            assert_eq!(
+                store.outbox_adopt(account, &Holder::new()).await.unwrap(),
+                1
+            );
+            let row = store.outbox_by_id(ids[0]).await.unwrap().unwrap();
+            assert!(row.claimed_by.is_none());
+        });
     }
 
     #[tokio::test]
     async fn an_operator_retry_releases_the_claim() {
-        let (store, _, ids) = store_with_posts(1).await;
-        let held = claim(&store, ids[0], &Holder::new()).await.unwrap();
-        assert!(
-            store
-                .outbox_failed(&held.claim, "refused", 1)
-                .await
-                .unwrap()
-                .applied()
-        );
-        assert_eq!(
-            store.retry_post(ids[0], 2).await.unwrap(),
-            crate::store::admin::AdminOutcome::Done
-        );
-        let row = store.outbox_by_id(ids[0]).await.unwrap().unwrap();
-        assert_eq!((row.state, row.claimed_by), (OutboxState::Queued, None));
-        assert!(claim(&store, ids[0], &Holder::new()).await.is_some());
+        each_backend!(|fresh| {
+            let (store, _, ids) = store_with_posts(fresh.clone(), 1).await;
+            let held = claim(&store, ids[0], &Holder::new()).await.unwrap();
+            assert!(
+                store
+                    .outbox_failed(&held.claim, "refused", 1)
+                    .await
+                    .unwrap()
+                    .applied()
+            );
+            assert_eq!(
+                store.retry_post(ids[0], 2).await.unwrap(),
+                crate::store::admin::AdminOutcome::Done
+            );
+            let row = store.outbox_by_id(ids[0]).await.unwrap().unwrap();
+            assert_eq!((row.state, row.claimed_by), (OutboxState::Queued, None));
+            assert!(claim(&store, ids[0], &Holder::new()).await.is_some());
+        });
     }
 
     #[tokio::test]
     async fn a_post_not_due_is_not_claimed() {
-        let (store, _, ids) = store_with_posts(1).await;
-        sqlx::query("UPDATE outbox SET not_before = 50 WHERE id = ?")
+        each_backend!(|fresh| {
+            let (store, _, ids) = store_with_posts(fresh.clone(), 1).await;
+            on!(store.pool(), |c| sqlx::query(
+                "UPDATE outbox SET not_before = 50 WHERE id = $1"
+            )
             .bind(ids[0])
-            .execute(store.pool())
+            .execute(c)
             .await
-            .unwrap();
-        assert!(claim(&store, ids[0], &Holder::new()).await.is_none());
-        let due = store
-            .outbox_claim(ids[0], &Holder::new(), 50)
-            .await
-            .unwrap();
-        assert!(matches!(due, Claimed::Won(_)));
+            .unwrap()
+            .rows_affected());
+            assert!(claim(&store, ids[0], &Holder::new()).await.is_none());
+            let due = store
+                .outbox_claim(ids[0], &Holder::new(), 50)
+                .await
+                .unwrap();
+            assert!(matches!(due, Claimed::Won(_)));
+        });
     }
 
     /// A row edited by hand into a state we do not know is an error that names the column
     /// and the value, not a post silently skipped or taken for another state.
     #[tokio::test]
     async fn an_unknown_stored_state_is_a_clear_error() {
-        let (store, _, ids) = store_with_posts(1).await;
-        sqlx::query("UPDATE outbox SET state = 'sent' WHERE id = ?")
+        each_backend!(|fresh| {
+            let (store, _, ids) = store_with_posts(fresh.clone(), 1).await;
+            on!(store.pool(), |c| sqlx::query(
+                "UPDATE outbox SET state = 'sent' WHERE id = $1"
+            )
             .bind(ids[0])
-            .execute(store.pool())
+            .execute(c)
             .await
-            .unwrap();
-        let err = store.outbox_by_id(ids[0]).await.unwrap_err().to_string();
-        assert!(err.contains("state") && err.contains("sent"), "{err}");
+            .unwrap()
+            .rows_affected());
+            let err = store.outbox_by_id(ids[0]).await.unwrap_err().to_string();
+            assert!(err.contains("state") && err.contains("sent"), "{err}");
+        });
     }
 }

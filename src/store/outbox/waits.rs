@@ -5,6 +5,7 @@
 //! of a held post); any other change of the post (a container, a retry's backoff) clears
 //! it. Must not decide about windows or caps (`publish::editorial` does).
 
+use crate::store::on;
 use crate::store::{Store, StoreResult};
 use std::fmt;
 
@@ -56,14 +57,14 @@ pub struct PostWait {
 impl Store {
     /// How many queued posts of the account a window or a cap holds at `now`.
     pub async fn outbox_wait_counts(&self, account_id: i64, now: i64) -> StoreResult<WaitCounts> {
-        let rows: Vec<(WaitKind, i64)> = sqlx::query_as(
-            "SELECT wait_kind, COUNT(*) FROM outbox WHERE account_id = ? AND state = 'queued' \
-             AND wait_kind IS NOT NULL AND not_before > ? GROUP BY wait_kind",
+        let rows: Vec<(WaitKind, i64)> = on!(self.pool(), |c| sqlx::query_as(
+            "SELECT wait_kind, COUNT(*) FROM outbox WHERE account_id = $1 AND state = 'queued' \
+             AND wait_kind IS NOT NULL AND not_before > $2 GROUP BY wait_kind",
         )
         .bind(account_id)
         .bind(now)
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(c)
+        .await?);
         let mut counts = WaitCounts::default();
         for (kind, n) in rows {
             match kind {
@@ -81,44 +82,46 @@ impl Store {
         account_id: Option<i64>,
         now: i64,
     ) -> StoreResult<Vec<PostWait>> {
-        Ok(sqlx::query_as(
+        Ok(on!(self.pool(), |c| sqlx::query_as(
             "SELECT id AS post, account_id, feed_id, wait_kind AS kind, not_before AS until, \
-             wait_note AS note FROM outbox WHERE (? IS NULL OR account_id = ?) \
-             AND state = 'queued' AND wait_kind IS NOT NULL AND not_before > ? \
+             wait_note AS note FROM outbox WHERE ($1 IS NULL OR account_id = $2) \
+             AND state = 'queued' AND wait_kind IS NOT NULL AND not_before > $3 \
              ORDER BY not_before, id",
         )
         .bind(account_id)
         .bind(account_id)
         .bind(now)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// Forget the windows' and caps' verdicts on the account's queued posts, so they are
     /// judged again under the current settings (a worker starts after a config change).
     pub async fn outbox_clear_waits(&self, account_id: i64, now: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE outbox SET not_before = 0, wait_kind = NULL, wait_note = NULL, updated_at = ? \
-             WHERE account_id = ? AND state = 'queued' AND wait_kind IS NOT NULL",
+        let done = on!(self.pool(), |c| {
+            sqlx::query(
+            "UPDATE outbox SET not_before = 0, wait_kind = NULL, wait_note = NULL, updated_at = $1 \
+             WHERE account_id = $2 AND state = 'queued' AND wait_kind IS NOT NULL",
         )
         .bind(now)
         .bind(account_id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+        .execute(c)
+        .await?.rows_affected()
+        });
+        Ok(done)
     }
 
     /// When the feed's posts were published, oldest first, from `since` on: what its caps
     /// count (replies excluded: they belong to a post already counted).
     pub async fn feed_published_times(&self, feed_id: i64, since: i64) -> StoreResult<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT published_at FROM outbox WHERE feed_id = ? AND state = 'published' \
-             AND reply_to IS NULL AND published_at >= ? ORDER BY published_at",
+        Ok(on!(self.pool(), |c| sqlx::query_scalar(
+            "SELECT published_at FROM outbox WHERE feed_id = $1 AND state = 'published' \
+             AND reply_to IS NULL AND published_at >= $2 ORDER BY published_at",
         )
         .bind(feed_id)
         .bind(since)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// When the account's replies were published, oldest first, from `since` on: what the
@@ -128,13 +131,13 @@ impl Store {
         account_id: i64,
         since: i64,
     ) -> StoreResult<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT published_at FROM outbox WHERE account_id = ? AND state = 'published' \
-             AND reply_to IS NOT NULL AND published_at >= ? ORDER BY published_at",
+        Ok(on!(self.pool(), |c| sqlx::query_scalar(
+            "SELECT published_at FROM outbox WHERE account_id = $1 AND state = 'published' \
+             AND reply_to IS NOT NULL AND published_at >= $2 ORDER BY published_at",
         )
         .bind(account_id)
         .bind(since)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 }

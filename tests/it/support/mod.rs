@@ -6,6 +6,7 @@ pub mod feed_server;
 pub mod kill9;
 pub mod logs;
 pub mod newsroom;
+pub mod pg;
 pub mod rss;
 pub mod test_app;
 

@@ -96,6 +96,8 @@ pub struct TestApp {
     sections: Vec<String>,
     http: bool,
     db: PathBuf,
+    /// A store URL other than the file in `dir` (a PostgreSQL database).
+    store_url: Option<String>,
     /// What the daemon is started with (waits, cadence, store options, test hooks).
     pub options: AppOptions,
     /// `Settings::store_max_outage`, when set.
@@ -119,6 +121,7 @@ impl TestApp {
             sections: Vec::new(),
             http: false,
             db,
+            store_url: None,
             options: AppOptions {
                 publish: fast_publish(),
                 store: StoreOptions::default(),
@@ -199,6 +202,12 @@ impl TestApp {
         self
     }
 
+    /// The store at `url` (a PostgreSQL database) instead of the file in the test's dir.
+    pub fn with_store_url(mut self, url: &str) -> Self {
+        self.store_url = Some(url.to_string());
+        self
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -208,6 +217,9 @@ impl TestApp {
     }
 
     pub fn db_url(&self) -> String {
+        if let Some(url) = &self.store_url {
+            return url.clone();
+        }
         format!("sqlite://{}", self.db.display())
     }
 

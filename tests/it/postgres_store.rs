@@ -1,0 +1,189 @@
+//! The daemon on a PostgreSQL store (`store.url = "postgres://…"`), end to end: a feed from
+//! the local feed server, the fake Threads API, `run --once` publishing every story once,
+//! `status` and `queue list` reading the same database; one daemon per database, the
+//! second refused naming the holder. And the store's bad input on both backends: a
+//! PostgreSQL server that does not answer (exit 1, the URL named without its password),
+//! a store migrated by a newer release (refused, both versions named).
+//!
+//! The PostgreSQL tests need `FEED2THREADS_TEST_PG` (see `support::pg`); without it they
+//! print a notice and pass.
+
+use crate::support::free_addr;
+use crate::support::pg::PgDatabase;
+use crate::support::test_app::TestApp;
+use feed2threads::run_mode::RunMode;
+use feed2threads::store::{Store, StoreError};
+use std::process::Output;
+use std::time::Duration;
+
+async fn run(app: &TestApp, args: &[&str]) -> Output {
+    let child = app.command(args).output();
+    tokio::time::timeout(Duration::from_secs(60), child)
+        .await
+        .expect("the command ends (a hang guard)")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_once_on_postgres_publishes_every_story_once_and_the_commands_read_it() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let app = TestApp::new()
+        .await
+        .with_store_url(db.url())
+        .with_account("desk")
+        .with_feed("news", "desk", 3);
+    let out = run(&app, &["run", "--once"]).await;
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert_eq!(app.fake.posts().len(), 3, "{log}");
+
+    // Again: the stories are known, nothing goes out twice.
+    let again = run(&app, &["run", "--once"]).await;
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(app.fake.posts().len(), 3);
+    assert!(app.fake.duplicates().is_empty());
+
+    let status = run(&app, &["status", "--json"]).await;
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(doc["accounts"][0]["published_24h"], 3, "{doc}");
+    let list = run(&app, &["queue", "list"]).await;
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout)
+            .matches("published")
+            .count(),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_on_one_postgres_database_is_refused_naming_the_holder() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let app = TestApp::new()
+        .await
+        .with_store_url(db.url())
+        .with_account("desk")
+        .with_feed("news", "desk", 2);
+    let running = app.start(RunMode::DAEMON).await;
+    let second = run(&app, &["run", "--once"]).await;
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("another feed2threads daemon is running on the PostgreSQL store"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("pid {} on host ", std::process::id())),
+        "{err}"
+    );
+    running.stop().await;
+    // Stopped: the lock went with its connection.
+    let after = run(&app, &["run", "--once"]).await;
+    assert_eq!(
+        after.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_exits_1_naming_the_url_without_its_password() {
+    let addr = free_addr();
+    let app = TestApp::new()
+        .await
+        .with_store_url(&format!(
+            "postgres://news:hunter2secret@{addr}/feed2threads"
+        ))
+        .with_account("desk")
+        .with_feed("news", "desk", 1);
+    for args in [&["run", "--once"][..], &["status"][..]] {
+        let out = run(&app, args).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(&format!("{addr}/feed2threads")), "{err}");
+        assert!(!err.contains("hunter2secret"), "{err}");
+    }
+    assert!(app.fake.posts().is_empty());
+}
+
+/// Marks the store at `url` as migrated by a release with schema version 9999.
+async fn migrated_by_a_newer_release(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    store.close().await;
+    let sql = "INSERT INTO _sqlx_migrations \
+               (version, description, success, checksum, execution_time) \
+               VALUES (9999, 'from the future', TRUE, $1, 0)";
+    if url.starts_with("postgres") {
+        use sqlx::{ConnectOptions, Connection};
+        let mut conn = url
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query(sql)
+            .bind(vec![0u8; 48])
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    } else {
+        use sqlx::{ConnectOptions, Connection};
+        let mut conn = url
+            .parse::<sqlx::sqlite::SqliteConnectOptions>()
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query(sql)
+            .bind(vec![0u8; 48])
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+}
+
+fn assert_refused_naming_both_versions(result: Result<Store, StoreError>) {
+    let err = match result {
+        Ok(_) => panic!("a store migrated by a newer release was opened"),
+        Err(e) => e,
+    };
+    let message = err.to_string();
+    assert!(matches!(err, StoreError::Newer { .. }), "{message}");
+    assert!(message.contains("9999"), "{message}");
+    assert!(message.contains("up to 40"), "{message}");
+}
+
+#[tokio::test]
+async fn a_store_migrated_by_a_newer_release_is_refused_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    migrated_by_a_newer_release(&url).await;
+    assert_refused_naming_both_versions(Store::open(&url).await);
+
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    migrated_by_a_newer_release(db.url()).await;
+    assert_refused_naming_both_versions(Store::open(db.url()).await);
+}
