@@ -5,6 +5,7 @@
 //!
 //!     cargo bench --bench poll                 # 2000 feeds, 3 runs each, medians
 //!     cargo bench --bench poll -- 500 1        # 500 feeds, 1 run
+//!     BENCH_BINARY=/path/to/feed2threads cargo bench --bench poll   # another build
 //!
 //! Needs FEED_CORPUS (defaults to ../shared/feeds). Feeds are spread over 8 loopback
 //! addresses (127.0.0.1-8) so the per-host limit (4) and the global limit (32) both apply
@@ -180,7 +181,11 @@ fn main() {
         rt.spawn(async move { axum::serve(listener, app).await });
     }
 
-    let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/feed2threads");
+    // BENCH_BINARY measures another build (a copy of an earlier release, say).
+    let binary = std::env::var_os("BENCH_BINARY").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/feed2threads"),
+        PathBuf::from,
+    );
     assert!(
         binary.exists(),
         "build the daemon first: cargo build --release"

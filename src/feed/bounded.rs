@@ -55,7 +55,7 @@ pub(crate) fn read_bounded<E>(
 /// them. A cheap count first: most documents are far below the bound and are not
 /// scanned for it.
 fn item_spans(doc: &str, max_items: usize) -> Option<Vec<(usize, usize)>> {
-    if !may_hold_more_than(doc, max_items) {
+    if item_name_bound(doc) <= max_items || !may_hold_more_than(doc, max_items) {
         return None;
     }
     let scan = parse_scan::scan_items(doc)?;
@@ -84,6 +84,19 @@ fn may_hold_more_than(doc: &str, max: usize) -> bool {
         }
     }
     false
+}
+
+/// At least as many as the items the scan can find: an item is a tag of its own whose
+/// name is `item` or `entry`, right after its `<` or after its prefix's `:`, so each
+/// holds one of these four strings inside its own span. Four SIMD substring counts cost
+/// a fraction of `may_hold_more_than`'s walk over every `<` (a perf profile of a
+/// 2000-feed cold cycle put that walk at 2 % of the daemon's CPU), and settle every
+/// document of up to `max_items` items.
+fn item_name_bound(doc: &str) -> usize {
+    ["<item", ":item", "<entry", ":entry"]
+        .iter()
+        .map(|needle| memchr::memmem::find_iter(doc.as_bytes(), needle).count())
+        .sum()
 }
 
 /// Items per slice: `max_items`, but never so few that the copies of the channel
@@ -286,6 +299,26 @@ mod tests {
         assert!(may_hold_more_than(doc, 3));
         assert!(!may_hold_more_than(doc, 4));
         assert!(!may_hold_more_than("<item", 0));
+    }
+
+    #[test]
+    fn the_cheap_bound_is_never_below_the_items_the_scan_finds() {
+        let docs = [
+            "<rdf:RDF><rss:item/><item>x</item><entry\n/><atom:entry x='1'></atom:entry><items/><itemx/></rdf:RDF>".to_owned(),
+            "<rss><channel><item><title>an <item> in text</title></item><item/></channel></rss>".to_owned(),
+            "<feed><x<y:entry>a</x<y:entry><a:b:entry/><entry><![CDATA[<item>]]></entry></feed>".to_owned(),
+            rss(1_000, 5),
+            atom(20, 0),
+        ];
+        for doc in &docs {
+            let scanned = parse_scan::scan_items(doc).map_or(0, |items| items.len());
+            assert!(item_name_bound(doc) >= scanned, "{doc}");
+        }
+        // At the bound or below, a document is read whole without a scan.
+        let doc = rss(30, 0);
+        assert_eq!(item_name_bound(&doc), 30);
+        assert_eq!(item_spans(&doc, 30), None);
+        assert_eq!(item_spans(&doc, 29).map(|s| s.len()), Some(30));
     }
 
     #[test]
