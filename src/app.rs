@@ -18,6 +18,7 @@ use crate::feed::redact::redact_url;
 use crate::health::StoreHealth;
 use crate::http::{Endpoint, Liveness};
 use crate::poll::{FetchLimiter, Poller};
+use crate::publish::lease::LeaseSettings;
 use crate::publish::{PublishConfig, Publishers, WorkerReport};
 use crate::run_mode::RunMode;
 use crate::schedule::Limits;
@@ -377,6 +378,11 @@ impl App {
     ) -> Result<App> {
         let (store, lock) = open_store(&settings, mode, options.store).await?;
         let lock = lock.map(Arc::new);
+        let mut options = options;
+        if lock.is_some() {
+            // The one-daemon lock is held: the leases are taken over from any earlier run.
+            options.publish.lease = Some(LeaseSettings::new(settings.store_node.as_deref(), true));
+        }
         let desk_poke = Arc::new(Notify::new());
         let desk = if mode.serves_operations() {
             Desk::new(store.clone(), &settings)

@@ -75,14 +75,41 @@ impl Store {
         node: &str,
         lease: Duration,
     ) -> StoreResult<Option<Lease>> {
+        self.take_lease(account_id, node, lease, false).await
+    }
+
+    /// Take the account's lease whoever holds it, with a new fence: only for a node that
+    /// holds the store's one-daemon lock, so that any other holder is gone.
+    pub async fn lease_take_over(
+        &self,
+        account_id: i64,
+        node: &str,
+        lease: Duration,
+    ) -> StoreResult<Lease> {
+        let taken = self.take_lease(account_id, node, lease, true).await?;
+        // An unconditional upsert always returns its row.
+        taken.ok_or(sqlx::Error::RowNotFound.into())
+    }
+
+    async fn take_lease(
+        &self,
+        account_id: i64,
+        node: &str,
+        lease: Duration,
+        whoever_holds_it: bool,
+    ) -> StoreResult<Option<Lease>> {
         let now = self.pool().now_secs();
+        let free = if whoever_holds_it {
+            "TRUE".to_owned()
+        } else {
+            format!("account_leases.lease_until <= {now} OR account_leases.owner = excluded.owner")
+        };
         let sql = format!(
             "INSERT INTO account_leases (account_id, owner, fence, lease_until) \
              VALUES ($1, $2, 1, {now} + $3) \
              ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, \
              fence = account_leases.fence + 1, lease_until = excluded.lease_until \
-             WHERE account_leases.lease_until <= {now} OR account_leases.owner = excluded.owner \
-             RETURNING fence"
+             WHERE {free} RETURNING fence"
         );
         let fence: Option<i64> = on!(self.pool(), |c| sqlx::query_scalar(sqlx::AssertSqlSafe(
             sql
