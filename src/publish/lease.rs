@@ -169,3 +169,68 @@ impl Keeping {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits (real time: the lease's clock is the database's) until `want` holds.
+    async fn until(keeper: &LeaseKeeper, want: impl Fn(Option<Lease>) -> bool) {
+        for _ in 0..100 {
+            if want(keeper.current()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the lease never got there: {:?}", keeper.current());
+    }
+
+    async fn set_renewals_failing(store: &Store, failing: bool) {
+        let sql = if failing {
+            "CREATE TRIGGER no_renewal BEFORE UPDATE ON account_leases \
+             BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+        } else {
+            "DROP TRIGGER no_renewal"
+        };
+        sqlx::query(sql).execute(store.sqlite_pool()).await.unwrap();
+    }
+
+    /// The database stops answering the renewals: the worker is told it holds no lease (so
+    /// it publishes nothing), and the same lease comes back when the renewals work again in
+    /// time. A clean stop gives the lease up.
+    #[tokio::test]
+    async fn a_lease_that_cannot_be_renewed_stops_publishing_until_it_can() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let account = store.ensure_account("news", 0).await.unwrap().id;
+        let settings = LeaseSettings {
+            node: "node-a".into(),
+            // Renewed every 2 s: an outage of one or two rounds ends within the lease.
+            duration: Duration::from_secs(6),
+            exclusive: false,
+        };
+        let keeper = LeaseKeeper::start(store.clone(), account, "news".into(), settings);
+        until(&keeper, |l| l.is_some()).await;
+        let first = keeper.current().unwrap();
+
+        set_renewals_failing(&store, true).await;
+        until(&keeper, |l| l.is_none()).await;
+        set_renewals_failing(&store, false).await;
+        until(&keeper, |l| l.is_some()).await;
+        assert_eq!(
+            keeper.current(),
+            Some(first.clone()),
+            "the same lease, renewed"
+        );
+
+        keeper.release().await;
+        let b = store
+            .lease_take(account, "node-b", Duration::from_secs(30))
+            .await
+            .unwrap()
+            .expect("a released lease is free at once");
+        assert!(b.fence() > first.fence());
+        store.close().await;
+    }
+}
