@@ -171,7 +171,7 @@ fn assert_refused_naming_both_versions(result: Result<Store, StoreError>) {
     let message = err.to_string();
     assert!(matches!(err, StoreError::Newer { .. }), "{message}");
     assert!(message.contains("9999"), "{message}");
-    assert!(message.contains("up to 50"), "{message}");
+    assert!(message.contains("up to 51"), "{message}");
 }
 
 #[tokio::test]
