@@ -6,6 +6,8 @@
 //! Must not: publish, or move posts (the worker does, under the lease it reads here).
 
 use crate::store::{Lease, Renewal, Store};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +47,8 @@ impl LeaseSettings {
 #[derive(Debug)]
 pub struct LeaseKeeper {
     current: watch::Receiver<Option<Lease>>,
+    /// Set once the first take or renewal was tried.
+    tried: Arc<AtomicBool>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -54,7 +58,9 @@ impl LeaseKeeper {
     pub fn start(store: Store, account_id: i64, name: String, settings: LeaseSettings) -> Self {
         let (tx, current) = watch::channel(None);
         let stop = CancellationToken::new();
+        let tried = Arc::new(AtomicBool::new(false));
         let keeping = Keeping {
+            tried: tried.clone(),
             store,
             account_id,
             name,
@@ -64,6 +70,7 @@ impl LeaseKeeper {
         let task = tokio::spawn(keeping.run(stop.clone()));
         LeaseKeeper {
             current,
+            tried,
             stop,
             task,
         }
@@ -72,6 +79,12 @@ impl LeaseKeeper {
     /// The lease held now, if any.
     pub fn current(&self) -> Option<Lease> {
         self.current.borrow().clone()
+    }
+
+    /// Whether the lease was asked for at least once (so `current() == None` means another
+    /// node holds it, or the database did not answer).
+    pub fn tried(&self) -> bool {
+        self.tried.load(Ordering::Acquire)
     }
 
     /// Waits until the lease held changes.
@@ -90,6 +103,7 @@ impl LeaseKeeper {
 }
 
 struct Keeping {
+    tried: Arc<AtomicBool>,
     store: Store,
     account_id: i64,
     name: String,
@@ -103,6 +117,7 @@ impl Keeping {
         let mut held: Option<Lease> = None;
         loop {
             held = self.round(held).await;
+            self.tried.store(true, Ordering::Release);
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = tokio::time::sleep(self.settings.every()) => {}

@@ -403,10 +403,19 @@ impl AccountPublisher {
         if current.is_some() {
             return LeaseGate::Go;
         }
+        if self.drain.is_cancelled() && keeper.tried() {
+            // `run --once` beside a daemon that owns the account: its publishing is left
+            // to that daemon.
+            tracing::info!(account = %self.settings.name, "another node owns the account's publishing; this run leaves it to that node");
+            return LeaseGate::Stop;
+        }
         let shutdown = self.shutdown.clone();
+        let drain = self.drain.clone();
         tokio::select! {
             () = shutdown.cancelled() => LeaseGate::Stop,
             () = keeper.changed() => LeaseGate::Wait,
+            () = drain.cancelled(), if !drain.is_cancelled() => LeaseGate::Wait,
+            () = tokio::time::sleep(Duration::from_millis(200)), if drain.is_cancelled() => LeaseGate::Wait,
         }
     }
 
