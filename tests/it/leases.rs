@@ -69,3 +69,54 @@ async fn status_names_the_node_that_owns_each_account_on_postgres() {
         .with_feed("news", "desk", 2);
     owner_after_two_runs(&app).await;
 }
+
+/// Two daemons on one PostgreSQL database, started together: every due feed is fetched
+/// once across both (counted at the feed server), every story published once.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_daemons_on_postgres_fetch_each_due_feed_once_and_publish_each_story_once() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let names = ["front", "politics", "sport", "culture"];
+    let mut app = TestApp::new()
+        .await
+        .with_store_url(db.url())
+        .with_account("desk");
+    for name in names {
+        app = app.with_feed(name, "desk", 1);
+    }
+    // Each daemon is due to poll every feed at once; the next polls are 10 minutes away.
+    let app = app.with_defaults("every = \"10m\"");
+    app.write_config();
+    let mut second = app.command(&["run"]).kill_on_drop(true).spawn().unwrap();
+    let first = app.start(feed2threads::run_mode::RunMode::DAEMON).await;
+    for _ in 0..200 {
+        if app.fake.posts().len() >= names.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Both have had time to look at every feed (ticks of 500 ms).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        second.try_wait().unwrap().is_none(),
+        "the second daemon runs beside the first"
+    );
+    // One node owns the account's publishing, whichever took it first.
+    let store = feed2threads::store::Store::open(db.url()).await.unwrap();
+    let claimed = store.leases().await.unwrap();
+    assert_eq!(
+        claimed.len(),
+        1,
+        "one owner for the one account: {claimed:?}"
+    );
+    store.close().await;
+    let _ = second.kill().await;
+    first.stop().await;
+
+    for name in names {
+        assert_eq!(app.feeds.hits(&format!("/{name}.xml")), 1, "{name}");
+    }
+    assert_eq!(app.fake.posts().len(), names.len());
+    assert!(app.fake.duplicates().is_empty());
+}
