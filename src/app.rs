@@ -18,6 +18,7 @@ use crate::feed::redact::redact_url;
 use crate::health::StoreHealth;
 use crate::http::{Endpoint, Liveness};
 use crate::poll::{FetchLimiter, Poller};
+use crate::publish::lease::LeaseSettings;
 use crate::publish::{PublishConfig, Publishers, WorkerReport};
 use crate::run_mode::RunMode;
 use crate::schedule::Limits;
@@ -158,11 +159,17 @@ pub async fn open_store(
             .with_context(|| format!("store.url = {:?}", redact_url(url)))?;
         return Ok((store, None));
     }
-    let lock = DaemonLock::acquire(url, now_unix()).await?;
+    // On PostgreSQL several daemons share the database: the account leases and the feed
+    // claims divide the work, so no one-daemon lock is taken (SQLite keeps its lock file).
+    let lock = if crate::store::is_postgres(url) {
+        None
+    } else {
+        Some(DaemonLock::acquire(url, now_unix()).await?)
+    };
     let store = Store::open_with(url, options)
         .await
         .with_context(|| format!("store.url = {:?}", redact_url(url)))?;
-    Ok((store, Some(lock)))
+    Ok((store, lock))
 }
 
 /// The config applied to the store: what the run loop polls, and with what.
@@ -377,6 +384,15 @@ impl App {
     ) -> Result<App> {
         let (store, lock) = open_store(&settings, mode, options.store).await?;
         let lock = lock.map(Arc::new);
+        let mut options = options;
+        if mode.writes_store() {
+            // Under the one-daemon lock (SQLite) the leases are taken over from any earlier
+            // run at once; without it (PostgreSQL) a lease is taken when free or lapsed.
+            options.publish.lease = Some(LeaseSettings::new(
+                settings.store_node.as_deref(),
+                lock.is_some(),
+            ));
+        }
         let desk_poke = Arc::new(Notify::new());
         let desk = if mode.serves_operations() {
             Desk::new(store.clone(), &settings)

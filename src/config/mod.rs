@@ -100,6 +100,8 @@ pub struct Settings {
     pub store_url: String,
     /// How long store errors may last before the daemon ends (through its drain).
     pub store_max_outage: Duration,
+    /// This daemon's name in the account leases (`store.node`); `None`: `host:pid`.
+    pub store_node: Option<String>,
     pub threads: ThreadsSettings,
     pub http: HttpSettings,
     pub fetch: FetchSettings,

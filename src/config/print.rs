@@ -21,6 +21,7 @@ pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> 
             // A password in the URL (postgres://user:pass@…) is a secret too.
             url: Some(redact_url(&settings.store_url).into_owned()),
             max_outage: Some(settings.store_max_outage),
+            node: settings.store_node.clone(),
         },
         threads: threads(settings),
         http: http(settings),

@@ -43,6 +43,8 @@ pub(super) struct RawStore {
         serialize_with = "durations::serialize"
     )]
     pub max_outage: Option<Duration>,
+    /// This daemon's name in the account leases (default `host:pid`).
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

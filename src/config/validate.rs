@@ -40,6 +40,11 @@ pub(super) fn settings(raw: RawConfig, source: &Path) -> Result<Settings, Config
         defaults_only: false,
         store_url,
         store_max_outage: raw.store.max_outage.unwrap_or(defaults::STORE_MAX_OUTAGE),
+        store_node: raw
+            .store
+            .node
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty()),
         threads: threads(raw.threads)?,
         http: http(raw.http)?,
         fetch: fetch(raw.fetch),

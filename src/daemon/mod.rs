@@ -188,6 +188,17 @@ impl Daemon {
             return;
         }
         let ids: Vec<i64> = due.iter().map(|(id, _)| *id).collect();
+        let claimed = match self.claim_feeds(&ids).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                self.report.store_errors += 1;
+                let retry = self.health().failed("claiming the due feeds", &e);
+                for id in ids {
+                    self.scheduler.postpone(id, Instant::now() + retry);
+                }
+                return;
+            }
+        };
         let mut rows = match self.store().feed_rows(&ids).await {
             Ok(rows) => rows,
             Err(e) => {
@@ -201,6 +212,14 @@ impl Daemon {
         };
         for (id, feed) in due {
             match rows.remove(&id) {
+                Some(row) if claimed.as_ref().is_some_and(|c| !c.contains(&id)) => {
+                    // Another daemon polled it (not due before its next check) or polls it
+                    // now: look again then, or after a tick.
+                    let now_unix = crate::store::now_unix();
+                    let tick = Instant::now() + self.wiring.options.cadence.tick;
+                    let next = instant_of_unix(row.next_check_at, now_unix, Instant::now());
+                    self.scheduler.postpone(id, next.max(tick));
+                }
                 Some(row) => self.polls.spawn(feed, row, self.poller.clone()),
                 None => {
                     // Synced at start or reload; gone only if someone edits the store.
@@ -210,6 +229,25 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// With several daemons on one database (leases without the one-daemon lock, a daemon
+    /// cycle), the due feeds this node claimed (`Some`): each due poll happens once across
+    /// them. `None`: this daemon alone polls every feed it finds due.
+    async fn claim_feeds(&mut self, ids: &[i64]) -> crate::store::StoreResult<Option<Vec<i64>>> {
+        let lease = match &self.wiring.options.publish.lease {
+            Some(lease)
+                if !lease.exclusive && self.mode.cycle == crate::run_mode::Cycle::Daemon =>
+            {
+                lease.clone()
+            }
+            _ => return Ok(None),
+        };
+        let store = self.store().clone();
+        let claimed = store
+            .feeds_claim(ids, &lease.node, lease.duration, crate::store::now_unix())
+            .await?;
+        Ok(Some(claimed))
     }
 
     /// Takes what a poll brought; `Some` ends the run (a dry run whose output closed).

@@ -26,6 +26,7 @@
 pub mod backoff;
 pub mod caps;
 pub mod editorial;
+pub mod lease;
 pub mod quota;
 pub mod reconcile;
 pub mod report;
@@ -103,6 +104,9 @@ pub struct PublishConfig {
     /// `run --once`: transient failures in a row after which a draining worker gives up
     /// and leaves the post queued for the next run.
     pub once_max_failures: u32,
+    /// The accounts' leases (issue 14): the daemon's workers publish only while they hold
+    /// their account's; `None` (tests driving a worker alone) publishes without.
+    pub lease: Option<lease::LeaseSettings>,
 }
 
 impl Default for PublishConfig {
@@ -126,6 +130,7 @@ impl Default for PublishConfig {
             token_check: Duration::from_secs(6 * 3600),
             max_unknown_rounds: 3,
             once_max_failures: 5,
+            lease: None,
         }
     }
 }

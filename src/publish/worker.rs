@@ -58,6 +58,7 @@ mod replies;
 mod steps;
 
 use super::backoff::Backoff;
+use super::lease::LeaseKeeper;
 use super::quota::{Pacer, Quota};
 use super::report::{Ending, WorkerReport};
 use super::token::TokenKeeper;
@@ -129,6 +130,32 @@ pub enum WaitReason {
     Store { post: Option<i64>, error: String },
 }
 
+/// What the account's lease allows now.
+enum LeaseGate {
+    Go,
+    /// Look again (the lease changed, or taking over failed).
+    Wait,
+    Stop,
+}
+
+/// `holder` takes over the posts the account's previous worker (or owner) left unfinished.
+async fn adopt(
+    store: &Store,
+    account_id: i64,
+    name: &str,
+    holder: &Holder,
+) -> Result<(), PublishError> {
+    let adopted = store.outbox_adopt(account_id, holder).await?;
+    if adopted > 0 {
+        tracing::info!(
+            account = %name,
+            posts = adopted,
+            "taking over the posts a previous worker left unfinished"
+        );
+    }
+    Ok(())
+}
+
 /// Publishes one account's outbox. Build with [`AccountPublisher::new`]; tests drive it
 /// step by step with [`AccountPublisher::try_publish_next`], the daemon runs
 /// [`AccountPublisher::run`].
@@ -144,6 +171,9 @@ pub struct AccountPublisher {
     poke: Arc<Notify>,
     /// Who this worker is to the posts it holds.
     holder: Holder,
+    /// The account's lease, when the worker publishes under one (the daemon's workers):
+    /// it publishes only while it holds it, and its holder carries its fence.
+    lease: Option<LeaseKeeper>,
     quota: Quota,
     pacer: Pacer,
     tokens: TokenKeeper,
@@ -206,13 +236,14 @@ impl AccountPublisher {
             );
         }
         let holder = Holder::new();
-        let adopted = store.outbox_adopt(row.id, &holder).await?;
-        if adopted > 0 {
-            tracing::info!(
-                account = %settings.name,
-                posts = adopted,
-                "taking over the posts a previous worker left unfinished"
-            );
+        // Under a lease, the posts are adopted when the lease is taken (and each time it is
+        // taken again), with the lease's fence.
+        let lease = config
+            .lease
+            .clone()
+            .map(|lease| LeaseKeeper::start(store.clone(), row.id, settings.name.clone(), lease));
+        if lease.is_none() {
+            adopt(&store, row.id, &settings.name, &holder).await?;
         }
         Ok(AccountPublisher {
             quota: Quota::new(
@@ -230,6 +261,7 @@ impl AccountPublisher {
             retry: Backoff::new(config.retry_base, config.retry_cap),
             store_trouble: Backoff::new(STORE_RETRY_BASE, STORE_RETRY_CAP),
             holder,
+            lease,
             store,
             client,
             account_id: row.id,
@@ -295,6 +327,11 @@ impl AccountPublisher {
             // step that looked just before the last commit and found nothing would end the
             // run with that account's posts still queued.)
             let draining = self.drain.is_cancelled();
+            match self.under_lease().await {
+                LeaseGate::Go => {}
+                LeaseGate::Wait => continue,
+                LeaseGate::Stop => break Ending::Stopped,
+            }
             self.sweep_reviews().await;
             let outcome = match self.try_publish_next().await {
                 Ok(outcome) => {
@@ -330,8 +367,56 @@ impl AccountPublisher {
                 break ending;
             }
         };
+        if let Some(lease) = self.lease.take() {
+            lease.release().await;
+        }
         tracing::info!(account = %self.settings.name, ending = %report.ending, "publisher stopped");
         report
+    }
+
+    /// Whether the worker may publish now: always without a lease; under one, only while
+    /// the lease is held. A lease taken (again) makes a new holder with its fence, which
+    /// adopts the posts the account's previous owner left (in flight ones are reconciled
+    /// first, as after a restart, because held posts come first). Waits for the lease
+    /// otherwise.
+    async fn under_lease(&mut self) -> LeaseGate {
+        let Some(keeper) = self.lease.as_mut() else {
+            return LeaseGate::Go;
+        };
+        let current = keeper.current();
+        if let Some(lease) = &current
+            && Some(lease) != self.holder.lease()
+        {
+            let holder = Holder::leased(lease.clone());
+            match adopt(&self.store, self.account_id, &self.settings.name, &holder).await {
+                Ok(()) => self.holder = holder,
+                Err(e) => {
+                    tracing::warn!(account = %self.settings.name, "cannot take over the account's posts: {e}");
+                    return if self.nap(Duration::from_secs(1)).await {
+                        LeaseGate::Wait
+                    } else {
+                        LeaseGate::Stop
+                    };
+                }
+            }
+        }
+        if current.is_some() {
+            return LeaseGate::Go;
+        }
+        if self.drain.is_cancelled() && keeper.tried() {
+            // `run --once` beside a daemon that owns the account: its publishing is left
+            // to that daemon.
+            tracing::info!(account = %self.settings.name, "another node owns the account's publishing; this run leaves it to that node");
+            return LeaseGate::Stop;
+        }
+        let shutdown = self.shutdown.clone();
+        let drain = self.drain.clone();
+        tokio::select! {
+            () = shutdown.cancelled() => LeaseGate::Stop,
+            () = keeper.changed() => LeaseGate::Wait,
+            () = drain.cancelled(), if !drain.is_cancelled() => LeaseGate::Wait,
+            () = tokio::time::sleep(Duration::from_millis(200)), if drain.is_cancelled() => LeaseGate::Wait,
+        }
     }
 
     /// Waits as the step's outcome asks; `Some` ends the run.

@@ -208,6 +208,50 @@ impl Store {
         .await?))
     }
 
+    /// Claim the due feeds among `ids` for `node`'s polls, across every daemon on the
+    /// database: a feed is claimed when it is due at `now` and nobody else's claim holds
+    /// (none, lapsed by the database's clock, or `node`'s own), for `lease` from the
+    /// database's now. PostgreSQL skips the rows another daemon is claiming this instant
+    /// (`FOR UPDATE SKIP LOCKED`) instead of waiting for it; SQLite's one writer makes the
+    /// single UPDATE atomic. Returns the ids claimed: each due poll happens once across the
+    /// cluster, because the poll that ends moves `next_check_at` past `now`.
+    pub async fn feeds_claim(
+        &self,
+        ids: &[i64],
+        node: &str,
+        lease: std::time::Duration,
+        now: i64,
+    ) -> StoreResult<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pool = self.pool();
+        let db_now = pool.now_secs();
+        let skip_locked = if self.is_postgres() {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE feeds SET claimed_by = $1, lease_until = {db_now} + $2 WHERE id IN (\
+             SELECT id FROM feeds WHERE id IN ({}) AND next_check_at <= $4 \
+             AND (claimed_by IS NULL OR lease_until <= {db_now} OR claimed_by = $1){skip_locked}) \
+             RETURNING id",
+            pool.json_ints("$3")
+        );
+        let ids_json = serde_json::to_string(ids).unwrap_or_default();
+        let secs = i64::try_from(lease.as_secs()).unwrap_or(i64::MAX);
+        let mut claimed: Vec<i64> = on!(pool, |c| sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(node.to_owned())
+            .bind(secs)
+            .bind(ids_json)
+            .bind(now)
+            .fetch_all(c)
+            .await?);
+        claimed.sort_unstable();
+        Ok(claimed)
+    }
+
     /// When the next feed is due, if any.
     pub async fn next_due_at(&self) -> StoreResult<Option<i64>> {
         Ok(on!(self.pool(), |c| sqlx::query_scalar(
@@ -222,6 +266,63 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::testing::each_backend;
+
+    /// Each due feed is claimed by one node: a second node gets none of them while the
+    /// claim holds, takes a lapsed one, and a feed polled (next_check_at moved on) is not
+    /// claimed again before it is due.
+    #[tokio::test]
+    async fn a_due_feed_is_claimed_by_one_node_at_a_time() {
+        use std::time::Duration;
+        let lease = Duration::from_secs(30);
+        each_backend!(|store| {
+            let account = store.ensure_account("news", 0).await.unwrap();
+            let feeds: Vec<FeedConfig> = ["front", "politics", "sport"]
+                .iter()
+                .map(|name| FeedConfig {
+                    name,
+                    url: "https://example.org/feed",
+                    account_id: account.id,
+                })
+                .collect();
+            let ids = store.sync_feeds(&feeds, 0).await.unwrap();
+            store.set_next_check(ids[2], 500).await.unwrap();
+
+            // sport is not due at 100; the other two go to a, none to b.
+            let a = store.feeds_claim(&ids, "a", lease, 100).await.unwrap();
+            assert_eq!(a, vec![ids[0], ids[1]]);
+            assert!(
+                store
+                    .feeds_claim(&ids, "b", lease, 100)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+
+            // a polled front (next due at 400); its claim on politics lapses (no time
+            // left): b takes politics, and nobody takes front before 400.
+            store.set_next_check(ids[0], 400).await.unwrap();
+            let _ = store
+                .feeds_claim(&[ids[1]], "a", Duration::ZERO, 100)
+                .await
+                .unwrap();
+            let b = store.feeds_claim(&ids, "b", lease, 100).await.unwrap();
+            assert_eq!(b, vec![ids[1]]);
+            assert!(
+                store
+                    .feeds_claim(&ids, "a", lease, 100)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert!(
+                store
+                    .feeds_claim(&[], "a", lease, 100)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        });
+    }
 
     #[tokio::test]
     async fn feed_rows_reads_the_asked_feeds_and_leaves_out_unknown_ids() {

@@ -306,7 +306,7 @@ fn read_holder(file: &File) -> Option<LockHolder> {
 }
 
 /// The machine's name, for the holder line; "unknown" when the system does not say.
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())

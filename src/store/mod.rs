@@ -29,6 +29,7 @@ pub mod feeds;
 mod files;
 mod group_commit;
 pub mod items;
+pub mod leases;
 pub mod lock;
 mod originals;
 pub mod outbox;
@@ -53,6 +54,7 @@ pub use copy::Copied;
 pub use feeds::{FeedConfig, FeedRow};
 pub use group_commit::PendingCommit;
 pub use items::{IngestItem, IngestTx, ItemDisposition, Recognised};
+pub use leases::{Lease, LeaseRow, Renewal};
 pub use lock::{DaemonLock, LockError, LockHolder};
 pub use outbox::{
     Claim, Claimed, Entry, Held, Holder, MediaType, OutboxRow, OutboxState, PostOptions, PostWait,
@@ -111,6 +113,15 @@ impl<S, P> Db<S, P> {
             Db::Postgres(_) => format!(
                 "SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST({param} AS JSON))"
             ),
+        }
+    }
+
+    /// The database's clock in unix seconds, as an SQL expression: leases are computed
+    /// with it, never with a node's clock (two nodes' clocks may disagree).
+    pub(crate) fn now_secs(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "unixepoch()",
+            Db::Postgres(_) => "CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)",
         }
     }
 

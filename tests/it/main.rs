@@ -32,6 +32,7 @@ mod http;
 mod ingest;
 mod kill9;
 mod kill9_replies;
+mod leases;
 mod logs_for_people;
 mod metrics_docs;
 mod migrate_store;

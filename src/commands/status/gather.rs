@@ -89,6 +89,8 @@ pub(super) struct AccountView {
     /// The earliest the next queued post may go out (pacing after the last publish).
     pub next_publish: Option<i64>,
     pub quota: QuotaView,
+    /// Which node owns the account's publishing (its lease), once a daemon took it.
+    pub owner: Option<crate::store::LeaseRow>,
 }
 
 /// A post that failed and waits for `queue retry` or `queue drop`.
@@ -289,6 +291,11 @@ async fn account(
 ) -> Result<AccountView> {
     let counts = store.outbox_counts(row.id, now).await?;
     let waits = store.outbox_wait_counts(row.id, now).await?;
+    let owner = store
+        .leases()
+        .await?
+        .into_iter()
+        .find(|lease| lease.account == row.name);
     let configured = settings.account(&row.name);
     // The earliest the next post may go out: pacing after the last publish when a post is
     // due, else when the first waiting one is (a window opens, a cap has room).
@@ -326,6 +333,7 @@ async fn account(
         _ => None,
     };
     Ok(AccountView {
+        owner,
         quota: QuotaView {
             ledger_24h: counts.published_24h,
             live: LiveQuota::NotAsked("not asked yet".into()),

@@ -272,6 +272,7 @@ mod tests {
 
     fn account(name: &str) -> AccountView {
         AccountView {
+            owner: None,
             name: name.into(),
             username: None,
             paused: None,

@@ -66,6 +66,11 @@ fn account_json(a: &AccountView) -> Value {
     json!({
         "name": a.name,
         "username": a.username,
+        "owner": a.owner.as_ref().map(|o| json!({
+            "node": o.owner,
+            "fence": o.fence,
+            "lease_seconds_left": o.seconds_left,
+        })),
         "queued": a.counts.queued,
         "review": a.counts.review,
         "waiting_window": a.waits.window,
@@ -183,7 +188,29 @@ fn account_text(a: &AccountView, now: i64, out: &mut dyn Write) -> io::Result<()
     if let Some(reason) = &a.paused {
         writeln!(out, "  paused:         {reason}")?;
     }
+    if let Some(owner) = &a.owner {
+        writeln!(out, "  published by:   {}", owner_text(owner))?;
+    }
     Ok(())
+}
+
+/// `node-a (fence 3, lease 24 s left)`, or `… lease lapsed 5 s ago`: who owns the
+/// account's publishing, by the database's clock.
+fn owner_text(owner: &crate::store::LeaseRow) -> String {
+    let left = owner.seconds_left;
+    if left > 0 {
+        format!(
+            "{} (fence {}, lease {left} s left)",
+            owner.owner, owner.fence
+        )
+    } else {
+        format!(
+            "{} (fence {}, lease lapsed {} s ago: another node may take it)",
+            owner.owner,
+            owner.fence,
+            left.saturating_neg()
+        )
+    }
 }
 
 /// Posts of one feed waiting for one reason: how many, and until when the first of them.

@@ -7,8 +7,10 @@
 //! code path can move a post another worker holds or an operator changed meanwhile: such a
 //! transition is [`Transition::Stale`] and writes nothing.
 //!
-//! A PostgreSQL backend adds a fencing token to [`Claim`]: one more field, one more clause
-//! in [`guard`] and one more bind in [`Claim::bind`], and every transition has it.
+//! A holder made under an account lease ([`Holder::leased`]) adds its fencing token: the
+//! claim, the adoption and every transition also ask that the lease still be held with that
+//! fence, by the database's clock, in the same statement. A node that lost its lease (paused,
+//! cut off) moves no post, so it never reaches a publish call.
 //!
 //! Must not decide anything about publishing (the worker does); it only makes the worker's
 //! decisions durable, conditionally.
@@ -17,7 +19,7 @@ use super::state::{OutboxState, Transition, sql_list};
 use super::{OUTBOX_COLUMNS, OutboxRow, QUEUE_ORDER};
 use crate::store::on;
 use crate::store::{Arg, bind_args, numbered};
-use crate::store::{Store, StoreResult};
+use crate::store::{Lease, Store, StoreResult};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +27,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// One publishing worker, as the posts it holds name it. Unique per worker: two workers of
 /// one process differ, and so do the workers of two processes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Holder(Arc<str>);
+pub struct Holder {
+    name: Arc<str>,
+    /// The account lease its transitions are fenced by, when it works under one.
+    lease: Option<Lease>,
+}
 
 impl Holder {
     /// A new holder: `pid <pid> worker <n> <random>`, readable in `queue list`-style
@@ -34,11 +40,46 @@ impl Holder {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let salt: u32 = rand::random();
-        Holder(format!("pid {} worker {n} {salt:08x}", std::process::id()).into())
+        Holder {
+            name: format!("pid {} worker {n} {salt:08x}", std::process::id()).into(),
+            lease: None,
+        }
+    }
+
+    /// A new holder working under `lease`: its claims and transitions apply only while the
+    /// lease is held with its fence.
+    pub fn leased(lease: Lease) -> Holder {
+        Holder {
+            lease: Some(lease),
+            ..Holder::new()
+        }
+    }
+
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.name
+    }
+
+    /// The `AND EXISTS (…)` fence clause for a statement on `outbox` (empty without a
+    /// lease), and its binds.
+    fn fence_clause(&self, now: &str) -> String {
+        match self.lease {
+            Some(_) => format!(
+                " AND EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = outbox.account_id \
+                 AND l.owner = ? AND l.fence = ? AND l.lease_until > {now})"
+            ),
+            None => String::new(),
+        }
+    }
+
+    fn fence_args(&self) -> Vec<Arg<'_>> {
+        match &self.lease {
+            Some(lease) => vec![Arg::from(lease.node()), Arg::from(lease.fence())],
+            None => Vec::new(),
+        }
     }
 }
 
@@ -50,7 +91,7 @@ impl Default for Holder {
 
 impl fmt::Display for Holder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.0)
+        f.pad(&self.name)
     }
 }
 
@@ -71,19 +112,23 @@ impl Claim {
         &self.holder
     }
 
-    /// What [`guard`] asks for, in its order.
-    fn args(&self) -> [Arg<'_>; 2] {
-        [Arg::from(self.post), Arg::from(self.holder.as_str())]
+    /// What [`Claim::guard`] asks for, in its order.
+    fn args(&self) -> Vec<Arg<'_>> {
+        let mut args = vec![Arg::from(self.post), Arg::from(self.holder.as_str())];
+        args.extend(self.holder.fence_args());
+        args
     }
-}
 
-/// The `WHERE` of every transition of a held post: the post, its holder, and the states it
-/// may leave. Bound by [`Claim::bind`].
-fn guard(from: &[OutboxState]) -> String {
-    format!(
-        "id = ? AND claimed_by = ? AND state IN ({})",
-        sql_list(from)
-    )
+    /// The `WHERE` of every transition of a held post: the post, its holder, the states it
+    /// may leave, and the holder's fence when it has one (`now`: the database's clock).
+    /// Bound by [`Claim::args`].
+    fn guard(&self, from: &[OutboxState], now: &str) -> String {
+        format!(
+            "id = ? AND claimed_by = ? AND state IN ({}){}",
+            sql_list(from),
+            self.holder.fence_clause(now)
+        )
+    }
 }
 
 /// A post its worker holds.
@@ -125,19 +170,21 @@ impl Store {
     /// Take a queued post nobody holds, if it is still queued, unheld and due. Atomic: of
     /// two workers claiming the same post, one wins.
     pub async fn outbox_claim(&self, id: i64, holder: &Holder, now: i64) -> StoreResult<Claimed> {
-        let row: Option<OutboxRow> = on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
-            crate::store::numbered(&format!(
-                "UPDATE outbox SET claimed_by = ?, updated_at = ? \
-             WHERE id = ? AND state = 'queued' AND claimed_by IS NULL AND not_before <= ? \
-             RETURNING {OUTBOX_COLUMNS}"
-            ))
-        ))
-        .bind(holder.as_str().to_owned())
-        .bind(now)
-        .bind(id)
-        .bind(now)
-        .fetch_optional(c)
-        .await?);
+        let sql = numbered(&format!(
+            "UPDATE outbox SET claimed_by = ?, updated_at = ? \
+             WHERE id = ? AND state = 'queued' AND claimed_by IS NULL AND not_before <= ?{} \
+             RETURNING {OUTBOX_COLUMNS}",
+            holder.fence_clause(self.pool().now_secs())
+        ));
+        let fence = holder.fence_args();
+        let row: Option<OutboxRow> = on!(self.pool(), |c| {
+            let query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(holder.as_str().to_owned())
+                .bind(now)
+                .bind(id)
+                .bind(now);
+            bind_args!(query, &fence).fetch_optional(c).await?
+        });
         Ok(match row {
             Some(row) => Claimed::Won(Box::new(Held::new(row, holder))),
             None => Claimed::Stale,
@@ -167,20 +214,21 @@ impl Store {
     /// store; within it, one worker per account, restarted only after the old one ended):
     /// the posts' old holder is gone. Returns how many posts it took over.
     pub async fn outbox_adopt(&self, account_id: i64, holder: &Holder) -> StoreResult<u64> {
-        let done = on!(self.pool(), |c| sqlx::query(sqlx::AssertSqlSafe(
-            crate::store::numbered(&format!(
-                "UPDATE outbox SET claimed_by = ? WHERE account_id = ? \
+        let sql = numbered(&format!(
+            "UPDATE outbox SET claimed_by = ? WHERE account_id = ? \
              AND (state IN ({}) OR (state = 'queued' AND claimed_by IS NOT NULL)) \
-             AND (claimed_by IS NULL OR claimed_by <> ?)",
-                sql_list(&IN_FLIGHT)
-            ))
-        ))
-        .bind(holder.as_str().to_owned())
-        .bind(account_id)
-        .bind(holder.as_str().to_owned())
-        .execute(c)
-        .await?
-        .rows_affected());
+             AND (claimed_by IS NULL OR claimed_by <> ?){}",
+            sql_list(&IN_FLIGHT),
+            holder.fence_clause(self.pool().now_secs())
+        ));
+        let fence = holder.fence_args();
+        let done = on!(self.pool(), |c| {
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(holder.as_str().to_owned())
+                .bind(account_id)
+                .bind(holder.as_str().to_owned());
+            bind_args!(query, &fence).execute(c).await?.rows_affected()
+        });
         Ok(done)
     }
 
@@ -197,7 +245,7 @@ impl Store {
     ) -> StoreResult<Transition> {
         let sql = numbered(&format!(
             "UPDATE outbox SET {set} WHERE {}{also}",
-            guard(from)
+            claim.guard(from, self.pool().now_secs())
         ));
         let done = on!(self.pool(), |c| bind_args!(
             bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args),
@@ -277,7 +325,7 @@ impl Store {
         let sql = numbered(&format!(
             "UPDATE outbox SET state = 'published', media_id = ?, permalink = ?, \
              published_at = ?, last_error = NULL, updated_at = ? WHERE {}",
-            guard(&IN_FLIGHT)
+            claim.guard(&IN_FLIGHT, self.pool().now_secs())
         ));
         // The write comes first, so the transaction holds the write lock from its start.
         let mut tx = self.begin().await?;
@@ -428,6 +476,7 @@ mod tests {
     use super::*;
     use crate::store::MediaType;
     use crate::store::testing::each_backend;
+    use std::time::Duration;
 
     /// A store with one account, one feed and `n` queued text posts; returns the post ids.
     async fn store_with_posts(store: Store, n: usize) -> (Store, i64, Vec<i64>) {
@@ -665,6 +714,85 @@ mod tests {
                 .await
                 .unwrap();
             assert!(matches!(due, Claimed::Won(_)));
+        });
+    }
+
+    /// A node that lost its account's lease moves no post: not a claim, not an adoption,
+    /// not a transition (so it never reaches a publish call); the new owner adopts the post
+    /// in flight and moves it.
+    #[tokio::test]
+    async fn a_stale_fence_cannot_claim_adopt_or_transition() {
+        use crate::store::leases::DEFAULT_LEASE;
+        each_backend!(|fresh| {
+            let (store, account, ids) = store_with_posts(fresh.clone(), 2).await;
+            let lease_a = store
+                .lease_take(account, "node-a", DEFAULT_LEASE)
+                .await
+                .unwrap()
+                .unwrap();
+            let a = Holder::leased(lease_a.clone());
+            let held = claim(&store, ids[0], &a).await.expect("a holds the lease");
+            assert!(
+                store
+                    .outbox_container_created(&held.claim, "c-a", 11)
+                    .await
+                    .unwrap()
+                    .applied()
+            );
+
+            // a's lease lapses (as if paused past it); b takes the account.
+            let _ = store.lease_renew(&lease_a, Duration::ZERO).await.unwrap();
+            let lease_b = store
+                .lease_take(account, "node-b", DEFAULT_LEASE)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(lease_b.fence() > lease_a.fence());
+
+            // Before b adopts anything, a's claim is still on the post: the fence alone stops it.
+            assert!(
+                store
+                    .outbox_publishing(&held.claim, 12)
+                    .await
+                    .unwrap()
+                    .is_stale()
+            );
+            assert!(
+                store
+                    .outbox_published(&held.claim, Some("m"), None, 12)
+                    .await
+                    .unwrap()
+                    .is_stale()
+            );
+            assert!(
+                store
+                    .outbox_failed(&held.claim, "x", 12)
+                    .await
+                    .unwrap()
+                    .is_stale()
+            );
+            assert!(
+                claim(&store, ids[1], &a).await.is_none(),
+                "a claims nothing"
+            );
+            assert_eq!(store.outbox_adopt(account, &a).await.unwrap(), 0);
+
+            let b = Holder::leased(lease_b);
+            assert_eq!(store.outbox_adopt(account, &b).await.unwrap(), 1);
+            let adopted = store.outbox_held(account, &b).await.unwrap().unwrap();
+            assert_eq!(adopted.row.id, ids[0]);
+            assert_eq!(adopted.row.state, OutboxState::ContainerCreated);
+            assert!(
+                store
+                    .outbox_publishing(&adopted.claim, 13)
+                    .await
+                    .unwrap()
+                    .applied()
+            );
+            assert!(claim(&store, ids[1], &b).await.is_some());
+            let row = store.outbox_by_id(ids[0]).await.unwrap().unwrap();
+            assert_eq!(row.state, OutboxState::Publishing);
+            assert_eq!(row.claimed_by.as_deref(), Some(b.as_str()));
         });
     }
 

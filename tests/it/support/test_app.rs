@@ -53,6 +53,7 @@ pub fn fast_publish() -> PublishConfig {
         token_check: Duration::from_secs(6 * 3600),
         max_unknown_rounds: 3,
         once_max_failures: 5,
+        lease: None,
     }
 }
 

@@ -1,0 +1,122 @@
+//! Account leases seen from outside (issue 14): a daemon publishes under its account's
+//! lease, gives it up at a clean stop, and `status` says which node owns which account, on
+//! SQLite and on PostgreSQL (when `FEED2THREADS_TEST_PG` is set; a notice otherwise).
+
+use crate::support::pg::PgDatabase;
+use crate::support::test_app::TestApp;
+use std::process::Output;
+use std::time::Duration;
+
+async fn run(app: &TestApp, args: &[&str]) -> Output {
+    let child = app.command(args).output();
+    tokio::time::timeout(Duration::from_secs(60), child)
+        .await
+        .expect("the command ends (a hang guard)")
+        .unwrap()
+}
+
+async fn owner_after_two_runs(app: &TestApp) {
+    for round in 1..=2 {
+        let out = run(app, &["run", "--once"]).await;
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{log}");
+        assert!(log.contains("owns the account's publishing"), "{log}");
+        assert_eq!(app.fake.posts().len(), 2, "round {round}: {log}");
+    }
+    assert!(app.fake.duplicates().is_empty());
+
+    let status = run(app, &["status", "--json"]).await;
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let owner = &doc["accounts"][0]["owner"];
+    // host:pid of the last run; a new owner each run, so the fence grew; given up at its
+    // clean stop, so another node may take it at once.
+    let node = owner["node"].as_str().unwrap_or_default();
+    assert!(node.contains(':'), "{doc}");
+    assert_eq!(owner["fence"], 2, "{doc}");
+    assert!(owner["lease_seconds_left"].as_i64().unwrap() <= 0, "{doc}");
+
+    let text = run(app, &["status"]).await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("published by:   {node} (fence 2, lease lapsed")),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_names_the_node_that_owns_each_account_on_sqlite() {
+    let app = TestApp::new()
+        .await
+        .with_account("desk")
+        .with_feed("news", "desk", 2);
+    owner_after_two_runs(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_names_the_node_that_owns_each_account_on_postgres() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let app = TestApp::new()
+        .await
+        .with_store_url(db.url())
+        .with_account("desk")
+        .with_feed("news", "desk", 2);
+    owner_after_two_runs(&app).await;
+}
+
+/// Two daemons on one PostgreSQL database, started together: every due feed is fetched
+/// once across both (counted at the feed server), every story published once.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_daemons_on_postgres_fetch_each_due_feed_once_and_publish_each_story_once() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let names = ["front", "politics", "sport", "culture"];
+    let mut app = TestApp::new()
+        .await
+        .with_store_url(db.url())
+        .with_account("desk");
+    for name in names {
+        app = app.with_feed(name, "desk", 1);
+    }
+    // Each daemon is due to poll every feed at once; the next polls are 10 minutes away.
+    let app = app.with_defaults("every = \"10m\"");
+    app.write_config();
+    let mut second = app.command(&["run"]).kill_on_drop(true).spawn().unwrap();
+    let first = app.start(feed2threads::run_mode::RunMode::DAEMON).await;
+    for _ in 0..200 {
+        if app.fake.posts().len() >= names.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Both have had time to look at every feed (ticks of 500 ms).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        second.try_wait().unwrap().is_none(),
+        "the second daemon runs beside the first"
+    );
+    // One node owns the account's publishing, whichever took it first.
+    let store = feed2threads::store::Store::open(db.url()).await.unwrap();
+    let claimed = store.leases().await.unwrap();
+    assert_eq!(
+        claimed.len(),
+        1,
+        "one owner for the one account: {claimed:?}"
+    );
+    store.close().await;
+    let _ = second.kill().await;
+    first.stop().await;
+
+    for name in names {
+        assert_eq!(app.feeds.hits(&format!("/{name}.xml")), 1, "{name}");
+    }
+    assert_eq!(app.fake.posts().len(), names.len());
+    assert!(app.fake.duplicates().is_empty());
+}
