@@ -221,8 +221,8 @@ mod tests {
         let account = store.ensure_account("news", 0).await.unwrap().id;
         let settings = LeaseSettings {
             node: "node-a".into(),
-            // Renewed every 2 s: an outage of one or two rounds ends within the lease.
-            duration: Duration::from_secs(6),
+            // Renewed every 1.3 s: an outage of one round ends within the lease.
+            duration: Duration::from_secs(4),
             exclusive: false,
         };
         let keeper = LeaseKeeper::start(store.clone(), account, "news".into(), settings);

@@ -123,8 +123,11 @@ async fn an_unreachable_postgres_exits_1_naming_the_url_without_its_password() {
         ))
         .with_account("desk")
         .with_feed("news", "desk", 1);
-    for args in [&["run", "--once"][..], &["status"][..]] {
-        let out = run(&app, args).await;
+    // Both at once: each waits out the pool's 10 s connect deadline before it gives up.
+    let once: &[&str] = &["run", "--once"];
+    let status: &[&str] = &["status"];
+    let (once_out, status_out) = tokio::join!(run(&app, once), run(&app, status));
+    for (args, out) in [(once, once_out), (status, status_out)] {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains(&format!("{addr}/feed2threads")), "{err}");
