@@ -6,16 +6,8 @@
 use crate::support::test_app::TestApp;
 use feed2threads::run_mode::RunMode;
 use feed2threads::store::LockError;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
-
-async fn run(app: &TestApp, args: &[&str]) -> Output {
-    let child = app.command(args).output();
-    tokio::time::timeout(Duration::from_secs(60), child)
-        .await
-        .expect("the command ends (a hang guard)")
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_daemon_on_the_same_store_is_refused_naming_the_holder() {
@@ -41,7 +33,7 @@ async fn a_second_daemon_on_the_same_store_is_refused_naming_the_holder() {
     }
 
     for args in [&["run"][..], &["run", "--once"][..]] {
-        let second = run(&app, args).await;
+        let second = app.run(args).await;
         let err = String::from_utf8_lossy(&second.stderr);
         assert_eq!(second.status.code(), Some(1), "{args:?}: {err}");
         assert!(
@@ -54,10 +46,10 @@ async fn a_second_daemon_on_the_same_store_is_refused_naming_the_holder() {
     }
 
     // Beside it: what reads, and what acts through the store.
-    let status = run(&app, &["status", "--json"]).await;
+    let status = app.run(&["status", "--json"]).await;
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(doc["accounts"][0]["published_24h"], 3);
-    let list = run(&app, &["queue", "list"]).await;
+    let list = app.run(&["queue", "list"]).await;
     assert!(list.status.success());
     assert_eq!(
         String::from_utf8_lossy(&list.stdout)
@@ -65,13 +57,13 @@ async fn a_second_daemon_on_the_same_store_is_refused_naming_the_holder() {
             .count(),
         3
     );
-    let release = run(&app, &["release", "news"]).await;
+    let release = app.run(&["release", "news"]).await;
     assert!(
         release.status.success(),
         "{}",
         String::from_utf8_lossy(&release.stderr)
     );
-    let dry = run(&app, &["run", "--once", "--dry-run"]).await;
+    let dry = app.run(&["run", "--once", "--dry-run"]).await;
     assert!(
         dry.status.success(),
         "{}",
@@ -90,7 +82,7 @@ async fn a_second_daemon_on_the_same_store_is_refused_naming_the_holder() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
     // Released with the daemon: cron's next run goes ahead.
-    let after = run(&app, &["run", "--once"]).await;
+    let after = app.run(&["run", "--once"]).await;
     assert!(
         after.status.success(),
         "{}",

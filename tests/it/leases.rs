@@ -4,20 +4,11 @@
 
 use crate::support::pg::PgDatabase;
 use crate::support::test_app::TestApp;
-use std::process::Output;
 use std::time::Duration;
-
-async fn run(app: &TestApp, args: &[&str]) -> Output {
-    let child = app.command(args).output();
-    tokio::time::timeout(Duration::from_secs(60), child)
-        .await
-        .expect("the command ends (a hang guard)")
-        .unwrap()
-}
 
 async fn owner_after_two_runs(app: &TestApp) {
     for round in 1..=2 {
-        let out = run(app, &["run", "--once"]).await;
+        let out = app.run(&["run", "--once"]).await;
         let log = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{log}");
         assert!(log.contains("owns the account's publishing"), "{log}");
@@ -25,7 +16,7 @@ async fn owner_after_two_runs(app: &TestApp) {
     }
     assert!(app.fake.duplicates().is_empty());
 
-    let status = run(app, &["status", "--json"]).await;
+    let status = app.run(&["status", "--json"]).await;
     assert!(
         status.status.success(),
         "{}",
@@ -40,7 +31,7 @@ async fn owner_after_two_runs(app: &TestApp) {
     assert_eq!(owner["fence"], 2, "{doc}");
     assert!(owner["lease_seconds_left"].as_i64().unwrap() <= 0, "{doc}");
 
-    let text = run(app, &["status"]).await;
+    let text = app.run(&["status"]).await;
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
         text.contains(&format!("published by:   {node} (fence 2, lease lapsed")),
@@ -62,11 +53,7 @@ async fn status_names_the_node_that_owns_each_account_on_postgres() {
     let Some(db) = PgDatabase::create().await else {
         return;
     };
-    let app = TestApp::new()
-        .await
-        .with_store_url(db.url())
-        .with_account("desk")
-        .with_feed("news", "desk", 2);
+    let app = TestApp::newsroom_on(db.url(), 2).await;
     owner_after_two_runs(&app).await;
 }
 

@@ -10,15 +10,6 @@ use crate::support::rss::rss;
 use crate::support::test_app::TestApp;
 use feed2threads::store::Store;
 use std::process::Output;
-use std::time::Duration;
-
-async fn run(app: &TestApp, args: &[&str]) -> Output {
-    let child = app.command(args).output();
-    tokio::time::timeout(Duration::from_secs(60), child)
-        .await
-        .expect("the command ends (a hang guard)")
-        .unwrap()
-}
 
 fn ok(out: &Output) -> String {
     let text = format!(
@@ -39,10 +30,10 @@ async fn after_migrate_store_the_daemon_on_postgres_posts_only_the_new_story() {
         .await
         .with_account("desk")
         .with_feed("news", "desk", 2);
-    ok(&run(&app, &["run", "--once"]).await);
+    ok(&app.run(&["run", "--once"]).await);
     assert_eq!(app.fake.posts().len(), 2);
 
-    let printed = ok(&run(&app, &["migrate-store", "--to", db.url()]).await);
+    let printed = ok(&app.run(&["migrate-store", "--to", db.url()]).await);
     assert!(printed.contains("outbox"), "{printed}");
 
     // The copy holds the token, the feed's validators and state, and the published posts.
@@ -61,7 +52,7 @@ async fn after_migrate_store_the_daemon_on_postgres_posts_only_the_new_story() {
     let sqlite = app.db_url();
     let app = app.with_store_url(db.url());
     app.feeds.set("/news.xml", Route::feed(rss("news", 3)));
-    ok(&run(&app, &["run", "--once"]).await);
+    ok(&app.run(&["run", "--once"]).await);
     let posts = app.fake.posts();
     assert_eq!(posts.len(), 3, "only the new story went out");
     assert!(app.fake.duplicates().is_empty());
@@ -77,7 +68,7 @@ async fn after_migrate_store_the_daemon_on_postgres_posts_only_the_new_story() {
 
     // A second copy into the same (now used) database is refused.
     let app = app.with_store_url(&sqlite);
-    let again = run(&app, &["migrate-store", "--to", db.url()]).await;
+    let again = app.run(&["migrate-store", "--to", db.url()]).await;
     let err = String::from_utf8_lossy(&again.stderr);
     assert_eq!(again.status.code(), Some(1), "{err}");
     assert!(err.contains("not empty"), "{err}");
@@ -89,18 +80,14 @@ async fn a_dry_run_on_postgres_works_on_a_copy_and_writes_nothing() {
     let Some(db) = PgDatabase::create().await else {
         return;
     };
-    let app = TestApp::new()
-        .await
-        .with_store_url(db.url())
-        .with_account("desk")
-        .with_feed("news", "desk", 1);
-    ok(&run(&app, &["run", "--once"]).await);
+    let app = TestApp::newsroom_on(db.url(), 1).await;
+    ok(&app.run(&["run", "--once"]).await);
     app.feeds.set("/news.xml", Route::feed(rss("news", 2)));
-    let dry = ok(&run(&app, &["run", "--once", "--dry-run"]).await);
+    let dry = ok(&app.run(&["run", "--once", "--dry-run"]).await);
     assert!(dry.contains("news story number 1"), "{dry}");
     assert_eq!(app.fake.posts().len(), 1);
     // Nothing of the dry run reached the database: the real run still finds the story new.
-    ok(&run(&app, &["run", "--once"]).await);
+    ok(&app.run(&["run", "--once"]).await);
     assert_eq!(app.fake.posts().len(), 2);
 }
 
@@ -109,12 +96,8 @@ async fn a_dry_run_on_a_new_postgres_database_shows_the_posts_and_creates_nothin
     let Some(db) = PgDatabase::create().await else {
         return;
     };
-    let app = TestApp::new()
-        .await
-        .with_store_url(db.url())
-        .with_account("desk")
-        .with_feed("news", "desk", 1);
-    let dry = ok(&run(&app, &["run", "--once", "--dry-run"]).await);
+    let app = TestApp::newsroom_on(db.url(), 1).await;
+    let dry = ok(&app.run(&["run", "--once", "--dry-run"]).await);
     assert!(dry.contains("news story number 0"), "{dry}");
     assert!(app.fake.posts().is_empty());
     // Not even migrated: the database is as empty as it was.

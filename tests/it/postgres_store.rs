@@ -12,34 +12,21 @@ use crate::support::pg::PgDatabase;
 use crate::support::test_app::TestApp;
 use feed2threads::run_mode::RunMode;
 use feed2threads::store::{Store, StoreError};
-use std::process::Output;
 use std::time::Duration;
-
-async fn run(app: &TestApp, args: &[&str]) -> Output {
-    let child = app.command(args).output();
-    tokio::time::timeout(Duration::from_secs(60), child)
-        .await
-        .expect("the command ends (a hang guard)")
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_once_on_postgres_publishes_every_story_once_and_the_commands_read_it() {
     let Some(db) = PgDatabase::create().await else {
         return;
     };
-    let app = TestApp::new()
-        .await
-        .with_store_url(db.url())
-        .with_account("desk")
-        .with_feed("news", "desk", 3);
-    let out = run(&app, &["run", "--once"]).await;
+    let app = TestApp::newsroom_on(db.url(), 3).await;
+    let out = app.run(&["run", "--once"]).await;
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert_eq!(app.fake.posts().len(), 3, "{log}");
 
     // Again: the stories are known, nothing goes out twice.
-    let again = run(&app, &["run", "--once"]).await;
+    let again = app.run(&["run", "--once"]).await;
     assert_eq!(
         again.status.code(),
         Some(0),
@@ -49,7 +36,7 @@ async fn run_once_on_postgres_publishes_every_story_once_and_the_commands_read_i
     assert_eq!(app.fake.posts().len(), 3);
     assert!(app.fake.duplicates().is_empty());
 
-    let status = run(&app, &["status", "--json"]).await;
+    let status = app.run(&["status", "--json"]).await;
     assert!(
         status.status.success(),
         "{}",
@@ -57,7 +44,7 @@ async fn run_once_on_postgres_publishes_every_story_once_and_the_commands_read_i
     );
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(doc["accounts"][0]["published_24h"], 3, "{doc}");
-    let list = run(&app, &["queue", "list"]).await;
+    let list = app.run(&["queue", "list"]).await;
     assert!(
         list.status.success(),
         "{}",
@@ -79,11 +66,7 @@ async fn a_second_daemon_on_one_postgres_database_runs_beside_the_first() {
     let Some(db) = PgDatabase::create().await else {
         return;
     };
-    let app = TestApp::new()
-        .await
-        .with_store_url(db.url())
-        .with_account("desk")
-        .with_feed("news", "desk", 2);
+    let app = TestApp::newsroom_on(db.url(), 2).await;
     let running = app.start(RunMode::DAEMON).await;
     for _ in 0..100 {
         if app.fake.posts().len() == 2 {
@@ -92,14 +75,14 @@ async fn a_second_daemon_on_one_postgres_database_runs_beside_the_first() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(app.fake.posts().len(), 2);
-    let second = run(&app, &["run", "--once"]).await;
+    let second = app.run(&["run", "--once"]).await;
     let err = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(0), "{err}");
     assert!(
         err.contains("another node owns the account's publishing"),
         "{err}"
     );
-    let status = run(&app, &["status", "--json"]).await;
+    let status = app.run(&["status", "--json"]).await;
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     let node = format!(":{}", std::process::id());
     assert!(
@@ -126,7 +109,7 @@ async fn an_unreachable_postgres_exits_1_naming_the_url_without_its_password() {
     // Both at once: each waits out the pool's 10 s connect deadline before it gives up.
     let once: &[&str] = &["run", "--once"];
     let status: &[&str] = &["status"];
-    let (once_out, status_out) = tokio::join!(run(&app, once), run(&app, status));
+    let (once_out, status_out) = tokio::join!(app.run(once), app.run(status));
     for (args, out) in [(once, once_out), (status, status_out)] {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");

@@ -253,6 +253,24 @@ impl TestApp {
         path
     }
 
+    /// Runs `command(args)` to its end (a 60 s hang guard) and returns its output.
+    pub async fn run(&self, args: &[&str]) -> std::process::Output {
+        let child = self.command(args).output();
+        tokio::time::timeout(std::time::Duration::from_secs(60), child)
+            .await
+            .expect("the command ends (a hang guard)")
+            .unwrap()
+    }
+
+    /// A newsroom on the store at `url`: account "desk" and feed "news" of `stories` stories.
+    pub async fn newsroom_on(url: &str, stories: usize) -> TestApp {
+        TestApp::new()
+            .await
+            .with_store_url(url)
+            .with_account("desk")
+            .with_feed("news", "desk", stories)
+    }
+
     /// `feed2threads --config <the config> ARGS`: the real binary, as cron or systemd
     /// starts it, on this app's config (written first), logging at `info`, with the text
     /// container's wait short (20 ms); stdin closed, killed when dropped.
