@@ -4,6 +4,10 @@
 
 use crate::support::pg::PgDatabase;
 use crate::support::test_app::TestApp;
+use feed2threads::publish::lease::{LeaseKeeper, LeaseSettings};
+use feed2threads::store::{Lease, Store};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
 use std::time::Duration;
 
 async fn owner_after_two_runs(app: &TestApp) {
@@ -106,4 +110,72 @@ async fn two_daemons_on_postgres_fetch_each_due_feed_once_and_publish_each_story
     }
     assert_eq!(app.fake.posts().len(), names.len());
     assert!(app.fake.duplicates().is_empty());
+}
+
+/// Waits (real time: the lease's clock is the database's) until `want` holds.
+async fn until(keeper: &LeaseKeeper, want: impl Fn(Option<Lease>) -> bool) {
+    for _ in 0..100 {
+        if want(keeper.current()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the lease never got there: {:?}", keeper.current());
+}
+
+/// Renewals fail (a trigger, through a connection of the test's own) or work again.
+async fn set_renewals_failing(file: &std::path::Path, failing: bool) {
+    let sql = if failing {
+        "CREATE TRIGGER no_renewal BEFORE UPDATE ON account_leases \
+         BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+    } else {
+        "DROP TRIGGER no_renewal"
+    };
+    let mut conn = SqliteConnectOptions::new()
+        .filename(file)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query(sql).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+/// The database stops answering the renewals: the worker is told it holds no lease (so
+/// it publishes nothing), and the same lease comes back when the renewals work again in
+/// time. A clean stop gives the lease up.
+#[tokio::test]
+async fn a_lease_that_cannot_be_renewed_stops_publishing_until_it_can() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.db");
+    let url = format!("sqlite://{}", file.display());
+    let store = Store::open(&url).await.unwrap();
+    let account = store.ensure_account("news", 0).await.unwrap().id;
+    let settings = LeaseSettings {
+        node: "node-a".into(),
+        // Renewed every 1.3 s: an outage of one round ends within the lease.
+        duration: Duration::from_secs(4),
+        exclusive: false,
+    };
+    let keeper = LeaseKeeper::start(store.clone(), account, "news".into(), settings);
+    until(&keeper, |l| l.is_some()).await;
+    let first = keeper.current().unwrap();
+
+    set_renewals_failing(&file, true).await;
+    until(&keeper, |l| l.is_none()).await;
+    set_renewals_failing(&file, false).await;
+    until(&keeper, |l| l.is_some()).await;
+    assert_eq!(
+        keeper.current(),
+        Some(first.clone()),
+        "the same lease, renewed"
+    );
+
+    keeper.release().await;
+    let b = store
+        .lease_take(account, "node-b", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("a released lease is free at once");
+    assert!(b.fence() > first.fence());
+    store.close().await;
 }
