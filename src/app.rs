@@ -154,7 +154,7 @@ pub async fn open_store(
 ) -> Result<(Store, Option<DaemonLock>)> {
     let url = &settings.store_url;
     if !mode.writes_store() {
-        let store = Store::open_snapshot(url)
+        let store = Store::open_snapshot_with(url, options)
             .await
             .with_context(|| format!("store.url = {:?}", redact_url(url)))?;
         return Ok((store, None));
@@ -382,14 +382,16 @@ impl App {
         options: AppOptions,
         shutdown: CancellationToken,
     ) -> Result<App> {
+        let mut options = options;
+        options.store.connect_timeout = settings.store_connect_timeout;
         let (store, lock) = open_store(&settings, mode, options.store).await?;
         let lock = lock.map(Arc::new);
-        let mut options = options;
         if mode.writes_store() {
             // Under the one-daemon lock (SQLite) the leases are taken over from any earlier
             // run at once; without it (PostgreSQL) a lease is taken when free or lapsed.
             options.publish.lease = Some(LeaseSettings::new(
                 settings.store_node.as_deref(),
+                settings.store_lease,
                 lock.is_some(),
             ));
         }

@@ -496,7 +496,7 @@ pub async fn run(
         require_redirect(threads)?;
     }
     let client = client(settings)?;
-    let store = Store::open(&settings.store_url).await?;
+    let store = Store::open_with(&settings.store_url, settings.store_options()).await?;
     let result = match token {
         Some(token) => import(settings, &client, &store, account, &token, out).await,
         None => oauth(settings, &client, &store, account, input, out).await,

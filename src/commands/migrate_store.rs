@@ -30,10 +30,10 @@ pub async fn migrate_store(
     }
     let source_lock = DaemonLock::acquire(from, now_unix()).await?;
     let target_lock = DaemonLock::acquire(&args.to, now_unix()).await?;
-    let source = Store::open(from)
+    let source = Store::open_with(from, settings.store_options())
         .await
         .with_context(|| format!("store.url = {:?}", redact_url(from)))?;
-    let target = Store::open(&args.to)
+    let target = Store::open_with(&args.to, settings.store_options())
         .await
         .with_context(|| format!("--to {shown_to:?}"))?;
     let copied = source.copy_into(&target).await;

@@ -124,7 +124,7 @@ pub async fn dispatch(settings: &Settings, command: Command) -> Result<ExitCode>
 /// if missing) without the daemon lock.
 pub(crate) async fn open_store(settings: &Settings) -> Result<crate::store::Store> {
     use anyhow::Context;
-    crate::store::Store::open(&settings.store_url)
+    crate::store::Store::open_with(&settings.store_url, settings.store_options())
         .await
         .with_context(|| {
             format!(

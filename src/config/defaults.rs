@@ -16,6 +16,10 @@ const WEEK: u64 = 7 * DAY;
 pub const STORE_URL: &str = "sqlite://feed2threads.db";
 /// How long store errors may last before the daemon gives up (through its drain).
 pub const STORE_MAX_OUTAGE: Duration = Duration::from_secs(10 * MINUTE);
+/// How long an account's lease lasts without renewal (`store.lease`).
+pub const STORE_LEASE: Duration = Duration::from_secs(30);
+/// How long opening a PostgreSQL store waits for the server (`store.connect_timeout`).
+pub const STORE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 // [threads]
 pub const API_BASE: &str = "https://graph.threads.net";
@@ -69,9 +73,12 @@ pub const RELEASE_ORDER: ReleaseOrder = ReleaseOrder::Oldest;
 /// far above any sensible value and far below what would overflow the time arithmetic
 /// (`Instant + d`, `now - max_age`), so a typo is a config error, not a panic at run time.
 pub mod max {
-    use super::{DAY, HOUR, WEEK};
+    use super::{DAY, HOUR, MINUTE, WEEK};
 
     pub const STORE_MAX_OUTAGE: u64 = DAY;
+    /// A longer lease only delays a failover.
+    pub const STORE_LEASE: u64 = 10 * MINUTE;
+    pub const STORE_CONNECT_TIMEOUT: u64 = 5 * MINUTE;
     pub const TIMEOUT: u64 = HOUR;
     pub const HINT_INTERVAL: u64 = WEEK;
     pub const BACKOFF: u64 = WEEK;
@@ -84,4 +91,13 @@ pub mod max {
     pub const EVERY: u64 = 30 * DAY;
     /// Ten years; `max_age = "off"` disables the check.
     pub const MAX_AGE: u64 = 520 * WEEK;
+}
+
+/// Lower bounds of durations, in seconds (const generics of `durations::between`).
+pub mod min {
+    /// The store counts a lease in whole seconds and rounds its clock to one, and the
+    /// local safety margin takes at least another: below 3 s nothing would be left to
+    /// publish in.
+    pub const STORE_LEASE: u64 = 3;
+    pub const STORE_CONNECT_TIMEOUT: u64 = 1;
 }

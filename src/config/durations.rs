@@ -152,6 +152,22 @@ pub(super) fn up_to<'de, const MAX: u64, D: Deserializer<'de>>(
         .map_err(serde::de::Error::custom)
 }
 
+/// `deserialize_with` for a duration of at least `MIN` and at most `MAX` seconds.
+pub(super) fn between<'de, const MIN: u64, const MAX: u64, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    let value = parse_bounded(&text, Duration::from_secs(MAX)).map_err(serde::de::Error::custom)?;
+    let min = Duration::from_secs(MIN);
+    if value < min {
+        return Err(serde::de::Error::custom(format!(
+            "{text:?} is too short; the minimum is \"{}\"",
+            format(min)
+        )));
+    }
+    Ok(Some(value))
+}
+
 /// `deserialize_with` for `every`: between the polite minimum and the bound.
 pub(super) fn poll_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;

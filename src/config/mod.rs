@@ -102,6 +102,10 @@ pub struct Settings {
     pub store_max_outage: Duration,
     /// This daemon's name in the account leases (`store.node`); `None`: `host:pid`.
     pub store_node: Option<String>,
+    /// How long an account's lease lasts without renewal (`store.lease`), whole seconds.
+    pub store_lease: Duration,
+    /// How long opening a PostgreSQL store waits for the server (`store.connect_timeout`).
+    pub store_connect_timeout: Duration,
     pub threads: ThreadsSettings,
     pub http: HttpSettings,
     pub fetch: FetchSettings,
@@ -298,6 +302,15 @@ pub fn resolve_path(cli: Option<&Path>) -> PathBuf {
 }
 
 impl Settings {
+    /// How the commands open the store: production's options with the configured
+    /// connect timeout.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            connect_timeout: self.store_connect_timeout,
+            ..crate::store::StoreOptions::default()
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),

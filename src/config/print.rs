@@ -22,6 +22,8 @@ pub(super) fn redacted_toml(settings: &Settings) -> Result<String, ConfigError> 
             url: Some(redact_url(&settings.store_url).into_owned()),
             max_outage: Some(settings.store_max_outage),
             node: settings.store_node.clone(),
+            lease: Some(settings.store_lease),
+            connect_timeout: Some(settings.store_connect_timeout),
         },
         threads: threads(settings),
         http: http(settings),

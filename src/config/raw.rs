@@ -6,7 +6,7 @@
 //! more than one key: that is `validate`'s job, so that printing a resolved config writes
 //! exactly the keys a user may write.
 
-use super::defaults::max;
+use super::defaults::{max, min};
 use super::{Backlog, FeedSchedule, ReleaseOrder, durations, secrets, values};
 use crate::compose::{ImageFallback, LinkIn, LongText, MediaMode, ReplyControl};
 use crate::corrections::OnUpdate;
@@ -45,6 +45,16 @@ pub(super) struct RawStore {
     pub max_outage: Option<Duration>,
     /// This daemon's name in the account leases (default `host:pid`).
     pub node: Option<String>,
+    #[serde(
+        deserialize_with = "durations::between::<{ min::STORE_LEASE }, { max::STORE_LEASE }, _>",
+        serialize_with = "durations::serialize"
+    )]
+    pub lease: Option<Duration>,
+    #[serde(
+        deserialize_with = "durations::between::<{ min::STORE_CONNECT_TIMEOUT }, { max::STORE_CONNECT_TIMEOUT }, _>",
+        serialize_with = "durations::serialize"
+    )]
+    pub connect_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

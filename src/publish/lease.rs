@@ -3,6 +3,16 @@
 //! is free. The worker reads the current lease and publishes only under it; the fencing
 //! token in the store makes sure a lease lost meanwhile moves no post.
 //!
+//! The fence stops a node that lost its lease at its next *store* transition, but not a
+//! call it is about to make: a node paused (SIGSTOP, a stall, a frozen VM) between moving a
+//! post to `publishing` and calling `threads_publish` would make that call after another
+//! node took over. So the keeper also says until when the lease is valid *here*, by the
+//! local monotonic clock: from the moment the renewal that granted it was sent (the
+//! database's `now()` is later than that), its duration less the store's whole-second
+//! rounding and a safety margin ([`locally_valid_for`]). The worker asks
+//! [`LeaseKeeper::valid`] as the last thing before every API call and makes none once it
+//! says no.
+//!
 //! Must not: publish, or move posts (the worker does, under the lease it reads here).
 
 use crate::store::{Lease, Renewal, Store};
@@ -10,14 +20,44 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// The store keeps lease times in whole seconds of a clock it rounds to one: a lease
+/// granted for `d` may be taken by another node `d` less this after the grant.
+const STORE_ROUNDING: Duration = Duration::from_secs(1);
+
+/// The safety margin kept before a lease ends: for the clocks' small disagreements and a
+/// call's way to the API. A fifth of the lease, at least a second.
+pub fn margin(lease: Duration) -> Duration {
+    (lease / 5).max(Duration::from_secs(1))
+}
+
+/// How long after its renewal was sent a lease of `lease` may be used here (zero for a
+/// lease too short to use at all; the config's lower bound keeps it above).
+pub fn locally_valid_for(lease: Duration) -> Duration {
+    lease.saturating_sub(STORE_ROUNDING + margin(lease))
+}
+
+/// Until when a lease of `lease`, granted by a renewal sent at `sent`, may be used here.
+pub fn valid_until(sent: Instant, lease: Duration) -> Instant {
+    sent + locally_valid_for(lease)
+}
+
+/// A lease the store granted, and until when this node may use it.
+#[derive(Debug, Clone)]
+struct Grant {
+    lease: Lease,
+    valid_until: Instant,
+}
 
 /// How a daemon's publishers lease their accounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseSettings {
     /// This daemon's name in the leases (`store.node`, by default `host:pid`).
     pub node: String,
-    /// How long a lease lasts without renewal (renewed every third of it).
+    /// How long a lease lasts without renewal (`store.lease`; renewed every third of it,
+    /// or more often when the lease is short, see [`LeaseSettings::every`]).
     pub duration: Duration,
     /// This daemon holds the store's one-daemon lock: any other holder of a lease is a
     /// daemon that is gone, so its lease is taken at once instead of after it lapses.
@@ -25,28 +65,32 @@ pub struct LeaseSettings {
 }
 
 impl LeaseSettings {
-    /// `node`, or `host:pid` when not named.
-    pub fn new(node: Option<&str>, exclusive: bool) -> LeaseSettings {
+    /// `node`, or `host:pid` when not named; leases of `duration`.
+    pub fn new(node: Option<&str>, duration: Duration, exclusive: bool) -> LeaseSettings {
         let node = match node {
             Some(node) => node.to_owned(),
             None => format!("{}:{}", crate::store::lock::host_name(), std::process::id()),
         };
         LeaseSettings {
             node,
-            duration: crate::store::leases::DEFAULT_LEASE,
+            duration,
             exclusive,
         }
     }
 
-    fn every(&self) -> Duration {
-        (self.duration / 3).max(Duration::from_millis(100))
+    /// How often the lease is renewed: thrice per lease, and at least twice per locally
+    /// valid window, so that a renewal that is a little late does not interrupt publishing.
+    pub fn every(&self) -> Duration {
+        (self.duration / 3)
+            .min(locally_valid_for(self.duration) / 2)
+            .max(Duration::from_millis(100))
     }
 }
 
 /// The task that keeps one account's lease; the worker reads [`LeaseKeeper::current`].
 #[derive(Debug)]
 pub struct LeaseKeeper {
-    current: watch::Receiver<Option<Lease>>,
+    current: watch::Receiver<Option<Grant>>,
     /// Set once the first take or renewal was tried.
     tried: Arc<AtomicBool>,
     stop: CancellationToken,
@@ -76,9 +120,19 @@ impl LeaseKeeper {
         }
     }
 
-    /// The lease held now, if any.
+    /// The lease held now, if any, as the last renewal found it (it may have lapsed here
+    /// since, see [`LeaseKeeper::valid`]).
     pub fn current(&self) -> Option<Lease> {
-        self.current.borrow().clone()
+        self.current.borrow().as_ref().map(|g| g.lease.clone())
+    }
+
+    /// Whether `lease` is the lease held and may still be used here, by the local clock:
+    /// what the worker asks right before each API call.
+    pub fn valid(&self, lease: &Lease) -> bool {
+        self.current
+            .borrow()
+            .as_ref()
+            .is_some_and(|g| g.lease == *lease && Instant::now() < g.valid_until)
     }
 
     /// Whether the lease was asked for at least once (so `current() == None` means another
@@ -108,7 +162,7 @@ struct Keeping {
     account_id: i64,
     name: String,
     settings: LeaseSettings,
-    tx: watch::Sender<Option<Lease>>,
+    tx: watch::Sender<Option<Grant>>,
 }
 
 impl Keeping {
@@ -134,12 +188,14 @@ impl Keeping {
     /// One renewal (or take): the lease held after it.
     async fn round(&self, held: Option<Lease>) -> Option<Lease> {
         if let Some(lease) = held {
+            // Before the call: the database's `now()` that the lease counts from is later.
+            let sent = Instant::now();
             match self.store.lease_renew(&lease, self.settings.duration).await {
                 Ok(Renewal::Renewed) => {
                     if self.tx.borrow().is_none() {
                         tracing::info!(account = %self.name, fence = lease.fence(), "the account's lease is renewed again: publishing resumes");
                     }
-                    self.tx.send_replace(Some(lease.clone()));
+                    self.grant(&lease, sent);
                     return Some(lease);
                 }
                 Ok(Renewal::Lost) => {
@@ -158,8 +214,17 @@ impl Keeping {
         self.take().await
     }
 
+    /// Tells the worker the lease is held, granted by a call sent at `sent`.
+    fn grant(&self, lease: &Lease, sent: Instant) {
+        self.tx.send_replace(Some(Grant {
+            lease: lease.clone(),
+            valid_until: valid_until(sent, self.settings.duration),
+        }));
+    }
+
     async fn take(&self) -> Option<Lease> {
         let settings = &self.settings;
+        let sent = Instant::now();
         let taken = if settings.exclusive {
             self.store
                 .lease_take_over(self.account_id, &settings.node, settings.duration)
@@ -173,7 +238,7 @@ impl Keeping {
         match taken {
             Ok(Some(lease)) => {
                 tracing::info!(account = %self.name, node = %settings.node, fence = lease.fence(), "this node owns the account's publishing");
-                self.tx.send_replace(Some(lease.clone()));
+                self.grant(&lease, sent);
                 Some(lease)
             }
             Ok(None) => None,
@@ -182,5 +247,56 @@ impl Keeping {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On virtual time: a lease granted by a renewal sent at `sent` is usable here until
+    /// its duration less the store's rounding and the margin, and not an instant later,
+    /// however late the answer came.
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_is_valid_here_until_its_time_less_rounding_and_margin() {
+        let lease = Duration::from_secs(3);
+        let sent = Instant::now();
+        // The answer took 400 ms: the window still counts from the sending.
+        tokio::time::advance(Duration::from_millis(400)).await;
+        let until = valid_until(sent, lease);
+        assert_eq!(
+            until - sent,
+            Duration::from_secs(1),
+            "3 s - 1 s rounding - 1 s"
+        );
+        tokio::time::advance(Duration::from_millis(599)).await;
+        assert!(Instant::now() < until);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(Instant::now() >= until, "lapsed here");
+
+        assert_eq!(margin(Duration::from_secs(30)), Duration::from_secs(6));
+        assert_eq!(
+            locally_valid_for(Duration::from_secs(30)),
+            Duration::from_secs(23)
+        );
+        assert_eq!(margin(Duration::from_secs(4)), Duration::from_secs(1));
+    }
+
+    /// Renewals come at least twice per locally valid window, from the shortest lease the
+    /// config allows to the longest, and every 10 s for the default 30 s.
+    #[test]
+    fn a_lease_is_renewed_twice_within_its_local_window() {
+        for secs in [3, 4, 5, 10, 30, 60, 600] {
+            let settings = LeaseSettings::new(Some("n"), Duration::from_secs(secs), false);
+            let window = locally_valid_for(settings.duration);
+            assert!(!window.is_zero(), "{secs} s");
+            assert!(
+                settings.every() * 2 <= window,
+                "{secs} s: {:?}",
+                settings.every()
+            );
+        }
+        let default = LeaseSettings::new(Some("n"), Duration::from_secs(30), false);
+        assert_eq!(default.every(), Duration::from_secs(10));
     }
 }

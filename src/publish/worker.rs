@@ -104,6 +104,10 @@ pub enum Outcome {
     Paused { reason: String },
     /// Shutdown came while waiting inside a step; what was done so far is stored.
     Interrupted,
+    /// The account's lease lapsed by the local clock before an API call (this daemon was
+    /// paused, or could not renew in time): no call was made, the post stays where it is
+    /// for whoever owns the account next (this worker again if the lease is renewed).
+    LeaseLapsed,
 }
 
 /// Backoff of a store failure inside a step: a busy or locked database usually clears
@@ -191,6 +195,8 @@ pub struct AccountPublisher {
     reviews_swept: Option<Instant>,
     /// Where store failures are reported (the daemon's); `None` when driven by a test.
     health: Option<StoreHealth>,
+    /// A call was refused for a lease lapsed here, and said so: logged once per lapse.
+    lapse_logged: bool,
 }
 
 impl std::fmt::Debug for AccountPublisher {
@@ -277,6 +283,7 @@ impl AccountPublisher {
             quota_logged: None,
             reviews_swept: None,
             health: None,
+            lapse_logged: false,
         })
     }
 
@@ -400,10 +407,12 @@ impl AccountPublisher {
                 }
             }
         }
-        if current.is_some() {
+        if let Some(lease) = &current
+            && keeper.valid(lease)
+        {
             return LeaseGate::Go;
         }
-        if self.drain.is_cancelled() && keeper.tried() {
+        if current.is_none() && self.drain.is_cancelled() && keeper.tried() {
             // `run --once` beside a daemon that owns the account: its publishing is left
             // to that daemon.
             tracing::info!(account = %self.settings.name, "another node owns the account's publishing; this run leaves it to that node");
@@ -419,6 +428,26 @@ impl AccountPublisher {
         }
     }
 
+    /// Whether the worker may call the API now: without a lease always; under one, only
+    /// while the lease its holder carries is still valid by the local clock (see
+    /// `publish::lease`). Asked right before every call; says it once per lapse.
+    fn lease_valid_here(&mut self) -> bool {
+        let Some(keeper) = &self.lease else {
+            return true;
+        };
+        let valid = self.holder.lease().is_some_and(|lease| keeper.valid(lease));
+        if valid {
+            self.lapse_logged = false;
+        } else if !self.lapse_logged {
+            self.lapse_logged = true;
+            tracing::warn!(
+                account = %self.settings.name,
+                "the account's lease may have lapsed while this daemon was paused or could not renew it (by the local clock): no call to Threads; the post stays where it is until the lease is held again, here or on another node"
+            );
+        }
+        valid
+    }
+
     /// Waits as the step's outcome asks; `Some` ends the run.
     async fn after_step(&mut self, outcome: Outcome, draining: bool) -> Option<Ending> {
         match outcome {
@@ -432,7 +461,9 @@ impl AccountPublisher {
             | Outcome::Expired { .. }
             | Outcome::Postponed { .. }
             | Outcome::Dropped { .. }
-            | Outcome::Skipped { .. } => None,
+            | Outcome::Skipped { .. }
+            // The lease gate, next, waits for the lease.
+            | Outcome::LeaseLapsed => None,
             Outcome::Idle => {
                 if self.permalinks_due
                     && let Err(e) = self.backfill_permalinks().await

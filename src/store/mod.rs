@@ -273,12 +273,19 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct StoreOptions {
     /// See [`DEFAULT_BUSY_TIMEOUT`]; tests of a locked store shorten it.
     pub busy_timeout: Duration,
+    /// PostgreSQL: how long opening waits for the server (`store.connect_timeout`), and
+    /// any later wait for a connection of the pool. (SQLite opens a file: no such wait.)
+    pub connect_timeout: Duration,
 }
+
+/// See [`StoreOptions::connect_timeout`]: long enough for a server that restarts.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -308,7 +315,7 @@ impl Store {
     /// `open` with these options.
     pub async fn open_with(url: &str, options: StoreOptions) -> StoreResult<Store> {
         if is_postgres(url) {
-            return Self::open_postgres(url, true).await;
+            return Self::open_postgres(url, true, options.connect_timeout).await;
         }
         Self::open_inner(url, options, COMMIT_WINDOW, COMMIT_MAX_WRITES).await
     }
@@ -318,12 +325,17 @@ impl Store {
     /// read-only attachment that is gone before this returns, so nothing done with the
     /// copy can reach it.
     pub async fn open_snapshot(url: &str) -> StoreResult<Store> {
+        Self::open_snapshot_with(url, StoreOptions::default()).await
+    }
+
+    /// `open_snapshot` with these options (a PostgreSQL source's connect timeout).
+    pub async fn open_snapshot_with(url: &str, options: StoreOptions) -> StoreResult<Store> {
         if is_postgres(url) {
             // The dry run's copy is a SQLite one in memory, filled from the database in one
             // read-only transaction; the database is neither migrated nor written.
             // A database no daemon has migrated yet holds nothing: the copy starts empty,
             // as a dry run's on a SQLite file that does not exist yet.
-            let source = Self::open_postgres(url, false).await?;
+            let source = Self::open_postgres(url, false, options.connect_timeout).await?;
             let copy = Box::pin(Self::open_snapshot("sqlite::memory:")).await?;
             let copied = match schema_version(&source).await {
                 Some(_) => source.copy_into(&copy).await.map(drop),
@@ -382,7 +394,11 @@ impl Store {
     /// A PostgreSQL store: connected (failing at once, naming the URL without its
     /// password, when the server does not answer) and migrated; or, without `migrate`
     /// (a dry run's source), refused unless its schema is this release's.
-    async fn open_postgres(url: &str, migrate: bool) -> StoreResult<Store> {
+    async fn open_postgres(
+        url: &str,
+        migrate: bool,
+        connect_timeout: Duration,
+    ) -> StoreResult<Store> {
         let open_err = |source| StoreError::Open {
             url: redact_url(url).into_owned(),
             source,
@@ -391,9 +407,8 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .min_connections(1)
-            // Long enough for a server that restarts; a daemon that cannot reach its
-            // database at start says so within this.
-            .acquire_timeout(Duration::from_secs(10))
+            // A daemon that cannot reach its database at start says so within this.
+            .acquire_timeout(connect_timeout)
             .connect_with(options)
             .await
             .map_err(open_err)?;

@@ -272,6 +272,45 @@ fn defaults_and_bounds_of_the_new_keys() {
 }
 
 #[test]
+fn the_lease_and_the_connect_timeout_have_defaults_and_bounds() {
+    let s = parse(BASE).unwrap();
+    assert_eq!(s.store_lease, Duration::from_secs(30));
+    assert_eq!(s.store_connect_timeout, Duration::from_secs(10));
+
+    let s = parse(&format!(
+        "[store]\nlease = \"3s\"\nconnect_timeout = \"1s\"\n{BASE}"
+    ))
+    .unwrap();
+    assert_eq!(s.store_lease, Duration::from_secs(3));
+    assert_eq!(s.store_connect_timeout, Duration::from_secs(1));
+
+    for (line, want) in [
+        (
+            "lease = \"2s\"",
+            "store.lease: \"2s\" is too short; the minimum is \"3s\"",
+        ),
+        (
+            "lease = \"11m\"",
+            "store.lease: \"11m\" is too long; the limit is \"10m\"",
+        ),
+        (
+            "lease = \"3500ms\"",
+            "store.lease: \"3500ms\" is not a whole number of seconds; the store counts leases in seconds",
+        ),
+        (
+            "connect_timeout = \"500ms\"",
+            "store.connect_timeout: \"500ms\" is too short; the minimum is \"1s\"",
+        ),
+        (
+            "connect_timeout = \"6m\"",
+            "store.connect_timeout: \"6m\" is too long; the limit is \"5m\"",
+        ),
+    ] {
+        assert_eq!(error(&format!("[store]\n{line}\n{BASE}")), want, "{line}");
+    }
+}
+
+#[test]
 fn durations_that_would_overflow_are_config_errors_naming_key_and_bound() {
     let err = error(&format!("{BASE}max_age = \"14000000w\"\n"));
     assert_eq!(

@@ -22,6 +22,7 @@ mod editorial_gate;
 mod editorial_options;
 mod editorial_replies;
 mod editorial_visible;
+mod failover;
 mod fates;
 mod feedparser;
 mod fetch;

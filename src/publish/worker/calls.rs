@@ -24,6 +24,8 @@ pub(super) enum CallError {
     Api(ThreadsError),
     /// The token is dead and the account is now paused.
     Paused(String),
+    /// The account's lease lapsed here: the call was not made.
+    LeaseLapsed,
 }
 
 /// How a container wait ended.
@@ -35,8 +37,10 @@ pub(super) enum Ready {
 
 impl AccountPublisher {
     /// An API call with the token-problem rule: one refresh (or the newly stored token),
-    /// then once more; a second rejection pauses the account. The outer `Result` is the
-    /// store's.
+    /// then once more; a second rejection pauses the account. Each attempt is made only
+    /// while the account's lease is valid here (checked last, right before it): a daemon
+    /// that was paused past its lease makes no call, writes above all. The outer `Result`
+    /// is the store's.
     pub(super) async fn call<T, F, Fut>(
         &mut self,
         token: &mut SecretString,
@@ -46,6 +50,9 @@ impl AccountPublisher {
         F: Fn(ThreadsClient, SecretString) -> Fut,
         Fut: Future<Output = Result<T, ThreadsError>>,
     {
+        if !self.lease_valid_here() {
+            return Ok(Err(CallError::LeaseLapsed));
+        }
         let err = match f(self.client.clone(), token.clone()).await {
             Ok(v) => return Ok(Ok(v)),
             Err(e) => {
@@ -69,6 +76,9 @@ impl AccountPublisher {
         {
             TokenState::Ready(new) => *token = new,
             TokenState::Paused(reason) => return Ok(Err(CallError::Paused(reason))),
+        }
+        if !self.lease_valid_here() {
+            return Ok(Err(CallError::LeaseLapsed));
         }
         match f(self.client.clone(), token.clone()).await {
             Ok(v) => Ok(Ok(v)),
@@ -134,6 +144,7 @@ impl AccountPublisher {
                 Err(CallError::Paused(reason)) => {
                     return Ok(Ready::Stop(Outcome::Paused { reason }));
                 }
+                Err(CallError::LeaseLapsed) => return Ok(Ready::Stop(Outcome::LeaseLapsed)),
                 Err(CallError::Api(e)) => {
                     let why = format!("cannot read the container's status: {e}");
                     return Ok(Ready::Stop(self.defer(trip, &why).await?));
@@ -265,6 +276,7 @@ impl AccountPublisher {
                 );
             }
             Err(CallError::Paused(reason)) => return Ok(Some(Outcome::Paused { reason })),
+            Err(CallError::LeaseLapsed) => return Ok(Some(Outcome::LeaseLapsed)),
             Err(CallError::Api(e)) => {
                 tracing::warn!(
                     account = %self.settings.name,

@@ -362,6 +362,7 @@ impl AccountPublisher {
         let cid = match created {
             Ok(cid) => cid,
             Err(CallError::Paused(reason)) => return Ok(Next::Done(Outcome::Paused { reason })),
+            Err(CallError::LeaseLapsed) => return Ok(Next::Done(Outcome::LeaseLapsed)),
             Err(CallError::Api(e)) if e.action() == ErrorAction::Permanent => {
                 let why = format!("Threads refused the container: {e}");
                 return self.fall_back_or_fail(trip, &why).await;
@@ -509,6 +510,8 @@ impl AccountPublisher {
                 ));
             }
             Err(CallError::Paused(reason)) => return Ok(Next::Done(Outcome::Paused { reason })),
+            // Stays `publishing`: reconciled before anything else by the next owner.
+            Err(CallError::LeaseLapsed) => return Ok(Next::Done(Outcome::LeaseLapsed)),
             Err(CallError::Api(e)) => e,
         };
         self.publish_refused(trip, &err).await

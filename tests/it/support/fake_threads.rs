@@ -335,47 +335,48 @@ impl FakeThreads {
     /// Starts a fake on 127.0.0.1 with a random port, one long-lived token issued "now", and
     /// default switches. Works from sync and async tests alike.
     pub fn start() -> FakeThreads {
-        let std_listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for the fake");
-        std_listener
-            .set_nonblocking(true)
-            .expect("set the fake's listener non-blocking");
-        let addr = std_listener.local_addr().expect("fake's local address");
+        let (std_listener, addr) = bind();
         let base_url = Url::parse(&format!("http://{addr}/")).expect("fake base URL");
         let shared = Arc::new(Shared {
             state: Mutex::new(FakeState::new(base_url.clone())),
         });
-        let app = router(shared.clone());
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-threads-{}", addr.port()))
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("fake's runtime");
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(std_listener)
-                        .expect("fake's tokio listener");
-                    let serve = axum::serve(
-                        KillableListener { inner: listener },
-                        app.into_make_service_with_connect_info::<Conn>(),
-                    );
-                    tokio::select! {
-                        _ = serve => {}
-                        _ = stop_rx => {}
-                    }
-                });
-                // Connections still open (a delayed publish) are cut here.
-                rt.shutdown_timeout(Duration::from_millis(200));
-            })
-            .expect("spawn the fake's thread");
+        let (stop, thread) = serve(std_listener, router(shared.clone()));
         FakeThreads {
             addr,
             base_url,
             shared,
-            stop: Some(stop_tx),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Another address serving this same API (same posts, tokens, switches), which
+    /// records the write calls (every method but GET) that come through it: one front per
+    /// daemon tells which daemon made which call.
+    pub fn front(&self) -> FakeFront {
+        let (std_listener, addr) = bind();
+        let writes: Arc<Mutex<Vec<WriteCall>>> = Arc::default();
+        let log = writes.clone();
+        let app = router(self.shared.clone()).layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let log = log.clone();
+                async move {
+                    if req.method() != axum::http::Method::GET {
+                        let call = WriteCall {
+                            at: std::time::Instant::now(),
+                            what: format!("{} {}", req.method(), req.uri().path()),
+                        };
+                        log.lock().unwrap_or_else(|e| e.into_inner()).push(call);
+                    }
+                    next.run(req).await
+                }
+            },
+        ));
+        let (stop, thread) = serve(std_listener, app);
+        FakeFront {
+            base_url: Url::parse(&format!("http://{addr}/")).expect("front base URL"),
+            writes,
+            stop: Some(stop),
             thread: Some(thread),
         }
     }
@@ -575,6 +576,95 @@ impl FakeThreads {
             None => false,
         }
     }
+}
+
+/// A write call that came through a [`FakeFront`]: when it arrived, and `METHOD /path`.
+#[derive(Debug, Clone)]
+pub struct WriteCall {
+    pub at: std::time::Instant,
+    pub what: String,
+}
+
+/// See [`FakeThreads::front`]; stops serving when dropped.
+pub struct FakeFront {
+    base_url: Url,
+    writes: Arc<Mutex<Vec<WriteCall>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeFront {
+    /// The `api_base` of the daemon that uses this front.
+    pub fn base_url(&self) -> Url {
+        self.base_url.clone()
+    }
+
+    /// The write calls received so far.
+    pub fn writes(&self) -> Vec<WriteCall> {
+        self.writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Drop for FakeFront {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A listener on 127.0.0.1 with a random port.
+fn bind() -> (std::net::TcpListener, SocketAddr) {
+    let std_listener =
+        std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for the fake");
+    std_listener
+        .set_nonblocking(true)
+        .expect("set the fake's listener non-blocking");
+    let addr = std_listener.local_addr().expect("fake's local address");
+    (std_listener, addr)
+}
+
+/// Serves `app` on its own thread and runtime until the sender is used (or dropped).
+fn serve(
+    std_listener: std::net::TcpListener,
+    app: Router,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let port = std_listener.local_addr().map_or(0, |a| a.port());
+    let thread = std::thread::Builder::new()
+        .name(format!("fake-threads-{port}"))
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("fake's runtime");
+            rt.block_on(async move {
+                let listener =
+                    tokio::net::TcpListener::from_std(std_listener).expect("fake's tokio listener");
+                let serve = axum::serve(
+                    KillableListener { inner: listener },
+                    app.into_make_service_with_connect_info::<Conn>(),
+                );
+                tokio::select! {
+                    _ = serve => {}
+                    _ = stop_rx => {}
+                }
+            });
+            // Connections still open (a delayed publish) are cut here.
+            rt.shutdown_timeout(Duration::from_millis(200));
+        })
+        .expect("spawn the fake's thread");
+    (stop_tx, thread)
 }
 
 impl Drop for FakeThreads {
