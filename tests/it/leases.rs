@@ -179,3 +179,64 @@ async fn a_lease_that_cannot_be_renewed_stops_publishing_until_it_can() {
     assert!(b.fence() > first.fence());
     store.close().await;
 }
+
+/// The local safety margin, seen from outside: the daemon is in the middle of a post
+/// (publishing a container the API keeps calling "not visible yet", retried every 400 ms)
+/// when its store stops answering (another connection holds the write lock), so its lease
+/// renewal hangs. Once the lease lapsed by the local clock the worker makes no more API
+/// calls, although nothing told it the lease was lost; when the store answers again, the
+/// lease is renewed and the post published once.
+#[tokio::test]
+async fn a_worker_whose_lease_lapsed_by_its_clock_makes_no_more_calls() {
+    use crate::support::fake_threads::Endpoint;
+    use crate::support::logs::Logs;
+    let (logs, _capture) = Logs::capture();
+    let mut app = TestApp::new()
+        .await
+        // Usable for 1 s after each renewal is sent, renewed every 500 ms.
+        .with_store_toml("lease = \"3s\"")
+        .with_account("desk")
+        .with_feed("news", "desk", 1);
+    app.options.publish.not_ready_wait = Duration::from_millis(400);
+    app.options.publish.not_ready_retries = 50;
+    app.fake.update(|s| s.not_visible_attempts = 1000);
+    let daemon = app.start(feed2threads::run_mode::RunMode::DAEMON).await;
+    while app.fake.calls(Endpoint::Publish) < 2 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut lock = sqlx::SqliteConnection::connect(&app.db_url())
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    // The last renewal that answered was sent before the lock: lapsed here within 1 s.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let calls = app.fake.all_calls();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        app.fake.all_calls(),
+        calls,
+        "calls while the lease was lapsed here"
+    );
+
+    app.fake.update(|s| s.not_visible_attempts = 0);
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    lock.close().await.unwrap();
+    for _ in 0..200 {
+        if !app.fake.posts().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    daemon.stop().await;
+    assert_eq!(app.fake.posts().len(), 1);
+    assert!(app.fake.duplicates().is_empty());
+    assert!(
+        logs.text().contains("the account's lease may have lapsed"),
+        "{}",
+        logs.text()
+    );
+}
