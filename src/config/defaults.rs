@@ -95,9 +95,8 @@ pub mod max {
 
 /// Lower bounds of durations, in seconds (const generics of `durations::between`).
 pub mod min {
-    /// The store counts a lease in whole seconds and rounds its clock to one, and the
-    /// local safety margin takes at least another: below 3 s nothing would be left to
-    /// publish in.
-    pub const STORE_LEASE: u64 = 3;
+    /// A node renews a lease several times per lease and keeps a safety margin: below a
+    /// second, a renewal's round trip to a busy database would take a good part of it.
+    pub const STORE_LEASE: u64 = 1;
     pub const STORE_CONNECT_TIMEOUT: u64 = 1;
 }

@@ -102,7 +102,7 @@ pub struct Settings {
     pub store_max_outage: Duration,
     /// This daemon's name in the account leases (`store.node`); `None`: `host:pid`.
     pub store_node: Option<String>,
-    /// How long an account's lease lasts without renewal (`store.lease`), whole seconds.
+    /// How long an account's lease lasts without renewal (`store.lease`), to the millisecond.
     pub store_lease: Duration,
     /// How long opening a PostgreSQL store waits for the server (`store.connect_timeout`).
     pub store_connect_timeout: Duration,

@@ -32,18 +32,6 @@ pub(super) fn settings(raw: RawConfig, source: &Path) -> Result<Settings, Config
             ),
         ));
     }
-    let store_lease = raw.store.lease.unwrap_or(defaults::STORE_LEASE);
-    if store_lease.subsec_nanos() != 0 {
-        // The store keeps lease times in whole seconds: a fraction would be dropped there
-        // and the local safety margin would count on time the lease does not have.
-        return Err(key_error(
-            "store.lease",
-            format!(
-                "{:?} is not a whole number of seconds; the store counts leases in seconds",
-                super::durations::format(store_lease)
-            ),
-        ));
-    }
     let accounts = accounts(raw.accounts)?;
     let default_max_age = raw.defaults.max_age.unwrap_or(defaults::MAX_AGE);
     let feeds = Feeds::new(raw.defaults)?.validate(raw.feeds, &accounts)?;
@@ -57,7 +45,7 @@ pub(super) fn settings(raw: RawConfig, source: &Path) -> Result<Settings, Config
             .node
             .map(|n| n.trim().to_owned())
             .filter(|n| !n.is_empty()),
-        store_lease,
+        store_lease: raw.store.lease.unwrap_or(defaults::STORE_LEASE),
         store_connect_timeout: raw
             .store
             .connect_timeout

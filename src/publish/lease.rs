@@ -8,8 +8,9 @@
 //! post to `publishing` and calling `threads_publish` would make that call after another
 //! node took over. So the keeper also says until when the lease is valid *here*, by the
 //! local monotonic clock: from the moment the renewal that granted it was sent (the
-//! database's `now()` is later than that), its duration less the store's whole-second
-//! rounding and a safety margin ([`locally_valid_for`]). The worker asks
+//! database's clock, which the lease counts from, reads it later than that), its duration
+//! less a safety margin ([`locally_valid_for`]). The store counts leases in milliseconds, so
+//! no rounding is taken off besides. The worker asks
 //! [`LeaseKeeper::valid`] as the last thing before every API call and makes none once it
 //! says no.
 //!
@@ -23,20 +24,19 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// The store keeps lease times in whole seconds of a clock it rounds to one: a lease
-/// granted for `d` may be taken by another node `d` less this after the grant.
-const STORE_ROUNDING: Duration = Duration::from_secs(1);
+/// The least safety margin: a call's way to the API from a loaded machine.
+const MIN_MARGIN: Duration = Duration::from_millis(200);
 
 /// The safety margin kept before a lease ends: for the clocks' small disagreements and a
-/// call's way to the API. A fifth of the lease, at least a second.
+/// call's way to the API. A fifth of the lease, at least [`MIN_MARGIN`].
 pub fn margin(lease: Duration) -> Duration {
-    (lease / 5).max(Duration::from_secs(1))
+    (lease / 5).max(MIN_MARGIN)
 }
 
 /// How long after its renewal was sent a lease of `lease` may be used here (zero for a
 /// lease too short to use at all; the config's lower bound keeps it above).
 pub fn locally_valid_for(lease: Duration) -> Duration {
-    lease.saturating_sub(STORE_ROUNDING + margin(lease))
+    lease.saturating_sub(margin(lease))
 }
 
 /// Until when a lease of `lease`, granted by a renewal sent at `sent`, may be used here.
@@ -255,21 +255,17 @@ mod tests {
     use super::*;
 
     /// On virtual time: a lease granted by a renewal sent at `sent` is usable here until
-    /// its duration less the store's rounding and the margin, and not an instant later,
-    /// however late the answer came.
+    /// its duration less the margin, and not an instant later, however late the answer
+    /// came.
     #[tokio::test(start_paused = true)]
-    async fn a_lease_is_valid_here_until_its_time_less_rounding_and_margin() {
-        let lease = Duration::from_secs(3);
+    async fn a_lease_is_valid_here_until_its_time_less_the_margin() {
+        let lease = Duration::from_secs(1);
         let sent = Instant::now();
         // The answer took 400 ms: the window still counts from the sending.
         tokio::time::advance(Duration::from_millis(400)).await;
         let until = valid_until(sent, lease);
-        assert_eq!(
-            until - sent,
-            Duration::from_secs(1),
-            "3 s - 1 s rounding - 1 s"
-        );
-        tokio::time::advance(Duration::from_millis(599)).await;
+        assert_eq!(until - sent, Duration::from_millis(800), "1 s - 200 ms");
+        tokio::time::advance(Duration::from_millis(399)).await;
         assert!(Instant::now() < until);
         tokio::time::advance(Duration::from_millis(1)).await;
         assert!(Instant::now() >= until, "lapsed here");
@@ -277,26 +273,31 @@ mod tests {
         assert_eq!(margin(Duration::from_secs(30)), Duration::from_secs(6));
         assert_eq!(
             locally_valid_for(Duration::from_secs(30)),
-            Duration::from_secs(23)
+            Duration::from_secs(24)
         );
-        assert_eq!(margin(Duration::from_secs(4)), Duration::from_secs(1));
+        assert_eq!(
+            locally_valid_for(Duration::from_millis(1500)),
+            Duration::from_millis(1200)
+        );
     }
 
     /// Renewals come at least twice per locally valid window, from the shortest lease the
     /// config allows to the longest, and every 10 s for the default 30 s.
     #[test]
     fn a_lease_is_renewed_twice_within_its_local_window() {
-        for secs in [3, 4, 5, 10, 30, 60, 600] {
-            let settings = LeaseSettings::new(Some("n"), Duration::from_secs(secs), false);
+        for ms in [1000, 1001, 1500, 3000, 4000, 5000, 10_000, 30_000, 60_000, 600_000] {
+            let settings = LeaseSettings::new(Some("n"), Duration::from_millis(ms), false);
             let window = locally_valid_for(settings.duration);
-            assert!(!window.is_zero(), "{secs} s");
+            assert!(!window.is_zero(), "{ms} ms");
             assert!(
                 settings.every() * 2 <= window,
-                "{secs} s: {:?}",
+                "{ms} ms: {:?}",
                 settings.every()
             );
         }
         let default = LeaseSettings::new(Some("n"), Duration::from_secs(30), false);
         assert_eq!(default.every(), Duration::from_secs(10));
+        let shortest = LeaseSettings::new(Some("n"), Duration::from_secs(1), false);
+        assert_eq!(shortest.every(), Duration::from_secs(1) / 3);
     }
 }

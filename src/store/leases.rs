@@ -5,8 +5,8 @@
 //! (died, paused, cut off from the database); every new ownership gets a greater `fence`.
 //! The holder renews it with its heartbeat. Every outbox transition of a publisher names the
 //! fence it holds (see `outbox::claim`), so a node that lost its lease moves no post and so
-//! never reaches a publish call. Times come from the database's clock (`now()`,
-//! `unixepoch()`), never a node's.
+//! never reaches a publish call. Times are the database's clock in milliseconds
+//! (`clock_timestamp()`, `unixepoch('subsec')`, see `Db::now_ms`), never a node's.
 //!
 //! Must not decide when to take or renew (the publisher does); it only makes the rules
 //! atomic.
@@ -57,12 +57,24 @@ pub struct LeaseRow {
     pub account: String,
     pub owner: String,
     pub fence: i64,
-    /// Seconds left, by the database's clock (≤ 0: lapsed).
-    pub seconds_left: i64,
+    /// Milliseconds left, by the database's clock (≤ 0: lapsed).
+    pub millis_left: i64,
 }
 
-fn secs(lease: Duration) -> i64 {
-    i64::try_from(lease.as_secs()).unwrap_or(i64::MAX)
+impl LeaseRow {
+    /// Whole seconds left, rounded up while the lease holds (so a held lease never shows
+    /// 0 s left) and toward zero once it lapsed.
+    pub fn seconds_left(&self) -> i64 {
+        if self.millis_left > 0 {
+            self.millis_left.saturating_add(999) / 1000
+        } else {
+            self.millis_left / 1000
+        }
+    }
+}
+
+fn millis(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Store {
@@ -98,17 +110,17 @@ impl Store {
         lease: Duration,
         whoever_holds_it: bool,
     ) -> StoreResult<Option<Lease>> {
-        let now = self.pool().now_secs();
+        let now = self.pool().now_ms();
         let free = if whoever_holds_it {
             "TRUE".to_owned()
         } else {
-            format!("account_leases.lease_until <= {now} OR account_leases.owner = excluded.owner")
+            format!("account_leases.lease_until_ms <= {now} OR account_leases.owner = excluded.owner")
         };
         let sql = format!(
-            "INSERT INTO account_leases (account_id, owner, fence, lease_until) \
+            "INSERT INTO account_leases (account_id, owner, fence, lease_until_ms) \
              VALUES ($1, $2, 1, {now} + $3) \
              ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, \
-             fence = account_leases.fence + 1, lease_until = excluded.lease_until \
+             fence = account_leases.fence + 1, lease_until_ms = excluded.lease_until_ms \
              WHERE {free} RETURNING fence"
         );
         let fence: Option<i64> = on!(self.pool(), |c| sqlx::query_scalar(sqlx::AssertSqlSafe(
@@ -116,7 +128,7 @@ impl Store {
         ))
         .bind(account_id)
         .bind(node.to_owned())
-        .bind(secs(lease))
+        .bind(millis(lease))
         .fetch_optional(c)
         .await?);
         Ok(fence.map(|fence| Lease {
@@ -128,13 +140,13 @@ impl Store {
 
     /// Extend a lease still held, by another `lease` from now (the database's now).
     pub async fn lease_renew(&self, held: &Lease, lease: Duration) -> StoreResult<Renewal> {
-        let now = self.pool().now_secs();
+        let now = self.pool().now_ms();
         let sql = format!(
-            "UPDATE account_leases SET lease_until = {now} + $1 \
-             WHERE account_id = $2 AND owner = $3 AND fence = $4 AND lease_until > {now}"
+            "UPDATE account_leases SET lease_until_ms = {now} + $1 \
+             WHERE account_id = $2 AND owner = $3 AND fence = $4 AND lease_until_ms > {now}"
         );
         let done = on!(self.pool(), |c| sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(secs(lease))
+            .bind(millis(lease))
             .bind(held.account_id)
             .bind(held.node.to_string())
             .bind(held.fence)
@@ -151,10 +163,10 @@ impl Store {
     /// Give a lease up (a clean stop), so another node takes the account at once instead
     /// of after a lease time.
     pub async fn lease_release(&self, held: &Lease) -> StoreResult<()> {
-        let now = self.pool().now_secs();
+        let now = self.pool().now_ms();
         let sql = format!(
-            "UPDATE account_leases SET lease_until = {now} \
-             WHERE account_id = $1 AND owner = $2 AND fence = $3 AND lease_until > {now}"
+            "UPDATE account_leases SET lease_until_ms = {now} \
+             WHERE account_id = $1 AND owner = $2 AND fence = $3 AND lease_until_ms > {now}"
         );
         on!(self.pool(), |c| sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(held.account_id)
@@ -168,9 +180,9 @@ impl Store {
 
     /// Which node owns which account, by account name (`status`).
     pub async fn leases(&self) -> StoreResult<Vec<LeaseRow>> {
-        let now = self.pool().now_secs();
+        let now = self.pool().now_ms();
         let sql = format!(
-            "SELECT a.name AS account, l.owner, l.fence, l.lease_until - {now} AS seconds_left \
+            "SELECT a.name AS account, l.owner, l.fence, l.lease_until_ms - {now} AS millis_left \
              FROM account_leases l JOIN accounts a ON a.id = l.account_id ORDER BY a.name"
         );
         let rows = on!(self.pool(), |c| sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -215,7 +227,8 @@ mod tests {
                 (shown[0].account.as_str(), shown[0].owner.as_str()),
                 ("news", "a")
             );
-            assert!(shown[0].seconds_left > 0, "{shown:?}");
+            assert!(shown[0].millis_left > 0, "{shown:?}");
+            assert!((29..=30).contains(&shown[0].seconds_left()), "{shown:?}");
 
             // a lets it lapse (renewed for no time): b takes it with a greater fence, and a
             // cannot renew it any more.

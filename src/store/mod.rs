@@ -116,12 +116,26 @@ impl<S, P> Db<S, P> {
         }
     }
 
-    /// The database's clock in unix seconds, as an SQL expression: leases are computed
+    /// The database's clock in unix seconds, as an SQL expression: feed claims are timed
     /// with it, never with a node's clock (two nodes' clocks may disagree).
     pub(crate) fn now_secs(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "unixepoch()",
             Db::Postgres(_) => "CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)",
+        }
+    }
+
+    /// The database's clock in unix milliseconds, as an SQL expression: account leases are
+    /// timed with it. On PostgreSQL `clock_timestamp()`, not `now()`: `now()` is the
+    /// transaction's start, and a statement that waited on a lock (or ran late in a
+    /// transaction) would judge a lease by a time already past, holding it valid after it
+    /// lapsed. SQLite's `'now'` is the statement's own.
+    pub(crate) fn now_ms(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+            Db::Postgres(_) => {
+                "CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)"
+            }
         }
     }
 

@@ -193,8 +193,8 @@ async fn a_worker_whose_lease_lapsed_by_its_clock_makes_no_more_calls() {
     let (logs, _capture) = Logs::capture();
     let mut app = TestApp::new()
         .await
-        // Usable for 1 s after each renewal is sent, renewed every 500 ms.
-        .with_store_toml("lease = \"3s\"")
+        // Usable for 800 ms after each renewal is sent, renewed every 333 ms.
+        .with_store_toml("lease = \"1s\"")
         .with_account("desk")
         .with_feed("news", "desk", 1);
     app.options.publish.not_ready_wait = Duration::from_millis(400);
@@ -212,10 +212,10 @@ async fn a_worker_whose_lease_lapsed_by_its_clock_makes_no_more_calls() {
         .execute(&mut lock)
         .await
         .unwrap();
-    // The last renewal that answered was sent before the lock: lapsed here within 1 s.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The last renewal that answered was sent before the lock: lapsed here within 800 ms.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     let calls = app.fake.all_calls();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(
         app.fake.all_calls(),
         calls,

@@ -69,7 +69,7 @@ fn account_json(a: &AccountView) -> Value {
         "owner": a.owner.as_ref().map(|o| json!({
             "node": o.owner,
             "fence": o.fence,
-            "lease_seconds_left": o.seconds_left,
+            "lease_seconds_left": o.seconds_left(),
         })),
         "queued": a.counts.queued,
         "review": a.counts.review,
@@ -197,8 +197,8 @@ fn account_text(a: &AccountView, now: i64, out: &mut dyn Write) -> io::Result<()
 /// `node-a (fence 3, lease 24 s left)`, or `… lease lapsed 5 s ago`: who owns the
 /// account's publishing, by the database's clock.
 fn owner_text(owner: &crate::store::LeaseRow) -> String {
-    let left = owner.seconds_left;
-    if left > 0 {
+    let left = owner.seconds_left();
+    if owner.millis_left > 0 {
         format!(
             "{} (fence {}, lease {left} s left)",
             owner.owner, owner.fence

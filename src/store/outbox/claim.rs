@@ -69,7 +69,7 @@ impl Holder {
         match self.lease {
             Some(_) => format!(
                 " AND EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = outbox.account_id \
-                 AND l.owner = ? AND l.fence = ? AND l.lease_until > {now})"
+                 AND l.owner = ? AND l.fence = ? AND l.lease_until_ms > {now})"
             ),
             None => String::new(),
         }
@@ -120,7 +120,8 @@ impl Claim {
     }
 
     /// The `WHERE` of every transition of a held post: the post, its holder, the states it
-    /// may leave, and the holder's fence when it has one (`now`: the database's clock).
+    /// may leave, and the holder's fence when it has one (`now`: the database's clock
+    /// in milliseconds).
     /// Bound by [`Claim::args`].
     fn guard(&self, from: &[OutboxState], now: &str) -> String {
         format!(
@@ -174,7 +175,7 @@ impl Store {
             "UPDATE outbox SET claimed_by = ?, updated_at = ? \
              WHERE id = ? AND state = 'queued' AND claimed_by IS NULL AND not_before <= ?{} \
              RETURNING {OUTBOX_COLUMNS}",
-            holder.fence_clause(self.pool().now_secs())
+            holder.fence_clause(self.pool().now_ms())
         ));
         let fence = holder.fence_args();
         let row: Option<OutboxRow> = on!(self.pool(), |c| {
@@ -219,7 +220,7 @@ impl Store {
              AND (state IN ({}) OR (state = 'queued' AND claimed_by IS NOT NULL)) \
              AND (claimed_by IS NULL OR claimed_by <> ?){}",
             sql_list(&IN_FLIGHT),
-            holder.fence_clause(self.pool().now_secs())
+            holder.fence_clause(self.pool().now_ms())
         ));
         let fence = holder.fence_args();
         let done = on!(self.pool(), |c| {
@@ -245,7 +246,7 @@ impl Store {
     ) -> StoreResult<Transition> {
         let sql = numbered(&format!(
             "UPDATE outbox SET {set} WHERE {}{also}",
-            claim.guard(from, self.pool().now_secs())
+            claim.guard(from, self.pool().now_ms())
         ));
         let done = on!(self.pool(), |c| bind_args!(
             bind_args!(sqlx::query(sqlx::AssertSqlSafe(sql)), args),
@@ -325,7 +326,7 @@ impl Store {
         let sql = numbered(&format!(
             "UPDATE outbox SET state = 'published', media_id = ?, permalink = ?, \
              published_at = ?, last_error = NULL, updated_at = ? WHERE {}",
-            claim.guard(&IN_FLIGHT, self.pool().now_secs())
+            claim.guard(&IN_FLIGHT, self.pool().now_ms())
         ));
         // The write comes first, so the transaction holds the write lock from its start.
         let mut tx = self.begin().await?;

@@ -291,7 +291,7 @@ pub async fn lease_holder(store: &Store, daemons: &[Child], after: i64) -> (usiz
             });
             if let Some(i) = ours
                 && row.fence > after
-                && row.seconds_left > 0
+                && row.millis_left > 0
             {
                 return (i, row.fence);
             }
@@ -308,7 +308,7 @@ pub async fn lease_holder(store: &Store, daemons: &[Child], after: i64) -> (usiz
 pub async fn until_leases_lapsed(store: &Store) {
     for _ in 0..600 {
         let leases = store.leases().await.unwrap();
-        if leases.iter().all(|l| l.seconds_left <= 0) {
+        if leases.iter().all(|l| l.millis_left <= 0) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
