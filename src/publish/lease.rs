@@ -285,7 +285,9 @@ mod tests {
     /// config allows to the longest, and every 10 s for the default 30 s.
     #[test]
     fn a_lease_is_renewed_twice_within_its_local_window() {
-        for ms in [1000, 1001, 1500, 3000, 4000, 5000, 10_000, 30_000, 60_000, 600_000] {
+        for ms in [
+            1000, 1001, 1500, 3000, 4000, 5000, 10_000, 30_000, 60_000, 600_000,
+        ] {
             let settings = LeaseSettings::new(Some("n"), Duration::from_millis(ms), false);
             let window = locally_valid_for(settings.duration);
             assert!(!window.is_zero(), "{ms} ms");

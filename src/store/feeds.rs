@@ -240,7 +240,8 @@ impl Store {
             pool.json_ints("$3")
         );
         let ids_json = serde_json::to_string(ids).unwrap_or_default();
-        let secs = i64::try_from(lease.as_secs()).unwrap_or(i64::MAX);
+        // Whole seconds, rounded up: a claim never shorter than the account lease it follows.
+        let secs = i64::try_from(lease.as_millis().div_ceil(1000)).unwrap_or(i64::MAX);
         let mut claimed: Vec<i64> = on!(pool, |c| sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(node.to_owned())
             .bind(secs)

@@ -114,7 +114,9 @@ impl Store {
         let free = if whoever_holds_it {
             "TRUE".to_owned()
         } else {
-            format!("account_leases.lease_until_ms <= {now} OR account_leases.owner = excluded.owner")
+            format!(
+                "account_leases.lease_until_ms <= {now} OR account_leases.owner = excluded.owner"
+            )
         };
         let sql = format!(
             "INSERT INTO account_leases (account_id, owner, fence, lease_until_ms) \

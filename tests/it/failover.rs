@@ -1,10 +1,12 @@
 //! Failover on PostgreSQL (issue 14, part 4): several daemons (the real binary) share one
 //! database and one account, publishing through the fake Threads API with random publish
 //! faults (lost answers among them: the post made, the answer dropped or a false 500) and a
-//! slow publish answer, on 3-second leases.
+//! slow publish answer, on 1-second leases.
 //!
 //! - The daemon that holds the account's lease is killed with SIGKILL at random moments,
-//!   a new one started in its place each time; two and three daemons, over 20 kills in all.
+//!   a new one started in its place each time: two and three daemons, the holder killed
+//!   soon after it took over (while it reconciles what its predecessor left in flight) or
+//!   later (while it publishes); four tests that run at once, over 20 kills in all.
 //! - The lease holder is stopped with SIGSTOP in the middle of its publishing, for well
 //!   over a lease time, while the other daemon takes over; once resumed it must make no
 //!   write call to the API (each daemon has its own front on the fake, which counts them).
@@ -17,11 +19,37 @@ use crate::support::kill9::{KillRun, lease_holder, until_leases_lapsed};
 use crate::support::pg::PgDatabase;
 use rand::RngExt;
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
-/// The lease the daemons use: the shortest the config allows, so takeovers are quick.
-const LEASE: &str = "lease = \"3s\"";
-const LEASE_TIME: Duration = Duration::from_secs(3);
+/// The lease the daemons use: the shortest the config allows, so takeovers are quick (a
+/// holder renews it every 333 ms and may use it for 800 ms after each renewal it sent).
+const LEASE: &str = "lease = \"1s\"";
+const LEASE_TIME: Duration = Duration::from_secs(1);
+
+/// Kills per kill test: four tests that run at once, 20 kills of the lease holder in all.
+const KILLS: usize = 5;
+
+/// When the holders are killed, in ms after each was seen to take the lease, and how many
+/// stories the feed has: enough for the holders to be publishing at most kills, few left
+/// for the drain.
+struct Kills {
+    holding: RangeInclusive<u64>,
+    stories: usize,
+}
+
+/// Mostly while the holder reconciles the post its predecessor left in flight, or
+/// publishes its first post.
+const SOON: Kills = Kills {
+    holding: 20..=400,
+    stories: 12,
+};
+
+/// In every phase of a publish (one takes ~150 ms), after a few posts.
+const LATER: Kills = Kills {
+    holding: 150..=800,
+    stories: 24,
+};
 
 /// Every story `https://news.example/<name>/<i>` is on Threads once; no container was
 /// published twice; the store has every post published.
@@ -69,38 +97,43 @@ async fn assert_every_story_once(run: &KillRun, name: &str, stories: usize) {
     assert!(rows.iter().all(|r| r.state == "published"), "{rows:?}");
 }
 
-/// `daemons` daemons on one database; the lease holder is killed at random moments,
-/// 10 to 12 times; then `run --once` drains what is left.
-async fn kill_the_lease_holder(daemons: usize, name: &str) {
-    const STORIES: usize = 40;
+/// `daemons` daemons on one database; the lease holder is killed [`KILLS`] times, as `when`
+/// says; then `run --once` drains what is left.
+async fn kill_the_lease_holder(daemons: usize, when: Kills, name: &str) {
+    let Kills { holding, stories } = when;
     let Some(db) = PgDatabase::create().await else {
         return;
     };
     let started = Instant::now();
-    let mut run = KillRun::on_store(name, STORIES, "", Some(db.url()), LEASE).await;
-    // Slower answers than kill9's, so that the stories last over most kills (a holder
-    // publishes a second or two before it is killed, and the next waits out the lease).
-    run.fake
-        .update(|s| s.publish_delay = Duration::from_millis(150));
-    let kills = run.rng.random_range(10..=12);
-    let left_in_flight = run.kill_lease_holders(daemons, kills).await;
+    let mut run = KillRun::on_store(name, stories, "", Some(db.url()), LEASE).await;
+    let left_in_flight = run.kill_lease_holders(daemons, KILLS, holding).await;
     let after_kills = run.fake.posts().len();
-    run.drain(STORIES).await;
+    run.drain(stories).await;
     println!(
-        "{name}: daemons={daemons} kills={kills} published before the drain={after_kills} kills with a post in flight={left_in_flight} elapsed={:.1}s",
+        "{name}: daemons={daemons} kills={KILLS} published before the drain={after_kills} kills with a post in flight={left_in_flight} elapsed={:.1}s",
         started.elapsed().as_secs_f64()
     );
-    assert_every_story_once(&run, name, STORIES).await;
+    assert_every_story_once(&run, name, stories).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn killing_the_lease_holder_of_two_daemons_publishes_every_story_once() {
-    kill_the_lease_holder(2, "fo2").await;
+async fn killing_the_new_lease_holder_of_two_daemons_publishes_every_story_once() {
+    kill_the_lease_holder(2, SOON, "fo2soon").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn killing_the_lease_holder_of_three_daemons_publishes_every_story_once() {
-    kill_the_lease_holder(3, "fo3").await;
+async fn killing_the_publishing_lease_holder_of_two_daemons_publishes_every_story_once() {
+    kill_the_lease_holder(2, LATER, "fo2later").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_the_new_lease_holder_of_three_daemons_publishes_every_story_once() {
+    kill_the_lease_holder(3, SOON, "fo3soon").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_the_publishing_lease_holder_of_three_daemons_publishes_every_story_once() {
+    kill_the_lease_holder(3, LATER, "fo3later").await;
 }
 
 /// Sends `signal` to the daemon.

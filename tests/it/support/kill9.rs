@@ -27,9 +27,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_feed2threads");
 /// How long a daemon runs before it is killed, in milliseconds.
 const LIFETIME_MS: RangeInclusive<u64> = 25..=350;
 
-/// How long a new holder of the lease publishes before it is killed, in milliseconds.
-const HOLDING_MS: RangeInclusive<u64> = 50..=2000;
-
 pub struct KillRun {
     pub fake: FakeThreads,
     _server: FeedServer,
@@ -181,22 +178,29 @@ impl KillRun {
         left_in_flight
     }
 
-    /// `daemons` daemons run at once on the store; the one that holds the account's lease
-    /// is killed with SIGKILL a random while after it took the lease, `kills` times, and a
-    /// new daemon starts in its place each time. Returns how many kills left a post in
-    /// flight. The last daemons are killed too, and this returns once their lease lapsed,
-    /// so that `run --once` may take it.
-    pub async fn kill_lease_holders(&mut self, daemons: usize, kills: usize) -> usize {
+    /// `daemons` daemons run at once on the store; once the feed was read (the outbox has
+    /// its posts: a kill before that tests nothing), the one that holds the account's lease
+    /// is killed with SIGKILL a random while (`holding`, in milliseconds) after it was seen
+    /// to take the lease, `kills` times, and a new daemon starts in its place each time.
+    /// Returns how many kills left a post in flight. The last daemons are killed too, and
+    /// this returns once their lease lapsed, so that `run --once` may take it.
+    pub async fn kill_lease_holders(
+        &mut self,
+        daemons: usize,
+        kills: usize,
+        holding: RangeInclusive<u64>,
+    ) -> usize {
         let store = self.store().await;
         let mut running: Vec<Child> = (0..daemons)
             .map(|_| self.command(&["run"]).spawn().unwrap())
             .collect();
+        until_posts_queued(&store).await;
         let (mut fence, mut left_in_flight) = (0, 0);
         let mut since = Instant::now();
         for k in 0..kills {
             let (holder, taken) = lease_holder(&store, &running, fence).await;
             let waited = since.elapsed();
-            let delay = Duration::from_millis(self.rng.random_range(HOLDING_MS));
+            let delay = Duration::from_millis(self.rng.random_range(holding.clone()));
             tokio::time::sleep(delay).await;
             running[holder].kill().await.unwrap();
             since = Instant::now();
@@ -302,6 +306,17 @@ pub async fn lease_holder(store: &Store, daemons: &[Child], after: i64) -> (usiz
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits until the outbox has posts (a daemon read the feed).
+async fn until_posts_queued(store: &Store) {
+    for _ in 0..1200 {
+        if !store.list_outbox(None, 1).await.unwrap().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no daemon read the feed in 60 s");
 }
 
 /// Waits until no lease is held any more (every daemon was killed).
