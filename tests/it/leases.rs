@@ -240,3 +240,80 @@ async fn a_worker_whose_lease_lapsed_by_its_clock_makes_no_more_calls() {
         logs.text()
     );
 }
+
+/// A store at the release before millisecond leases (schema 51), holding a lease of
+/// another node for 30 more seconds, as that release stored it (unix seconds).
+async fn store_with_a_lease_in_seconds(url: &str, migrations: &str) {
+    use sqlx::migrate::Migrator;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(migrations);
+    let migrator = Migrator::new(dir.as_path()).await.unwrap();
+    let (account, lease) = (
+        "INSERT INTO accounts (id, name, created_at, updated_at) VALUES (1, 'news', 0, 0)",
+        "INSERT INTO account_leases (account_id, owner, fence, lease_until) VALUES (1, 'old', 4, $1)",
+    );
+    let until = feed2threads::store::now_unix() + 30;
+    if migrations == "migrations_pg" {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        migrator.run_to(51, &mut conn).await.unwrap();
+        sqlx::query(account).execute(&mut conn).await.unwrap();
+        sqlx::query(lease)
+            .bind(until)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    } else {
+        let mut conn = url
+            .parse::<SqliteConnectOptions>()
+            .unwrap()
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        migrator.run_to(51, &mut conn).await.unwrap();
+        sqlx::query(account).execute(&mut conn).await.unwrap();
+        sqlx::query(lease)
+            .bind(until)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+}
+
+/// The upgrade counts the lease in milliseconds (migration 0070): still held by its node
+/// for the 30 s it had, neither lapsed nor held a thousand times longer.
+async fn a_lease_in_seconds_is_held_as_long_after_the_upgrade(url: &str, migrations: &str) {
+    store_with_a_lease_in_seconds(url, migrations).await;
+    let store = Store::open(url).await.unwrap();
+    let leases = store.leases().await.unwrap();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    let (owner, fence) = (leases[0].owner.as_str(), leases[0].fence);
+    assert_eq!((owner, fence), ("old", 4));
+    // The node's clock made the old value, the database's reads it: a second either way.
+    assert!(
+        (28_000..=31_000).contains(&leases[0].millis_left),
+        "{leases:?}"
+    );
+    let taken = store
+        .lease_take(1, "new", Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(taken.is_none(), "a held lease was taken: {taken:?}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_lease_stored_in_seconds_is_held_as_long_after_the_upgrade_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    a_lease_in_seconds_is_held_as_long_after_the_upgrade(&url, "migrations").await;
+}
+
+#[tokio::test]
+async fn a_lease_stored_in_seconds_is_held_as_long_after_the_upgrade_on_postgres() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    a_lease_in_seconds_is_held_as_long_after_the_upgrade(db.url(), "migrations_pg").await;
+}
