@@ -272,6 +272,15 @@ mod tests {
                 store.lease_renew(&a2, DEFAULT_LEASE).await.unwrap(),
                 Renewal::Lost
             );
+
+            // Timed to the millisecond: 1.5 s is neither 1 s nor 2 s.
+            let half = Duration::from_millis(1500);
+            assert_eq!(
+                store.lease_renew(&a3, half).await.unwrap(),
+                Renewal::Renewed
+            );
+            let left = store.leases().await.unwrap()[0].millis_left;
+            assert!((1000..=1500).contains(&left), "{left} ms left");
         });
     }
 }
