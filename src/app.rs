@@ -10,6 +10,7 @@
 //! Must not: hold the run loop, a command's body, or SQL.
 
 use crate::config::{FeedSettings, Settings};
+use crate::daemon::node::NodeName;
 use crate::daemon::pulse::Pulse;
 use crate::daemon::{Cadence, Daemon, End, RunReport, Signals};
 use crate::desk::Desk;
@@ -295,7 +296,6 @@ impl Operations {
         settings: &Settings,
         wiring: &Wiring,
         liveness: &Liveness,
-        lock: Option<&Arc<DaemonLock>>,
     ) -> Result<Operations> {
         let ops = Operations {
             tasks: TaskTracker::new(),
@@ -308,14 +308,11 @@ impl Operations {
         } else {
             ops
         };
-        if wiring.mode.beats()
-            && let Some(lock) = lock
-        {
+        if wiring.mode.beats() {
             let pulse = Pulse {
                 store: wiring.store.clone(),
                 health: wiring.health.clone(),
                 liveness: liveness.clone(),
-                lock: lock.clone(),
                 every: wiring.options.cadence.heartbeat,
                 stale_after: crate::http::DEFAULT_STALE_AFTER,
             };
@@ -365,7 +362,9 @@ pub struct App {
     settings: Settings,
     wiring: Wiring,
     configured: Configured,
-    lock: Option<Arc<DaemonLock>>,
+    lock: Option<DaemonLock>,
+    /// PostgreSQL: this daemon's registered node name.
+    node: Option<NodeName>,
     liveness: Liveness,
     publishers: Option<PublisherGeneration>,
     operations: Operations,
@@ -383,7 +382,6 @@ impl App {
         shutdown: CancellationToken,
     ) -> Result<App> {
         let (store, lock) = open_store(&settings, mode, options.store).await?;
-        let lock = lock.map(Arc::new);
         let mut options = options;
         if mode.writes_store() {
             // Under the one-daemon lock (SQLite) the leases are taken over from any earlier
@@ -393,6 +391,13 @@ impl App {
                 lock.is_some(),
             ));
         }
+        // Before any lease is taken in the node's name: one live daemon per name.
+        let node = match &options.publish.lease {
+            Some(lease) if store.is_postgres() => {
+                Some(NodeName::register(&store, lease, &shutdown).await?)
+            }
+            _ => None,
+        };
         let desk_poke = Arc::new(Notify::new());
         let desk = if mode.serves_operations() {
             Desk::new(store.clone(), &settings)
@@ -425,7 +430,7 @@ impl App {
             mode = %mode,
             "feed2threads starting"
         );
-        let operations = Operations::start(&settings, &wiring, &liveness, lock.as_ref()).await?;
+        let operations = Operations::start(&settings, &wiring, &liveness).await?;
         let publishers = wiring.start_publishers(&settings, &configured.feeds, &shutdown)?;
         if mode.serves_operations() {
             crate::notify::ready();
@@ -435,6 +440,7 @@ impl App {
             wiring,
             configured,
             lock,
+            node,
             liveness,
             publishers,
             operations,
@@ -471,6 +477,7 @@ impl App {
             wiring,
             configured,
             lock,
+            node,
             liveness,
             publishers,
             operations,
@@ -483,9 +490,12 @@ impl App {
         );
         let report = daemon.run().await;
         operations.stop().await;
+        if let Some(node) = node {
+            node.release().await;
+        }
         log_closing_line(&report);
         store.close().await;
-        if let Some(lock) = lock.and_then(Arc::into_inner) {
+        if let Some(lock) = lock {
             lock.release();
         }
         report

@@ -4,6 +4,7 @@
 //!
 //! - [`polls`]: the polls in flight as tasks, a panicked one included.
 //! - [`pulse`]: the heartbeat and store probe that runs beside the loop.
+//! - [`node`]: this daemon's node name on a PostgreSQL store, one live daemon per name.
 //! - [`report`]: what a run did, its exit code and closing line.
 //!
 //! The loop itself never fails: a store error is reported to the `StoreHealth`, and the
@@ -15,6 +16,7 @@
 //!
 //! Must not: wire components (that is `app`'s), hold SQL, or publish.
 
+pub mod node;
 pub mod polls;
 pub mod pulse;
 pub mod report;

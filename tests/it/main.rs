@@ -37,6 +37,7 @@ mod logs_for_people;
 mod metrics_docs;
 mod migrate_store;
 mod no_credentials;
+mod node_names;
 mod opml;
 mod outbox_claims;
 mod poll_log_redaction;

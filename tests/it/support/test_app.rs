@@ -99,6 +99,8 @@ pub struct TestApp {
     db: PathBuf,
     /// A store URL other than the file in `dir` (a PostgreSQL database).
     store_url: Option<String>,
+    /// More `[store]` lines (`node = "…"`).
+    store_lines: Vec<String>,
     /// What the daemon is started with (waits, cadence, store options, test hooks).
     pub options: AppOptions,
     /// `Settings::store_max_outage`, when set.
@@ -123,6 +125,7 @@ impl TestApp {
             http: false,
             db,
             store_url: None,
+            store_lines: Vec::new(),
             options: AppOptions {
                 publish: fast_publish(),
                 store: StoreOptions::default(),
@@ -209,6 +212,12 @@ impl TestApp {
         self
     }
 
+    /// A line in `[store]` (`node = "news-1"`).
+    pub fn with_store_line(mut self, line: &str) -> Self {
+        self.store_lines.push(line.to_string());
+        self
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -235,9 +244,13 @@ impl TestApp {
             format!("desk = true\ndesk_password_hash = \"{hash}\"\n")
         });
         format!(
-            "[store]\nurl = \"{}\"\n[threads]\napi_base = \"{}\"\npublish_timeout = \"3s\"\n\
+            "[store]\nurl = \"{}\"\n{}[threads]\napi_base = \"{}\"\npublish_timeout = \"3s\"\n\
              request_timeout = \"3s\"\n[http]\nlisten = \"{listen}\"\n{desk}{}\n[defaults]\n{}\n{}{}",
             self.db_url(),
+            self.store_lines
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>(),
             self.fake.base_url(),
             self.sections.join("\n"),
             self.defaults.join("\n"),
