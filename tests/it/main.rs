@@ -42,6 +42,7 @@ mod opml;
 mod outbox_claims;
 mod poll_log_redaction;
 mod poll_panic;
+mod postgres_outage;
 mod postgres_publish;
 mod postgres_store;
 mod publish;
