@@ -62,6 +62,16 @@ impl Default for Cadence {
     }
 }
 
+/// With feed claims, a daemon claims at most this many times its fetch limit (polls in
+/// flight included) and leaves the other due feeds unclaimed for now. Claiming every due
+/// feed at once gave one daemon all 20,000 of a cold start (the other found none to claim),
+/// and claims of 30 s lapsed before a slow daemon reached the last of them, so another
+/// daemon took them while the first still meant to poll them (cluster benchmark).
+const CLAIM_AHEAD: usize = 8;
+
+/// How soon the due feeds left unclaimed are looked at again.
+const CLAIM_AGAIN: Duration = Duration::from_millis(20);
+
 /// What stops or reloads the run.
 pub struct Signals {
     /// SIGTERM / SIGINT (or the caller's stop).
@@ -183,11 +193,25 @@ impl Daemon {
         }
     }
 
-    /// Starts a poll of every feed due now (their rows read in one query).
+    /// Starts a poll of every feed due now (their rows read in one query). With feed
+    /// claims (several daemons), only as many as this daemon polls soon: see [`CLAIM_AHEAD`].
     async fn start_due_polls(&mut self) {
-        let due = self.scheduler.due(Instant::now());
+        let mut due = self.scheduler.due(Instant::now());
         if due.is_empty() {
             return;
+        }
+        if self.claims_feeds() {
+            let room = (CLAIM_AHEAD * self.settings.fetch.concurrency.max(1))
+                .saturating_sub(self.polls.len());
+            if due.len() > room {
+                let later = Instant::now() + CLAIM_AGAIN;
+                for (id, _) in due.drain(room..) {
+                    self.scheduler.postpone(id, later);
+                }
+            }
+            if due.is_empty() {
+                return;
+            }
         }
         let ids: Vec<i64> = due.iter().map(|(id, _)| *id).collect();
         let claimed = match self.claim_feeds(&ids).await {
@@ -238,11 +262,7 @@ impl Daemon {
     /// them. `None`: this daemon alone polls every feed it finds due.
     async fn claim_feeds(&mut self, ids: &[i64]) -> crate::store::StoreResult<Option<Vec<i64>>> {
         let lease = match &self.wiring.options.publish.lease {
-            Some(lease)
-                if !lease.exclusive && self.mode.cycle == crate::run_mode::Cycle::Daemon =>
-            {
-                lease.clone()
-            }
+            Some(lease) if self.claims_feeds() => lease.clone(),
             _ => return Ok(None),
         };
         let store = self.store().clone();
@@ -250,6 +270,19 @@ impl Daemon {
             .feeds_claim(ids, &lease.node, lease.duration, crate::store::now_unix())
             .await?;
         Ok(Some(claimed))
+    }
+
+    /// Whether due feeds are claimed across daemons: several daemons on one database
+    /// (leases without the one-daemon lock) in a daemon cycle.
+    fn claims_feeds(&self) -> bool {
+        self.mode.cycle == crate::run_mode::Cycle::Daemon
+            && self
+                .wiring
+                .options
+                .publish
+                .lease
+                .as_ref()
+                .is_some_and(|l| !l.exclusive)
     }
 
     /// Takes what a poll brought; `Some` ends the run (a dry run whose output closed).
