@@ -18,7 +18,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Response, StatusCode, header};
 use bytes::Bytes;
-use regex::Regex;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -57,22 +56,6 @@ async fn serve(
         .header(header::ETAG, etag)
         .body(Body::from(body.clone()))
         .unwrap()
-}
-
-/// Give every item of copy `n` identities no other copy has: append `?b=n` to the text
-/// of guid, id and link elements and to link hrefs.
-fn uniquify(xml: &str, n: usize, elements: &Regex, hrefs: &Regex) -> String {
-    let once = elements.replace_all(xml, |c: &regex::Captures| {
-        let value = &c[3];
-        let sep = if value.contains('?') { "&amp;" } else { "?" };
-        format!("{}{}{}b={n}{}", &c[1], value, sep, &c[4])
-    });
-    hrefs
-        .replace_all(&once, |c: &regex::Captures| {
-            let sep = if c[2].contains('?') { "&amp;" } else { "?" };
-            format!("{}{}{sep}b={n}\"", &c[1], &c[2])
-        })
-        .into_owned()
 }
 
 struct Run {
@@ -148,24 +131,13 @@ fn main() {
         .collect();
     let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let runs: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
-    let corpus = support::corpus_dir();
-    let sources = support::corpus_feeds(&corpus);
-    assert!(
-        !sources.is_empty(),
-        "no usable feeds in {}",
-        corpus.display()
-    );
-
-    let elements = Regex::new(r"(?s)(<(guid|id|link)(?:\s[^>]*)?>)\s*(?:<!\[CDATA\[)?\s*([^<\]]+?)\s*(?:\]\]>)?\s*(</(?:guid|id|link)>)").unwrap();
-    let hrefs = Regex::new(r#"(<link\b[^>]*\bhref=")([^"]+)""#).unwrap();
-    let mut feeds = HashMap::new();
-    let mut total_bytes = 0usize;
-    for i in 0..n {
-        let src = String::from_utf8_lossy(&sources[i % sources.len()]);
-        let body = uniquify(&src, i, &elements, &hrefs);
-        total_bytes += body.len();
-        feeds.insert(format!("f{i}.xml"), Bytes::from(body));
-    }
+    let (docs, sources) = support::feeds::build(n);
+    let total_bytes: usize = docs.iter().map(|d| d.len()).sum();
+    let feeds: HashMap<String, Bytes> = docs
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| (format!("f{i}.xml"), body))
+        .collect();
     let feeds: Feeds = Arc::new(feeds);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -211,8 +183,7 @@ fn main() {
     }
 
     println!(
-        "{n} feeds from {} corpus files, {:.1} MB in all; {runs} run(s) per cycle",
-        sources.len(),
+        "{n} feeds from {sources} corpus files, {:.1} MB in all; {runs} run(s) per cycle",
         total_bytes as f64 / 1e6
     );
     let (mut cold, mut warm) = (Vec::new(), Vec::new());

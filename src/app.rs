@@ -10,6 +10,7 @@
 //! Must not: hold the run loop, a command's body, or SQL.
 
 use crate::config::{FeedSettings, Settings};
+use crate::daemon::node::NodeName;
 use crate::daemon::pulse::Pulse;
 use crate::daemon::{Cadence, Daemon, End, RunReport, Signals};
 use crate::desk::Desk;
@@ -295,7 +296,6 @@ impl Operations {
         settings: &Settings,
         wiring: &Wiring,
         liveness: &Liveness,
-        lock: Option<&Arc<DaemonLock>>,
     ) -> Result<Operations> {
         let ops = Operations {
             tasks: TaskTracker::new(),
@@ -308,14 +308,11 @@ impl Operations {
         } else {
             ops
         };
-        if wiring.mode.beats()
-            && let Some(lock) = lock
-        {
+        if wiring.mode.beats() {
             let pulse = Pulse {
                 store: wiring.store.clone(),
                 health: wiring.health.clone(),
                 liveness: liveness.clone(),
-                lock: lock.clone(),
                 every: wiring.options.cadence.heartbeat,
                 stale_after: crate::http::DEFAULT_STALE_AFTER,
             };
@@ -365,7 +362,9 @@ pub struct App {
     settings: Settings,
     wiring: Wiring,
     configured: Configured,
-    lock: Option<Arc<DaemonLock>>,
+    lock: Option<DaemonLock>,
+    /// PostgreSQL: this daemon's registered node name.
+    node: Option<NodeName>,
     liveness: Liveness,
     publishers: Option<PublisherGeneration>,
     operations: Operations,
@@ -385,7 +384,6 @@ impl App {
         let mut options = options;
         options.store.connect_timeout = settings.store_connect_timeout;
         let (store, lock) = open_store(&settings, mode, options.store).await?;
-        let lock = lock.map(Arc::new);
         if mode.writes_store() {
             // Under the one-daemon lock (SQLite) the leases are taken over from any earlier
             // run at once; without it (PostgreSQL) a lease is taken when free or lapsed.
@@ -395,6 +393,13 @@ impl App {
                 lock.is_some(),
             ));
         }
+        // Before any lease is taken in the node's name: one live daemon per name.
+        let node = match &options.publish.lease {
+            Some(lease) if store.is_postgres() => {
+                Some(NodeName::register(&store, lease, &shutdown).await?)
+            }
+            _ => None,
+        };
         let desk_poke = Arc::new(Notify::new());
         let desk = if mode.serves_operations() {
             Desk::new(store.clone(), &settings)
@@ -427,7 +432,7 @@ impl App {
             mode = %mode,
             "feed2threads starting"
         );
-        let operations = Operations::start(&settings, &wiring, &liveness, lock.as_ref()).await?;
+        let operations = Operations::start(&settings, &wiring, &liveness).await?;
         let publishers = wiring.start_publishers(&settings, &configured.feeds, &shutdown)?;
         if mode.serves_operations() {
             crate::notify::ready();
@@ -437,6 +442,7 @@ impl App {
             wiring,
             configured,
             lock,
+            node,
             liveness,
             publishers,
             operations,
@@ -473,6 +479,7 @@ impl App {
             wiring,
             configured,
             lock,
+            node,
             liveness,
             publishers,
             operations,
@@ -485,9 +492,12 @@ impl App {
         );
         let report = daemon.run().await;
         operations.stop().await;
+        if let Some(node) = node {
+            node.release().await;
+        }
         log_closing_line(&report);
         store.close().await;
-        if let Some(lock) = lock.and_then(Arc::into_inner) {
+        if let Some(lock) = lock {
             lock.release();
         }
         report

@@ -1,4 +1,8 @@
-//! What the benchmarks share: the corpus selection and the median.
+//! What the benchmarks share: the corpus selection, the local feeds built from it, the
+//! median.
+#![allow(dead_code, reason = "each benchmark uses a part of it")]
+
+pub mod feeds;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,9 @@
 //! `migrate-store --to postgres://…`: moving a newsroom from its SQLite store to a new
 //! PostgreSQL database. Everything that matters is copied (see `store::copy`) in one
-//! transaction on the target, which must be empty; both stores are locked as a daemon
-//! locks them, so no daemon writes either while it runs. The SQLite file is only read.
+//! transaction on the target, which must be empty; the SQLite store is locked as a daemon
+//! locks it, so no daemon writes it meanwhile. The target needs no lock of its own: the
+//! copy's transaction holds the store's write lock and checks emptiness under it, so of
+//! two copies at once the second finds the target full. The SQLite file is only read.
 //!
 //! Must not: touch a non-empty target, or run beside a daemon on either store.
 
@@ -29,7 +31,6 @@ pub async fn migrate_store(
         bail!("--to {shown_to:?} is not a PostgreSQL URL (postgres://user:password@host/db)");
     }
     let source_lock = DaemonLock::acquire(from, now_unix()).await?;
-    let target_lock = DaemonLock::acquire(&args.to, now_unix()).await?;
     let source = Store::open_with(from, settings.store_options())
         .await
         .with_context(|| format!("store.url = {:?}", redact_url(from)))?;
@@ -39,7 +40,6 @@ pub async fn migrate_store(
     let copied = source.copy_into(&target).await;
     source.close().await;
     target.close().await;
-    target_lock.release();
     source_lock.release();
     let copied = copied.with_context(|| format!("copying into {shown_to}"))?;
     writeln!(out, "copied {} into {shown_to}:", redact_url(from))?;

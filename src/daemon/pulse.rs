@@ -1,5 +1,5 @@
 //! The daemon's pulse: the heartbeat `status --check` reads, written every few seconds
-//! while the run loop is alive, the store lock renewed with it, and the queue metrics
+//! while the run loop is alive, and the queue metrics
 //! (posts per state, the waits for posting windows and caps apart).
 //!
 //! It is also the store's probe: its write succeeding ends an outage in [`StoreHealth`],
@@ -11,8 +11,7 @@
 
 use crate::health::StoreHealth;
 use crate::http::Liveness;
-use crate::store::{DaemonLock, Store, StoreError, now_unix};
-use std::sync::Arc;
+use crate::store::{Store, StoreError, now_unix};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -22,7 +21,6 @@ pub struct Pulse {
     pub store: Store,
     pub health: StoreHealth,
     pub liveness: Liveness,
-    pub lock: Arc<DaemonLock>,
     /// Between two heartbeats while all is well.
     pub every: Duration,
     /// The loop's pulse older than this: it is stuck, stop the heartbeat (as the watchdog
@@ -55,9 +53,6 @@ impl Pulse {
     async fn beat(&self) -> Result<(), StoreError> {
         let now = now_unix();
         self.store.heartbeat(now).await?;
-        if let Err(e) = self.lock.renew().await {
-            tracing::error!("cannot renew the store lock: {e}");
-        }
         crate::metrics::set_last_tick(now);
         for account in self.store.list_accounts().await? {
             let counts = self.store.outbox_counts(account.id, now).await?;

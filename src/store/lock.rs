@@ -6,21 +6,15 @@
 //! holder writes who it is into the file (pid, host, since when), and a second daemon that
 //! finds the lock taken exits naming it.
 //!
-//! The interface is the one a lease needs too: [`DaemonLock::acquire`] once at start,
-//! [`DaemonLock::renew`] with every heartbeat (a no-op for a file lock; a PostgreSQL lease
-//! row will be renewed there), [`DaemonLock::release`] at the end.
+//! [`DaemonLock::acquire`] once at start, [`DaemonLock::release`] at the end.
 //!
-//! On PostgreSQL it is a session advisory lock (`pg_try_advisory_lock`) held by a
-//! connection of its own for the daemon's whole life: the server releases it when that
-//! connection ends, however the daemon ends. The holder names itself in the connection's
-//! `application_name`, which a refused daemon reads from `pg_stat_activity`. Several
-//! daemons on one PostgreSQL database (leases) are a later step; until then it is one
-//! daemon per database there too.
+//! PostgreSQL has no such lock: several daemons share one database, the account leases
+//! and feed claims divide the work, and `store::nodes` keeps two daemons from using one
+//! node name. `acquire` on a URL that is not a SQLite file takes nothing.
 //!
 //! Must not: lock anything for read-only commands or commands that act through the store
 //! (`status`, `queue`, `release`, `auth`), or for a dry run (it writes nothing).
 
-use sqlx::{ConnectOptions, Connection, PgConnection};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -92,18 +86,6 @@ pub enum LockError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "another feed2threads daemon is running on the PostgreSQL store {url}: {}; \
-         stop it first, or give this one its own database",
-        holder.as_ref().map_or_else(|| "holder unknown".to_string(), |h| h.to_string())
-    )]
-    HeldPostgres {
-        url: String,
-        holder: Option<LockHolder>,
-    },
-    /// `url` is shown without its password.
-    #[error("cannot reach the PostgreSQL store {url}: {source}")]
-    Postgres { url: String, source: sqlx::Error },
 }
 
 /// Held while a daemon runs on the store; dropping it releases the lock.
@@ -111,83 +93,15 @@ pub enum LockError {
 pub struct DaemonLock {
     /// `None` for an in-memory store: nothing outside this process can reach it.
     file: Option<(File, PathBuf)>,
-    /// PostgreSQL: the connection whose session holds the advisory lock.
-    pg: Option<PgLock>,
     holder: LockHolder,
-}
-
-/// The advisory lock's key ("f2td"): one daemon per database.
-const PG_DAEMON_LOCK: i64 = 0x6632_7464;
-
-#[derive(Debug)]
-struct PgLock {
-    /// The URL, without its password, for messages.
-    shown: String,
-    conn: tokio::sync::Mutex<PgConnection>,
-}
-
-impl PgLock {
-    async fn take(url: &str, me: &LockHolder) -> Result<PgLock, LockError> {
-        let shown = crate::feed::redact::redact_url(url).into_owned();
-        let fail = |source| LockError::Postgres {
-            url: shown.clone(),
-            source,
-        };
-        let options = url
-            .parse::<sqlx::postgres::PgConnectOptions>()
-            .map_err(fail)?
-            .application_name(&format!("feed2threads {}", me.to_line().trim_end()));
-        let mut conn = options.connect().await.map_err(fail)?;
-        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(PG_DAEMON_LOCK)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(fail)?;
-        if !taken {
-            let name: Option<String> = sqlx::query_scalar(
-                "SELECT a.application_name FROM pg_locks l \
-                 JOIN pg_stat_activity a ON a.pid = l.pid \
-                 WHERE l.locktype = 'advisory' AND l.granted \
-                 AND l.classid = CAST(($1 >> 32) AS OID) \
-                 AND l.objid = CAST(($1 & 4294967295) AS OID) AND l.objsubid = 1 \
-                 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            )
-            .bind(PG_DAEMON_LOCK)
-            .fetch_optional(&mut conn)
-            .await
-            .map_err(fail)?;
-            let _ = conn.close().await;
-            return Err(LockError::HeldPostgres {
-                url: shown,
-                holder: name.as_deref().and_then(LockHolder::parse),
-            });
-        }
-        Ok(PgLock {
-            shown,
-            conn: tokio::sync::Mutex::new(conn),
-        })
-    }
 }
 
 impl DaemonLock {
     /// Takes the lock of the store at `url`, or says who holds it. Never waits.
     pub async fn acquire(url: &str, now: i64) -> Result<DaemonLock, LockError> {
         let holder = LockHolder::me(now);
-        if super::is_postgres(url) {
-            let pg = PgLock::take(url, &holder).await?;
-            tracing::debug!(store = %pg.shown, "took the store's daemon lock");
-            return Ok(DaemonLock {
-                file: None,
-                pg: Some(pg),
-                holder,
-            });
-        }
         let Some(db) = super::sqlite_file(url) else {
-            return Ok(DaemonLock {
-                file: None,
-                pg: None,
-                holder,
-            });
+            return Ok(DaemonLock { file: None, holder });
         };
         let path = lock_path(&db);
         let me = holder.clone();
@@ -202,22 +116,7 @@ impl DaemonLock {
         tracing::debug!(lock = %path.display(), "took the store's daemon lock");
         Ok(DaemonLock {
             file: Some((file, path)),
-            pg: None,
             holder,
-        })
-    }
-
-    /// Keeps the lock alive. A file lock lasts as long as the process; PostgreSQL's lasts
-    /// as long as its connection, which is checked here (its loss is reported as an
-    /// error; leases with takeover are a later step).
-    pub async fn renew(&self) -> Result<(), LockError> {
-        let Some(pg) = &self.pg else {
-            return Ok(());
-        };
-        let mut conn = pg.conn.lock().await;
-        conn.ping().await.map_err(|source| LockError::Postgres {
-            url: pg.shown.clone(),
-            source,
         })
     }
 
@@ -238,7 +137,6 @@ impl DaemonLock {
         if let Some((file, _)) = self.file {
             let _ = file.unlock();
         }
-        // A PostgreSQL lock ends with its connection, dropped here.
     }
 }
 
@@ -364,7 +262,6 @@ mod tests {
         let a = DaemonLock::acquire("sqlite::memory:", 0).await.unwrap();
         let b = DaemonLock::acquire("sqlite::memory:", 0).await.unwrap();
         assert!(a.path().is_none() && b.path().is_none());
-        a.renew().await.unwrap();
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod group_commit;
 pub mod items;
 pub mod leases;
 pub mod lock;
+pub mod nodes;
 mod originals;
 pub mod outbox;
 mod padded;
@@ -56,6 +57,7 @@ pub use group_commit::PendingCommit;
 pub use items::{IngestItem, IngestTx, ItemDisposition, Recognised};
 pub use leases::{Lease, LeaseRow, Renewal};
 pub use lock::{DaemonLock, LockError, LockHolder};
+pub use nodes::{NodeClaim, NodeHolder};
 pub use outbox::{
     Claim, Claimed, Entry, Held, Holder, MediaType, OutboxRow, OutboxState, PostOptions, PostWait,
     Transition, WaitCounts, WaitKind,

@@ -508,3 +508,139 @@ fn compose_ships_its_own_config_listening_inside_and_published_on_the_host_loopb
         "the port is published on the host's loopback only"
     );
 }
+
+/// deploy/compose.postgres.yaml as compose reads it: YAML with its `<<` merge keys applied.
+fn compose_postgres() -> serde_json::Value {
+    let mut doc: serde_norway::Value =
+        serde_norway::from_str(&read("deploy/compose.postgres.yaml"))
+            .unwrap_or_else(|e| panic!("compose.postgres.yaml is not YAML: {e}"));
+    doc.apply_merge().unwrap();
+    serde_json::to_value(doc).unwrap()
+}
+
+/// The config file a service mounts at the image's config path, relative to the root.
+fn mounted_config(service: &serde_json::Value) -> String {
+    let target = format!(":{}:ro", dockerfile_env()["FEED2THREADS_CONFIG"]);
+    let source = service["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|v| v.as_str()?.strip_suffix(target.as_str()))
+        .expect("the replica mounts a config at FEED2THREADS_CONFIG");
+    format!("deploy/{}", source.trim_start_matches("./"))
+}
+
+/// The PostgreSQL example: two feed2threads replicas of this image on one PostgreSQL
+/// database, each with its own store.node, their configs passing `check` and differing only
+/// in the node; healthchecks on the database and the replicas, the replicas started once the
+/// database is healthy; every secret the configs and PGPASSFILE name is provided.
+#[test]
+fn compose_postgres_runs_two_replicas_on_one_database_each_with_its_own_node() {
+    let doc = compose_postgres();
+    let services = doc["services"].as_object().expect("services");
+    let replicas: Vec<(&String, &serde_json::Value)> = services
+        .iter()
+        .filter(|(_, s)| s["image"] == "feed2threads:latest")
+        .collect();
+    assert_eq!(replicas.len(), 2, "{:?}", services.keys());
+    let db = services
+        .values()
+        .find(|s| {
+            s["image"]
+                .as_str()
+                .is_some_and(|i| i.starts_with("postgres:"))
+        })
+        .expect("a PostgreSQL service");
+    assert!(
+        db["healthcheck"]["test"].is_array(),
+        "the database has a healthcheck"
+    );
+    let secrets = doc["secrets"].as_object().expect("top-level secrets");
+    let creds = credentials();
+    let (mut nodes, mut urls, mut texts) = (BTreeSet::new(), BTreeSet::new(), Vec::new());
+    for (name, replica) in &replicas {
+        let depends = &replica["depends_on"];
+        let (db_name, _) = services.iter().find(|(_, s)| *s == db).unwrap();
+        assert_eq!(depends[db_name]["condition"], "service_healthy", "{name}");
+        let health: Vec<String> = serde_json::from_value(replica["healthcheck"]["test"].clone())
+            .unwrap_or_else(|e| panic!("{name}: healthcheck: {e}"));
+        let line = health
+            .last()
+            .unwrap()
+            .split("||")
+            .next()
+            .unwrap()
+            .to_string();
+        let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+        assert!(
+            matches!(parse_cli(&args).command, Cmd::Status(s) if s.check),
+            "{name}"
+        );
+        let grace = humantime::parse_duration(replica["stop_grace_period"].as_str().unwrap());
+
+        let config = mounted_config(replica);
+        let settings = load_with_credentials(&config, creds.path());
+        assert!(grace.unwrap() > settings.threads.publish_timeout, "{name}");
+        assert!(
+            settings.store_url.starts_with("postgres://"),
+            "{name}: {}",
+            settings.store_url
+        );
+        let url = url::Url::parse(&settings.store_url).unwrap();
+        assert_eq!(
+            url.password(),
+            None,
+            "{name}: the password belongs in the pgpass secret"
+        );
+        nodes.insert(settings.store_node.clone().expect("store.node is set"));
+        urls.insert(settings.store_url.clone());
+        let provided: BTreeSet<String> =
+            serde_json::from_value(replica["secrets"].clone()).unwrap();
+        let passfile = replica["environment"]["PGPASSFILE"]
+            .as_str()
+            .expect("PGPASSFILE");
+        let mut needed = credential_refs(&read(&config));
+        needed.insert(
+            passfile
+                .strip_prefix("/run/secrets/")
+                .expect("a secret")
+                .to_owned(),
+        );
+        for secret in &needed {
+            assert!(
+                provided.contains(secret) && secrets.contains_key(secret),
+                "{name}: {secret}"
+            );
+        }
+        let out = run_bin(
+            &["check".to_string()],
+            creds.path(),
+            &[
+                ("FEED2THREADS_CONFIG", &root().join(&config)),
+                ("CREDENTIALS_DIRECTORY", creds.path()),
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{config}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("# ok:"), "{stdout}");
+        // The same accounts and feeds: the two files' settings differ only in the node.
+        let node = settings.store_node.as_deref().unwrap();
+        texts.push(
+            read(&config)
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .map(|l| l.replace(node, "NODE") + "\n")
+                .collect::<String>(),
+        );
+    }
+    assert_eq!(nodes.len(), 2, "each replica its own store.node: {nodes:?}");
+    assert_eq!(urls.len(), 1, "one database for both: {urls:?}");
+    assert_eq!(
+        texts[0], texts[1],
+        "the replicas' configs differ beyond their node"
+    );
+}

@@ -194,7 +194,7 @@ async fn a_worker_whose_lease_lapsed_by_its_clock_makes_no_more_calls() {
     let mut app = TestApp::new()
         .await
         // Usable for 800 ms after each renewal is sent, renewed every 333 ms.
-        .with_store_toml("lease = \"1s\"")
+        .with_store_line("lease = \"1s\"")
         .with_account("desk")
         .with_feed("news", "desk", 1);
     app.options.publish.not_ready_wait = Duration::from_millis(400);

@@ -104,7 +104,7 @@ async fn an_unreachable_postgres_exits_1_naming_the_url_without_its_password() {
         .with_store_url(&format!(
             "postgres://news:hunter2secret@{addr}/feed2threads"
         ))
-        .with_store_toml("connect_timeout = \"1s\"")
+        .with_store_line("connect_timeout = \"1s\"")
         .with_account("desk")
         .with_feed("news", "desk", 1);
     // Both at once: each waits out the configured 1 s connect deadline before it gives up.

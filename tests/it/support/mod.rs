@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests (one test crate: `tests/it/main.rs`).
 
+pub mod daemon;
 pub mod desk;
 pub mod fake_threads;
 pub mod feed_server;
@@ -7,6 +8,7 @@ pub mod kill9;
 pub mod logs;
 pub mod newsroom;
 pub mod pg;
+pub mod proxy;
 pub mod rss;
 pub mod test_app;
 

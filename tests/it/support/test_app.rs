@@ -99,7 +99,7 @@ pub struct TestApp {
     db: PathBuf,
     /// A store URL other than the file in `dir` (a PostgreSQL database).
     store_url: Option<String>,
-    /// More `[store]` lines (`connect_timeout = "1s"`).
+    /// More `[store]` lines (`node = "…"`).
     store_lines: Vec<String>,
     /// What the daemon is started with (waits, cadence, store options, test hooks).
     pub options: AppOptions,
@@ -212,8 +212,8 @@ impl TestApp {
         self
     }
 
-    /// `line` in the config's `[store]` table.
-    pub fn with_store_toml(mut self, line: &str) -> Self {
+    /// A line in `[store]` (`node = "news-1"`).
+    pub fn with_store_line(mut self, line: &str) -> Self {
         self.store_lines.push(line.to_string());
         self
     }
@@ -244,10 +244,13 @@ impl TestApp {
             format!("desk = true\ndesk_password_hash = \"{hash}\"\n")
         });
         format!(
-            "[store]\nurl = \"{}\"\n{}\n[threads]\napi_base = \"{}\"\npublish_timeout = \"3s\"\n\
+            "[store]\nurl = \"{}\"\n{}[threads]\napi_base = \"{}\"\npublish_timeout = \"3s\"\n\
              request_timeout = \"3s\"\n[http]\nlisten = \"{listen}\"\n{desk}{}\n[defaults]\n{}\n{}{}",
             self.db_url(),
-            self.store_lines.join("\n"),
+            self.store_lines
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>(),
             self.fake.base_url(),
             self.sections.join("\n"),
             self.defaults.join("\n"),
