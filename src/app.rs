@@ -32,6 +32,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::Notify;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -208,6 +209,8 @@ pub struct Wiring {
     pub desk_poke: Arc<Notify>,
     /// What was said about the configured tokens, so a reload does not repeat it.
     pub token_notices: TokenNotices,
+    /// The accounts other daemons on the database queued posts for (PostgreSQL, live).
+    pub queued_elsewhere: Option<Arc<tokio::sync::Mutex<UnboundedReceiver<String>>>>,
     /// `/healthz` and `/metrics`, when the mode serves them: a reload moves them to a
     /// changed `http.listen`.
     pub endpoint: Option<Endpoint>,
@@ -415,6 +418,13 @@ impl App {
         let endpoint = mode.serves_operations().then(|| {
             Endpoint::new(store.clone(), liveness.clone(), health.clone()).with_desk(desk.clone())
         });
+        // Another daemon on the database may queue this node's accounts' posts.
+        let queued_elsewhere = if mode.writes_store() {
+            crate::daemon::announced::listen(store.clone(), shutdown.clone())
+                .map(|rx| Arc::new(tokio::sync::Mutex::new(rx)))
+        } else {
+            None
+        };
         let wiring = Wiring {
             mode,
             store,
@@ -423,6 +433,7 @@ impl App {
             desk,
             desk_poke,
             token_notices: TokenNotices::default(),
+            queued_elsewhere,
             endpoint,
         };
         let configured = wiring.configure(&settings).await?;

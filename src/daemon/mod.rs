@@ -16,6 +16,7 @@
 //!
 //! Must not: wire components (that is `app`'s), hold SQL, or publish.
 
+pub mod announced;
 pub mod node;
 pub mod polls;
 pub mod pulse;
@@ -88,6 +89,8 @@ enum Event {
     Polled(Finished),
     /// An editor queued posts on the desk.
     DeskQueued,
+    /// Another daemon on the database queued posts for this account (PostgreSQL).
+    QueuedElsewhere(String),
     Tick,
 }
 
@@ -164,6 +167,11 @@ impl Daemon {
                         generation.publishers.poke_all();
                     }
                 }
+                Event::QueuedElsewhere(account) => {
+                    if let Some(generation) = &self.publishers {
+                        generation.publishers.poke(&account);
+                    }
+                }
                 Event::Tick => {}
             }
         };
@@ -183,11 +191,19 @@ impl Daemon {
                 None => std::future::pending().await,
             }
         };
+        let elsewhere = self.wiring.queued_elsewhere.clone();
+        let elsewhere = async move {
+            match elsewhere {
+                Some(r) => r.lock().await.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = self.signals.shutdown.cancelled() => Event::Stop,
             outage = health.gave_up() => Event::StoreGaveUp(outage),
             Some(()) = reload => Event::Reload,
             () = desk_poke.notified() => Event::DeskQueued,
+            Some(account) = elsewhere => Event::QueuedElsewhere(account),
             Some(done) = self.polls.next(), if !self.polls.is_empty() => Event::Polled(done),
             () = tokio::time::sleep(sleep) => Event::Tick,
         }
@@ -351,6 +367,17 @@ impl Daemon {
             && let Some(generation) = &self.publishers
         {
             generation.publishers.poke(&feed.account);
+        }
+        if !report.queued.is_empty() && self.store().is_postgres() {
+            // The account's owner may be another daemon: tell it (off the run loop, which
+            // must not wait on the database).
+            let store = self.store().clone();
+            let account = feed.account.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.announce_queued(&account).await {
+                    tracing::debug!(account, "cannot announce the queued posts: {e}");
+                }
+            });
         }
         if self.mode.prints_posts()
             && let Err(e) = crate::printout::write_poll(&mut *self.out, feed, report)

@@ -22,6 +22,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod announce;
 pub mod attention;
 mod copy;
 pub mod corrections;

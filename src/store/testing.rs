@@ -16,6 +16,8 @@ pub(crate) const TEST_PG: &str = "FEED2THREADS_TEST_PG";
 pub(crate) struct TestStore {
     pub store: Store,
     pub backend: &'static str,
+    /// The URL the store was opened with (another store on the same database).
+    pub url: String,
     /// PostgreSQL: the admin URL and the test's database, dropped by `finish`.
     pg: Option<(String, String)>,
     /// SQLite on disk: the store file's directory.
@@ -41,6 +43,7 @@ pub(crate) async fn fresh_stores(on_disk: bool) -> Vec<TestStore> {
         TestStore {
             store: Store::open(&url).await.unwrap(),
             backend: "sqlite (file)",
+            url,
             pg: None,
             _dir: Some(dir),
         }
@@ -48,6 +51,7 @@ pub(crate) async fn fresh_stores(on_disk: bool) -> Vec<TestStore> {
         TestStore {
             store: Store::open("sqlite::memory:").await.unwrap(),
             backend: "sqlite",
+            url: "sqlite::memory:".to_owned(),
             pg: None,
             _dir: None,
         }
@@ -59,6 +63,7 @@ pub(crate) async fn fresh_stores(on_disk: bool) -> Vec<TestStore> {
             out.push(TestStore {
                 store: Store::open(&url).await.unwrap(),
                 backend: "postgres",
+                url,
                 pg: Some((admin, name)),
                 _dir: None,
             });
