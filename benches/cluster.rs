@@ -416,25 +416,11 @@ fn main() {
         total: AtomicU32::new(0),
     });
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut ports = Vec::new();
-    for h in 1..=HOSTS {
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind(format!("127.0.0.{h}:0")))
-            .expect("bind a loopback address");
-        ports.push(listener.local_addr().unwrap());
-        let app = Router::new()
-            .route("/{name}", axum::routing::get(serve))
-            .with_state(feeds.clone());
-        rt.spawn(async move { axum::serve(listener, app).await });
-    }
-    let binary = std::env::var_os("BENCH_BINARY").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/feed2threads"),
-        PathBuf::from,
-    );
-    assert!(
-        binary.exists(),
-        "build the daemon first: cargo build --release"
-    );
+    let app = Router::new()
+        .route("/{name}", axum::routing::get(serve))
+        .with_state(feeds.clone());
+    let ports = support::serve_on_loopback(&rt, HOSTS, app);
+    let binary = support::daemon_binary();
     let dir = tempfile::tempdir().unwrap();
     let toml = feeds_toml(n, &ports);
     let pg = std::env::var("BENCH_PG")

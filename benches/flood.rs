@@ -11,6 +11,8 @@
 //! for 55,000). The goal (issue 11): at most 50 MB of store growth and at most 150 MB
 //! peak RSS over 3 minutes.
 
+mod support;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -86,15 +88,7 @@ fn main() {
         .with_state(flood.clone());
     rt.spawn(async move { axum::serve(listener, app).await });
 
-    // BENCH_BINARY measures another build (an earlier release, say).
-    let binary = std::env::var_os("BENCH_BINARY").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/feed2threads"),
-        PathBuf::from,
-    );
-    assert!(
-        binary.exists(),
-        "build the daemon first: cargo build --release"
-    );
+    let binary = support::daemon_binary();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("flood.db");
     let config = dir.path().join("flood.toml");

@@ -19,7 +19,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Response, StatusCode, header};
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
@@ -141,27 +140,12 @@ fn main() {
     let feeds: Feeds = Arc::new(feeds);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut ports = Vec::new();
-    for h in 1..=HOSTS {
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind(format!("127.0.0.{h}:0")))
-            .expect("bind a loopback address");
-        ports.push(listener.local_addr().unwrap());
-        let app = Router::new()
-            .route("/{name}", axum::routing::get(serve))
-            .with_state(feeds.clone());
-        rt.spawn(async move { axum::serve(listener, app).await });
-    }
+    let app = Router::new()
+        .route("/{name}", axum::routing::get(serve))
+        .with_state(feeds.clone());
+    let ports = support::serve_on_loopback(&rt, HOSTS, app);
 
-    // BENCH_BINARY measures another build (a copy of an earlier release, say).
-    let binary = std::env::var_os("BENCH_BINARY").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/feed2threads"),
-        PathBuf::from,
-    );
-    assert!(
-        binary.exists(),
-        "build the daemon first: cargo build --release"
-    );
+    let binary = support::daemon_binary();
     let dir = tempfile::tempdir().unwrap();
     // BENCH_CONFIG adds top-level tables, e.g. "[fetch]\nconcurrency = 64".
     let extra = std::env::var("BENCH_CONFIG").unwrap_or_default();

@@ -36,3 +36,36 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
+
+/// The daemon binary to measure: `BENCH_BINARY` (another build, an earlier release say), else
+/// this checkout's release build, which must exist.
+pub fn daemon_binary() -> PathBuf {
+    let binary = std::env::var_os("BENCH_BINARY").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/feed2threads"),
+        PathBuf::from,
+    );
+    assert!(
+        binary.exists(),
+        "build the daemon first: cargo build --release"
+    );
+    binary
+}
+
+/// Serves `app` on `rt` at 127.0.0.1 to 127.0.0.`hosts`, a free port each: their addresses.
+pub fn serve_on_loopback(
+    rt: &tokio::runtime::Runtime,
+    hosts: usize,
+    app: axum::Router,
+) -> Vec<std::net::SocketAddr> {
+    (1..=hosts)
+        .map(|h| {
+            let listener = rt
+                .block_on(tokio::net::TcpListener::bind(format!("127.0.0.{h}:0")))
+                .expect("bind a loopback address");
+            let addr = listener.local_addr().unwrap();
+            let app = app.clone();
+            rt.spawn(async move { axum::serve(listener, app).await });
+            addr
+        })
+        .collect()
+}
