@@ -157,19 +157,7 @@ fn spawn_daemon(
     config: &std::path::Path,
     log: &std::path::Path,
 ) -> Child {
-    Command::new(binary)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--log-format",
-            "json",
-            "run",
-        ])
-        .env(
-            "RUST_LOG",
-            std::env::var("BENCH_RUST_LOG")
-                .unwrap_or_else(|_| "warn,feed2threads::app=info".into()),
-        )
+    support::daemon_args(&mut Command::new(binary), config, &["run"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()

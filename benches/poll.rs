@@ -77,20 +77,7 @@ fn run_once(binary: &std::path::Path, config: &std::path::Path) -> Run {
         }
         None => Command::new(binary),
     };
-    let output = command
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--log-format",
-            "json",
-            "run",
-            "--once",
-        ])
-        .env(
-            "RUST_LOG",
-            std::env::var("BENCH_RUST_LOG")
-                .unwrap_or_else(|_| "warn,feed2threads::app=info".into()),
-        )
+    let output = support::daemon_args(&mut command, config, &["run", "--once"])
         .output()
         .expect("run the daemon");
     let wall = start.elapsed().as_secs_f64();

@@ -69,3 +69,23 @@ pub fn serve_on_loopback(
         })
         .collect()
 }
+
+/// `command` (the daemon, or a wrapper around it) given `config`, JSON logs at
+/// `BENCH_RUST_LOG` (default: warnings, and the daemon's start and stop lines whose figures
+/// the benchmarks read), then `args` (`run`, `--once`).
+pub fn daemon_args<'c>(
+    command: &'c mut std::process::Command,
+    config: &Path,
+    args: &[&str],
+) -> &'c mut std::process::Command {
+    command
+        .arg("--config")
+        .arg(config)
+        .args(["--log-format", "json"])
+        .args(args)
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_RUST_LOG")
+                .unwrap_or_else(|_| "warn,feed2threads::app=info".into()),
+        )
+}
