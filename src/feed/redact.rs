@@ -196,6 +196,19 @@ mod tests {
         );
     }
 
+    /// The example in `redact_url`'s documentation (doc tests are not run: see Cargo.toml).
+    #[test]
+    fn the_documented_example() {
+        assert_eq!(
+            redact_url("https://jane:s3cret@example.com/feed?apikey=abc&page=2"),
+            "https://[redacted]@example.com/feed?apikey=[redacted]&page=2"
+        );
+        assert_eq!(
+            redact_url("https://example.com/rss"),
+            "https://example.com/rss"
+        );
+    }
+
     #[test]
     fn credential_parameters_are_redacted_case_insensitively() {
         for key in [

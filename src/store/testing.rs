@@ -7,6 +7,9 @@
 //! notice. Must not: be compiled outside tests.
 
 use super::Store;
+
+#[path = "pg_template.rs"]
+mod pg_template;
 use sqlx::{ConnectOptions, Connection};
 
 /// The variable naming the test cluster.
@@ -73,27 +76,19 @@ pub(crate) async fn fresh_stores(on_disk: bool) -> Vec<TestStore> {
     out
 }
 
-/// Creates an empty database in the cluster of `admin`; its URL and name.
+/// Creates a database in the cluster of `admin`, migrated (a copy of the migrated
+/// template); its URL and name.
 pub(crate) async fn create_database(admin: &str) -> (String, String) {
     let name = format!(
         "f2t_test_{}_{:08x}",
         std::process::id(),
         rand::random::<u32>()
     );
-    let mut conn = admin
-        .parse::<sqlx::postgres::PgConnectOptions>()
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let _ = conn.close().await;
-    let mut url = url::Url::parse(admin).unwrap();
-    url.set_path(&format!("/{name}"));
-    (url.to_string(), name)
+    let url = pg_template::create_migrated(admin, &name, |url| async move {
+        Store::open(&url).await.unwrap().close().await;
+    })
+    .await;
+    (url, name)
 }
 
 async fn drop_database(admin: &str, name: &str) {

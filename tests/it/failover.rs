@@ -109,7 +109,7 @@ async fn assert_every_story_once(run: &KillRun, name: &str, stories: usize) {
 /// says; then `run --once` drains what is left.
 async fn kill_the_lease_holder(daemons: usize, when: Kills, name: &str) {
     let Kills { holding, stories } = when;
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::migrated().await else {
         return;
     };
     let started = Instant::now();
@@ -167,7 +167,7 @@ fn signal(daemon: &tokio::process::Child, signal: rustix::process::Signal) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_stopped_past_its_lease_makes_no_api_write_once_resumed() {
     const STORIES: usize = 12;
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::migrated().await else {
         return;
     };
     let mut run = KillRun::on_store("stop", STORIES, "", Some(db.url()), LEASE).await;

@@ -54,7 +54,7 @@ async fn status_names_the_node_that_owns_each_account_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_names_the_node_that_owns_each_account_on_postgres() {
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::migrated().await else {
         return;
     };
     let app = TestApp::newsroom_on(db.url(), 2).await;
@@ -65,7 +65,7 @@ async fn status_names_the_node_that_owns_each_account_on_postgres() {
 /// once across both (counted at the feed server), every story published once.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_daemons_on_postgres_fetch_each_due_feed_once_and_publish_each_story_once() {
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::migrated().await else {
         return;
     };
     let names = ["front", "politics", "sport", "culture"];

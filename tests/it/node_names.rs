@@ -79,7 +79,8 @@ async fn a_restart_after_kill_9_is_accepted(db: PgDatabase) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_live_daemon_per_node_name_and_a_restart_after_kill_9_is_accepted() {
-    let (Some(one), Some(two)) = (PgDatabase::create().await, PgDatabase::create().await) else {
+    let (Some(one), Some(two)) = (PgDatabase::migrated().await, PgDatabase::migrated().await)
+    else {
         return;
     };
     tokio::join!(

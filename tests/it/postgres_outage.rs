@@ -27,7 +27,7 @@ async fn posts(app: &TestApp, n: usize) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_to_postgres_stops_publishing_and_the_daemon_resumes_when_it_is_back() {
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::migrated().await else {
         return;
     };
     let mut url = url::Url::parse(db.url()).unwrap();

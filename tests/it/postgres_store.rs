@@ -63,7 +63,7 @@ async fn run_once_on_postgres_publishes_every_story_once_and_the_commands_read_i
 /// leaves the account's publishing to it, and nothing goes out twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_daemon_on_one_postgres_database_runs_beside_the_first() {
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::migrated().await else {
         return;
     };
     let app = TestApp::newsroom_on(db.url(), 2).await;
