@@ -396,7 +396,7 @@ async fn a_post_waiting_for_review_past_max_age_expires() {
 /// only reach Threads because the desk woke them.
 #[tokio::test]
 async fn the_daemon_serves_the_desk_and_an_approval_wakes_the_publisher() {
-    let hash = feed2threads::desk::password::hash(PASSWORD).unwrap();
+    let hash = crate::support::desk::cheap_hash(PASSWORD);
     let mut app = TestApp::new()
         .await
         // Not "newsroom": this daemon records into the process-wide metrics, which the
@@ -467,7 +467,7 @@ fn closed_window() -> String {
 /// credentials in it is shown redacted on every page.
 #[tokio::test]
 async fn the_desk_shows_why_posts_wait_and_never_a_feeds_credentials() {
-    let hash = feed2threads::desk::password::hash(PASSWORD).unwrap();
+    let hash = crate::support::desk::cheap_hash(PASSWORD);
     let window = closed_window();
     let app = TestApp::new()
         .await

@@ -79,7 +79,14 @@ async fn two_daemons_on_postgres_fetch_each_due_feed_once_and_publish_each_story
     // Each daemon is due to poll every feed at once; the next polls are 10 minutes away.
     let app = app.with_defaults("every = \"10m\"");
     app.write_config();
-    let mut second = app.command(&["run"]).kill_on_drop(true).spawn().unwrap();
+    // Its log is not this test's subject (and would reach the test run's own output).
+    let mut second = app
+        .command(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
     let first = app.start(feed2threads::run_mode::RunMode::DAEMON).await;
     for _ in 0..200 {
         if app.fake.posts().len() >= names.len() {
