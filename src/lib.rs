@@ -64,4 +64,5 @@ pub mod schedule;
 pub mod scheduler;
 pub mod store;
 pub mod threads;
+pub mod tls;
 pub mod tokens;

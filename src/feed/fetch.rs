@@ -502,7 +502,7 @@ impl Fetcher {
 fn client_builder(config: &FetchConfig) -> reqwest::ClientBuilder {
     let mut headers = HeaderMap::new();
     headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
-    reqwest::Client::builder()
+    crate::tls::client_builder()
         .user_agent(config.user_agent.as_str())
         .default_headers(headers)
         .connect_timeout(config.connect_timeout)

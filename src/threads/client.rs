@@ -128,7 +128,7 @@ impl ThreadsClient {
     /// them, and following one would carry the token (in GET query strings) to another host.
     pub fn new(config: ClientConfig) -> Result<Self, InvalidConfig> {
         check_base(&config.api_base)?;
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("feed2threads/", env!("CARGO_PKG_VERSION")))

@@ -58,3 +58,4 @@ mod store_outage;
 mod stories;
 mod support;
 mod threads_client;
+mod tls;

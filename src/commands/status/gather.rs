@@ -407,7 +407,7 @@ async fn daemon_health(settings: &Settings) -> Option<DaemonHealth> {
             std::net::Ipv6Addr::LOCALHOST.into()
         });
     }
-    let client = reqwest::Client::builder()
+    let client = crate::tls::client_builder()
         .timeout(HEALTHZ_TIMEOUT)
         .build()
         .ok()?;
