@@ -115,7 +115,8 @@ async fn execute(conn: &mut sqlx::PgConnection, sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
-async fn connect(url: &str) -> sqlx::PgConnection {
+/// A connection to `url` (the admin URL or a test database).
+pub async fn connect(url: &str) -> sqlx::PgConnection {
     url.parse::<sqlx::postgres::PgConnectOptions>()
         .unwrap()
         .connect()

@@ -3,7 +3,7 @@
 //! so and answers `None`: the test prints a notice and passes.
 #![allow(dead_code, reason = "each test module uses a part of it")]
 
-use sqlx::{ConnectOptions, Connection};
+use sqlx::Connection;
 
 pub const TEST_PG: &str = "FEED2THREADS_TEST_PG";
 
@@ -23,7 +23,7 @@ impl PgDatabase {
     pub async fn create() -> Option<PgDatabase> {
         let admin = admin_or_notice()?;
         let name = new_name();
-        let mut conn = connect(&admin).await;
+        let mut conn = pg_template::connect(&admin).await;
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
             .execute(&mut conn)
             .await
@@ -74,14 +74,6 @@ fn new_name() -> String {
     )
 }
 
-async fn connect(url: &str) -> sqlx::PgConnection {
-    url.parse::<sqlx::postgres::PgConnectOptions>()
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         let admin = self.admin.clone();
@@ -96,7 +88,7 @@ impl Drop for PgDatabase {
                 return;
             };
             rt.block_on(async {
-                let mut conn = connect(&admin).await;
+                let mut conn = pg_template::connect(&admin).await;
                 let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
                 )))
