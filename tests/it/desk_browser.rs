@@ -28,6 +28,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use feed2threads::run_mode::RunMode;
 use feed2threads::store::{OutboxState, now_unix};
 use serde_json::json;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,7 +41,16 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// Kills chromedriver and the browser it started: they share a process group of their
+    /// own. The headless shell outlives a closed session (and a killed chromedriver) and
+    /// would go on using CPU after the test.
     fn drop(&mut self) {
+        let group = i32::try_from(self.child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(group) = group {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -75,6 +85,7 @@ async fn start_driver(driver: &Path) -> Driver {
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
         .env("TMPDIR", profile.path())
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
