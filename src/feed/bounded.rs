@@ -249,10 +249,9 @@ mod tests {
         doc
     }
 
-    /// What reading the whole document and keeping the newest `max` gives: the
-    /// positions and ids of the kept entries.
-    fn whole(doc: &str, max: usize) -> (Vec<usize>, Vec<String>, usize) {
-        let feed = feed_rs(doc).unwrap();
+    /// What reading the whole document (`feed`) and keeping the newest `max` gives: the
+    /// positions and ids of the kept entries, and how many the document has.
+    fn whole(feed: &Feed, max: usize) -> (Vec<usize>, Vec<String>, usize) {
         let entries: Vec<&Entry> = feed.entries.iter().collect();
         let kept = newest_entries(&entries, max);
         let ids = kept.iter().map(|&i| feed.entries[i].id.clone()).collect();
@@ -275,9 +274,10 @@ mod tests {
             ("atom, some undated", atom(1_000, 4)),
             ("atom, none dated", atom(1_000, 1)),
         ] {
+            let feed = feed_rs(&doc).unwrap();
+            assert_eq!(feed.entries.len(), 1_000, "{name}");
             for max in [1, 30, 150, 999] {
-                let expected = whole(&doc, max);
-                assert_eq!(expected.2, 1_000, "{name}");
+                let expected = whole(&feed, max);
                 assert_eq!(bounded(&doc, max), expected, "{name}, max_items {max}");
             }
         }
