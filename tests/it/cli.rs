@@ -147,12 +147,15 @@ async fn sigterm_stops_the_daemon_cleanly() {
             .unwrap()
             .success()
     );
-    let stopped = Instant::now();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(stopped.elapsed() < Duration::from_secs(15));
+    // A guard against a hang, not a measure of speed: the daemon stops at once.
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("the daemon was still running a minute after SIGTERM")
+    .unwrap()
+    .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("SIGTERM"), "{log}");

@@ -298,14 +298,8 @@ async fn gzip_bomb_is_caught_by_the_cap_without_blowing_memory() {
     let server = FeedServer::start().await;
     // 4 GiB of zeros in about 4 MB: reading it whole would exhaust a CI runner.
     server.set("/bomb", Route::gzip_bomb(4 << 30));
-    let started = Instant::now();
     let err = failed(&fetcher(), &get(&server.url("/bomb"))).await;
     assert_eq!(err.class(), "too_large", "{err}");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
     if let Some(peak) = peak_rss_bytes() {
         assert!(peak < 1 << 30, "peak RSS {} MiB", peak >> 20);
     }
@@ -455,8 +449,9 @@ async fn stall_after_headers_times_out_within_the_budget() {
     let elapsed = started.elapsed();
     assert_eq!(err.class(), "timeout", "{err}");
     assert_eq!(err.to_string(), "no complete response within 500ms");
+    // The budget was spent, not cut short; and it ended the wait: the server never
+    // finishes its body, so only the timeout can have answered.
     assert!(elapsed >= Duration::from_millis(450), "{elapsed:?}");
-    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
 }
 
 #[tokio::test]
@@ -468,10 +463,10 @@ async fn slow_headers_time_out_too() {
         ..config()
     })
     .unwrap();
-    let started = Instant::now();
     let err = failed(&fetcher, &get(&server.url("/slow"))).await;
+    // The server answers after 30 s, with a good feed: only the timeout makes this fail.
     assert_eq!(err.class(), "timeout", "{err}");
-    assert!(started.elapsed() < Duration::from_millis(1500));
+    assert_eq!(err.to_string(), "no complete response within 500ms");
 }
 
 #[tokio::test]
@@ -630,7 +625,6 @@ async fn bulk_mode_serves_many_paths_concurrently_with_keep_alive() {
             .map(|p| (p.clone(), Route::feed(RSS).etag(&format!("\"{p}\"")))),
     );
     let fetcher = fetcher();
-    let started = Instant::now();
     let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(200));
     let mut tasks = tokio::task::JoinSet::new();
     for path in &paths {
@@ -657,11 +651,6 @@ async fn bulk_mode_serves_many_paths_concurrently_with_keep_alive() {
         "{} connections for {} requests: keep-alive is not working",
         server.connections(),
         paths.len()
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
     );
 }
 
