@@ -4,7 +4,7 @@
 //! (the next post's time comes and goes) and stays up; once restored it renews or takes the
 //! lease again and publishes what was queued, each story once. On a 2 s lease (`store.lease`)
 //! the keeper renews every ~0.5 s, so the cut is noticed at once; the test waits out the
-//! second story's time (4 s after the first) and little else.
+//! second story's time (2 s after the first) and little else.
 
 use crate::support::daemon::Daemon;
 use crate::support::fake_threads::Endpoint;
@@ -42,11 +42,11 @@ async fn a_cut_to_postgres_stops_publishing_and_the_daemon_resumes_when_it_is_ba
         .with_store_url(url.as_str())
         .with_store_line("lease = \"2s\"");
     let token = app.fake.token();
-    // Two stories, 4 s apart: the second is due while the database is cut off.
+    // Two stories, 2 s apart: the second is due while the database is cut off.
     let app = app
         .with_account_toml(
             "desk",
-            &format!("access_token = \"{token}\"\nmin_interval = \"4s\""),
+            &format!("access_token = \"{token}\"\nmin_interval = \"2s\""),
         )
         .with_feed("news", "desk", 2);
     let daemon = Daemon::start(&app);
@@ -58,7 +58,7 @@ async fn a_cut_to_postgres_stops_publishing_and_the_daemon_resumes_when_it_is_ba
 
     daemon.logged("cannot renew the account's lease").await;
     // Past the second story's time: it would have gone out by now.
-    let due = Duration::from_secs(5);
+    let due = Duration::from_secs(3);
     tokio::time::sleep(due.saturating_sub(first.elapsed())).await;
     assert_eq!(
         writes(),
