@@ -24,6 +24,7 @@ use crate::support::fake_threads::FakeThreads;
 use crate::support::feed_server::{FeedServer, Route};
 use crate::support::rss::rss;
 use crate::support::test_app::TestApp;
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use feed2threads::run_mode::RunMode;
 use feed2threads::store::{OutboxState, now_unix};
@@ -143,24 +144,45 @@ fn target_file(name: &str) -> PathBuf {
         .join(name)
 }
 
-async fn text_of(c: &Client, css: &str) -> String {
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
+/// What `read` gives once it succeeds, asked again every 50 ms for up to 10 s: the page
+/// may not show the element yet, and while a form's POST is still loading chromedriver
+/// can answer "aborted by navigation" or give an element that goes stale at once.
+async fn when_shown<T, F, Fut>(css: &str, mut read: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+{
+    let started = Instant::now();
+    loop {
+        match read().await {
+            Ok(value) => return value,
+            Err(e) if started.elapsed() >= Duration::from_secs(10) => panic!("{css}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }
 
+/// The element `css` once the page shows it.
+async fn element(c: &Client, css: &str) -> Element {
+    when_shown(css, || c.find(Locator::Css(css))).await
+}
+
+/// The text of the element `css` once the page shows it.
+async fn text_of(c: &Client, css: &str) -> String {
+    when_shown(css, || async {
+        c.find(Locator::Css(css)).await?.text().await
+    })
+    .await
+}
+
+/// Clicks the element `css` once the page shows it. The click itself is not repeated: a
+/// second one could post a form twice.
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
+    element(c, css)
         .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
         .click()
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("click on {css}: {e}"));
 }
 
 async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
@@ -189,20 +211,15 @@ fn browser_or_notice() -> Option<(PathBuf, PathBuf)> {
 
 async fn log_in(c: &Client, login_url: &str) {
     c.goto(login_url).await.unwrap();
-    c.find(Locator::Css("#password"))
+    element(c, "#password")
         .await
-        .unwrap()
         .send_keys(PASSWORD)
         .await
         .unwrap();
     click(c, "#login").await;
     // Logged in once a page with the logout button has loaded: going elsewhere before
     // that would cancel the login's POST.
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("form[action='/desk/logout']"))
-        .await
-        .unwrap_or_else(|e| panic!("not logged in at {login_url}: {e}"));
+    element(c, "form[action='/desk/logout']").await;
 }
 
 /// Both scenarios in one browser session, one after the other: starting a Chromium session
@@ -241,12 +258,7 @@ async fn an_editor_reviews_edits_approves_and_releases(c: &Client) {
 
     // Too long: refused, with the limit named, and nothing changed.
     click(c, &format!("#edit-{post}")).await;
-    let area = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#text"))
-        .await
-        .unwrap();
+    let area = element(c, "#text").await;
     area.clear().await.unwrap();
     area.send_keys(&"x".repeat(520)).await.unwrap();
     click(c, "#save").await;
@@ -260,7 +272,7 @@ async fn an_editor_reviews_edits_approves_and_releases(c: &Client) {
 
     // Fixed.
     let fixed = "Council approves the new tram line after a ten-year debate";
-    let area = c.find(Locator::Css("#text")).await.unwrap();
+    let area = element(c, "#text").await;
     area.clear().await.unwrap();
     area.send_keys(fixed).await.unwrap();
     click(c, "#save").await;
