@@ -78,8 +78,10 @@ pub(crate) async fn harness_with(fake: &FakeThreads, accounts_and_feeds: &str) -
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state.db");
     // On PostgreSQL when the test runs through `support::pg::on_postgres`.
-    let store_url = crate::support::pg::store_url_override()
-        .unwrap_or_else(|| format!("sqlite://{}", db.display()));
+    let store_url = crate::support::pg::store_url_override().unwrap_or_else(|| {
+        crate::support::sqlite_template::place_migrated_store(&db);
+        format!("sqlite://{}", db.display())
+    });
     let text = format!(
         "[store]\nurl = \"{store_url}\"\n[threads]\napi_base = \"{}\"\npublish_timeout = \"3s\"\nrequest_timeout = \"3s\"\n[http]\nlisten = \"off\"\n{accounts_and_feeds}",
         fake.base_url()

@@ -7,6 +7,7 @@
 
 use super::fake_threads::FakeThreads;
 use super::feed_server::{FeedServer, Route};
+use super::sqlite_template::place_migrated_store;
 use feed2threads::app::sync_config;
 use feed2threads::config::{FeedSettings, Settings};
 use feed2threads::desk::Desk;
@@ -74,6 +75,7 @@ impl DeskNewsroom {
         server.set("/desk.xml", Route::feed(rss("desk", review_stories)));
         server.set("/wire.xml", Route::feed(rss("wire", 1)));
         let dir = tempfile::tempdir().unwrap();
+        place_migrated_store(&dir.path().join("state.db"));
         let hash = cheap_hash(PASSWORD);
         let text = format!(
             "[store]\nurl = \"sqlite://{db}\"\n\

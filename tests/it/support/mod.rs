@@ -10,6 +10,7 @@ pub mod newsroom;
 pub mod pg;
 pub mod proxy;
 pub mod rss;
+pub mod sqlite_template;
 pub mod test_app;
 
 /// An address on 127.0.0.1 that nothing listens on right now (bound, noted, closed): a

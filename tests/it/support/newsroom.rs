@@ -1,6 +1,7 @@
 //! A newsroom for ingestion tests: one account, a real SQLite file in a temp dir, the real
 //! fetcher, parser, policies and outbox, polling feeds served by `feed_server`.
 
+use super::sqlite_template::place_migrated_store;
 use feed2threads::app::sync_config;
 use feed2threads::config::Settings;
 use feed2threads::poll::{IngestCounts, PollReport, PollResult, Poller};
@@ -21,6 +22,7 @@ impl Newsroom {
     pub async fn new(extra: &str) -> Newsroom {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("state.db");
+        place_migrated_store(&db);
         Self::open(dir, db, extra).await
     }
 

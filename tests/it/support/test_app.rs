@@ -13,12 +13,13 @@
 use super::fake_threads::FakeThreads;
 use super::feed_server::{FeedServer, Route};
 use super::rss::rss;
+use super::sqlite_template::place_migrated_store;
 use feed2threads::app::{App, AppOptions};
 use feed2threads::config::Settings;
 use feed2threads::daemon::{Cadence, RunReport};
 use feed2threads::http::Endpoint;
 use feed2threads::publish::PublishConfig;
-use feed2threads::run_mode::RunMode;
+use feed2threads::run_mode::{Effect, RunMode};
 use feed2threads::store::{Store, StoreOptions};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -311,6 +312,11 @@ impl TestApp {
 
     /// Starts the daemon in `mode`, as `run` does; an error is what `run` would print.
     pub async fn try_start(&self, mode: RunMode) -> anyhow::Result<Running> {
+        // A live run starts from a migrated store; a dry run must find none (or the one a
+        // live run left).
+        if self.store_url.is_none() && mode.effect == Effect::Live {
+            place_migrated_store(&self.db);
+        }
         let shutdown = CancellationToken::new();
         let app = App::start(
             self.settings(),
